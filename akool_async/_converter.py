@@ -1,0 +1,187 @@
+"""One cattrs converter between the attrs models and Akool's JSON, for v3 and v4 alike.
+
+What it absorbs: numbers sent as strings, ``display_buttons`` for ``buttons``, ``null``
+lists, and keys it does not know (kept in ``extra``). What it refuses, with the JSON path
+of the culprit: a missing ``_id`` or ``image_status``, and values of the wrong type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._exceptions import PayloadError
+from ._models import Button, CreditInfo, ImageJob, ImageStatus, Token
+from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest
+
+T = TypeVar("T")
+Number = int | float
+
+# Python attribute -> JSON key, where they differ.
+_JOB_KEYS = {
+    "id": "_id",
+    "status": "image_status",
+    "from_": "from",
+    "parent_id": "image_content_model_id",
+    "op_button_message_id": "op_buttonMessageId",
+}
+_REQUEST_KEYS: dict[type, dict[str, str]] = {
+    SourcePromptRequest: {"webhook_url": "webhookurl"},  # all lowercase on v4
+    PromptRequest: {"webhook_url": "webhookUrl"},
+    ButtonRequest: {"job_id": "_id", "webhook_url": "webhookUrl"},
+}
+_JSON_KEYS: dict[type, dict[str, str]] = {ImageJob: _JOB_KEYS, **_REQUEST_KEYS}
+
+
+def _json_keys(cls: type, renames: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(renames.get(a.name, a.name) for a in attrs.fields(cls) if a.name != "extra")
+
+
+def _to_int(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())  # "3" as sent by some endpoints; ValueError otherwise
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _to_number(value: Any, _: type) -> Number:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _to_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _to_tuple(item_type: type[T]) -> Any:
+    def structure(value: Any, _: type) -> tuple[T, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return tuple(converter.structure(item, item_type) for item in value)
+
+    return structure
+
+
+converter = cattrs.Converter()
+converter.register_structure_hook(int, _to_int)
+converter.register_structure_hook_func(lambda t: t == Number, _to_number)
+converter.register_structure_hook_func(
+    lambda t: t == Number | None, lambda v, t: None if v is None else _to_number(v, t)
+)
+converter.register_structure_hook(str, _to_str)
+converter.register_structure_hook(ImageStatus, lambda v, _: ImageStatus(_to_int(v, int)))
+converter.register_structure_hook(Button, lambda v, _: Button(_to_str(v, str)))
+converter.register_structure_hook_func(lambda t: t == tuple[Button, ...], _to_tuple(Button))
+converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _to_tuple(str))
+converter.register_unstructure_hook_func(lambda t: t == Number, lambda v: v)
+converter.register_unstructure_hook(Button, lambda b: b.value)
+converter.register_unstructure_hook(ImageStatus, int)
+
+
+def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
+    """Structure ``cls`` from JSON keeping unknown keys in ``extra``; unstructure it back."""
+    overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
+    overrides["extra"] = override(omit=True)
+    known = _json_keys(cls, renames) | {"display_buttons"}
+    structure_known = make_dict_structure_fn(cls, converter, **overrides)
+    unstructure_known = make_dict_unstructure_fn(
+        cls, converter, _cattrs_omit_if_default=True, **overrides
+    )
+
+    def structure(data: Any, _: type) -> T:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected an object, got {type(data).__name__}")
+        if "buttons" not in data and "display_buttons" in data:
+            data = {**data, "buttons": data["display_buttons"]}  # the older docs' name
+        model = structure_known(data, cls)
+        extra = {key: value for key, value in data.items() if key not in known}
+        return attrs.evolve(model, extra=MappingProxyType(extra)) if extra else model  # type: ignore[misc]
+
+    def unstructure(model: Any) -> dict[str, Any]:
+        return {**unstructure_known(model), **model.extra}
+
+    converter.register_structure_hook(cls, structure)
+    converter.register_unstructure_hook(cls, unstructure)
+
+
+_register_response_model(ImageJob, _JOB_KEYS)
+_register_response_model(CreditInfo, {})
+_register_response_model(Token, {})
+
+
+def _request_unstructurer(cls: type, renames: Mapping[str, str]) -> Any:
+    """Requests send every field that is set, defaults included (explicit beats implied)."""
+    overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
+    unstructure_all: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, converter, **overrides
+    )
+
+    def unstructure(request: Any) -> dict[str, Any]:
+        return {k: v for k, v in unstructure_all(request).items() if v is not None}
+
+    return unstructure
+
+
+for _cls, _renames in _REQUEST_KEYS.items():
+    converter.register_unstructure_hook(_cls, _request_unstructurer(_cls, _renames))
+
+
+def structure(data: Any, cls: type[T], *, path: str = "$.data", endpoint: str | None = None) -> T:
+    """Structure ``data`` into ``cls``, or raise ``PayloadError`` naming the JSON path at fault."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        problems = "; ".join(_describe(exc, path))
+        raise PayloadError(f"unexpected answer: {problems}", endpoint=endpoint) from exc
+
+
+def structure_jobs(data: Any, *, endpoint: str | None = None) -> tuple[ImageJob, ...]:
+    """v4 answers one object for batch_quantity 1 and a list above it: always a tuple here."""
+    if isinstance(data, list):
+        return structure(data, tuple[ImageJob, ...], endpoint=endpoint)
+    return (structure(data, ImageJob, endpoint=endpoint),)
+
+
+def unstructure(model: Any) -> dict[str, Any]:
+    """The JSON form of a model, with the API's own key names, omitting unset fields."""
+    result: dict[str, Any] = converter.unstructure(model)
+    return result
+
+
+def _describe(exc: BaseException, path: str) -> list[str]:
+    """Readable problems with JSON paths (cattrs reports attribute names, we want keys)."""
+    problems: list[str] = []
+    if isinstance(exc, ClassValidationError):
+        keys = _JSON_KEYS.get(exc.cl, {})
+        with_attribute, others = exc.group_exceptions()
+        for inner, attribute in with_attribute:
+            problems += _describe(inner, f"{path}.{keys.get(attribute.name, attribute.name)}")
+    elif isinstance(exc, IterableValidationError):
+        with_index, others = exc.group_exceptions()
+        for inner, item in with_index:
+            problems += _describe(inner, f"{path}[{item.index}]")
+    elif isinstance(exc, KeyError):
+        return [f"missing required field {path}"]
+    else:
+        return [f"{path}: {exc}"]
+    return problems + [p for other in others for p in _describe(other, path)]

@@ -1,0 +1,369 @@
+"""Every error akool_async raises, as one tree.
+
+    AkoolError
+    ├── ConfigurationError            the client was set up wrong (credentials, options)
+    ├── ClientClosedError             the client was used after ``aclose()``
+    ├── ValidationError               bad input caught before sending: nothing sent, nothing spent
+    ├── PayloadError                  the server answered something we cannot read
+    ├── TransportError                the request got no answer
+    │   ├── ConnectError              could not connect: the request never left
+    │   ├── RequestTimeoutError       no answer in time (the server may have acted)
+    │   └── NetworkError              the connection broke mid-request
+    ├── HTTPStatusError               a non-2xx status without an Akool envelope
+    │   ├── ServerError               5xx
+    │   └── TooManyRequestsError      429 (``retry_after`` when the server said)
+    ├── SubmissionUncertainError      a create may have reached the server: never retried
+    ├── JobError                      a job did not end with an image
+    │   ├── JobFailedError            the job ended with status 4 (failed)
+    │   └── JobTimeoutError           the job did not finish before its deadline
+    ├── WebhookError                  a callback that cannot be trusted or read
+    │   ├── WebhookSignatureError     the signature does not match (or is malformed)
+    │   ├── WebhookDecryptError       the ciphertext does not decrypt (key, IV, padding, base64)
+    │   └── WebhookPayloadError       the body or the decrypted event is not what Akool sends
+    └── APIError                      the server answered with ``code != 1000``
+        ├── ParameterError                1003
+        ├── VerificationRequiredError     1004
+        ├── RateLimitedError              1005
+        ├── QuotaExceededError            1006
+        ├── NotFoundError                 1008
+        ├── PermissionDeniedError         1009
+        ├── OperationNotAllowedError      1010
+        ├── AlreadyOperatedError          1011
+        ├── AuthenticationError
+        │   ├── InvalidTokenError         1101
+        │   └── MissingAuthorizationError 1102
+        ├── PaymentRequiredError          1103
+        ├── InsufficientCreditError       1104
+        ├── GenerationError               1108
+        ├── AccountNotFoundError          1109
+        ├── AccountBannedError            1200
+        └── UnknownAPIError               any other code
+
+Every error carries what is known of its context (``endpoint``, ``job_id``, ``code``,
+``http_status``) and says what to do next. None ever holds the API key, client secret or
+token: errors are built from the server's answer and our own words, never from headers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._protocol import RequestSpec
+
+_MAX_VALUE_REPR = 80
+
+
+class AkoolError(Exception):
+    """The root of every error akool_async raises."""
+
+    hint: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.job_id = job_id
+
+    def _context(self) -> list[str]:
+        parts = []
+        if self.endpoint:
+            parts.append(f"endpoint {self.endpoint}")
+        if self.job_id:
+            parts.append(f"job {self.job_id}")
+        return parts
+
+    def __str__(self) -> str:
+        context = self._context()
+        text = f"{self.message} ({', '.join(context)})" if context else self.message
+        return f"{text}. {self.hint}" if self.hint else text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigurationError(AkoolError):
+    """The client was configured in a way that cannot work."""
+
+
+class ClientClosedError(AkoolError, RuntimeError):
+    """The client was used after it was closed."""
+
+    hint = "Create a new AkoolClient, or keep this one open for the application's lifetime"
+
+
+class ValidationError(AkoolError, ValueError):
+    """Bad input, caught before any request was sent: no credit was spent."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        shown = repr(value)
+        if len(shown) > _MAX_VALUE_REPR:
+            shown = shown[: _MAX_VALUE_REPR - 3] + "..."
+        super().__init__(f"{field}={shown} is not valid: {allowed}")
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+
+class PayloadError(AkoolError):
+    """The server's answer could not be read (not JSON, an HTML page, missing fields)."""
+
+    hint = "The API may have changed, or a proxy answered in its place"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        job_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, job_id=job_id)
+        self.http_status = http_status
+
+
+class TransportError(AkoolError):
+    """The request got no answer from the server."""
+
+    hint = "Check the network and AKOOL_BASE_URL; reads are retried automatically"
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened, so the request never left this machine."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No answer arrived in time."""
+
+
+class NetworkError(TransportError):
+    """The connection broke while the request was under way."""
+
+
+class HTTPStatusError(AkoolError):
+    """The server (or a proxy) answered a non-2xx status without an Akool envelope."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        endpoint: str | None = None,
+        job_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, job_id=job_id)
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    def _context(self) -> list[str]:
+        return [f"HTTP {self.http_status}", *super()._context()]
+
+
+class ServerError(HTTPStatusError):
+    """A 5xx answer: the server failed, possibly after acting on the request."""
+
+    hint = "Reads are retried automatically; a create is reported as uncertain instead"
+
+
+class TooManyRequestsError(HTTPStatusError):
+    """HTTP 429: too many requests."""
+
+    hint = "Lower the request rate; the client waits Retry-After before retrying"
+
+
+class SubmissionUncertainError(AkoolError):
+    """A create may have reached the server, so it was not retried (a retry could charge twice).
+
+    ``request`` is the request that was sent (it holds no credentials), so the caller can
+    look for the job before deciding to submit again.
+    """
+
+    hint = (
+        "The job may exist and may have been charged: check before submitting again "
+        "(the bulk runner lists such items as uncertain)"
+    )
+
+    def __init__(self, message: str, *, request: RequestSpec, endpoint: str | None = None) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.request = request
+
+
+class JobError(AkoolError):
+    """A job did not end with an image."""
+
+
+class JobFailedError(JobError):
+    """The job ended with status 4 (failed). Akool gives no reason."""
+
+    hint = "Akool gives no reason for failures; submit again or change the prompt"
+
+
+class JobTimeoutError(JobError, TimeoutError):
+    """The job did not finish before its deadline. It may still finish: wait on its id again."""
+
+    hint = "The job is still on the server: call wait() with its id later to pick it up"
+
+
+class WebhookError(AkoolError):
+    """A webhook callback that cannot be trusted or read. Never retried: answer 4xx."""
+
+
+class WebhookSignatureError(WebhookError):
+    """The callback's signature does not match: it did not come from Akool, or the client id
+    differs. Nothing was decrypted."""
+
+    hint = "Check the client id given to the webhook verifier"
+
+
+class WebhookDecryptError(WebhookError):
+    """The signed ciphertext did not decrypt: wrong API key, client id (IV) or corrupt data."""
+
+    hint = "Check the API key (clientSecret) and client id given to the webhook verifier"
+
+
+class WebhookPayloadError(WebhookError):
+    """The callback body, or the event inside it, is not shaped as Akool sends it."""
+
+
+class APIError(AkoolError):
+    """The server answered with a business code other than 1000."""
+
+    code: int = 0
+    hint = "See the message for the reason"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        endpoint: str | None = None,
+        job_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, job_id=job_id)
+        if code is not None:
+            self.code = code
+        self.http_status = http_status
+
+    def _context(self) -> list[str]:
+        return [f"code {self.code}", *super()._context()]
+
+
+class ParameterError(APIError):
+    code = 1003
+    hint = "A parameter was rejected by the server; check the request's fields"
+
+
+class VerificationRequiredError(APIError):
+    code = 1004
+    hint = "The account needs verification in the Akool console"
+
+
+class RateLimitedError(APIError):
+    code = 1005
+    hint = "Too many requests: lower the rate (it is retried with back-off automatically)"
+
+
+class QuotaExceededError(APIError):
+    code = 1006
+    hint = "The account's quota is used up; upgrade the plan or wait for it to renew"
+
+
+class NotFoundError(APIError):
+    code = 1008
+    hint = "No such job: check the id (results expire after 7 days)"
+
+
+class PermissionDeniedError(APIError):
+    code = 1009
+    hint = "This key may not operate on that content"
+
+
+class OperationNotAllowedError(APIError):
+    code = 1010
+    hint = "This content cannot be operated on (is the parent job finished?)"
+
+
+class AlreadyOperatedError(APIError):
+    code = 1011
+    hint = "This operation was already done (a button can be used once)"
+
+
+class AuthenticationError(APIError):
+    hint = "Check the API key (or client id and secret)"
+
+
+class InvalidTokenError(AuthenticationError):
+    code = 1101
+    hint = "The API key or token is invalid or expired: check AKOOL_API_KEY"
+
+
+class MissingAuthorizationError(AuthenticationError):
+    code = 1102
+    hint = "No credentials were sent: pass api_key= or set AKOOL_API_KEY"
+
+
+class PaymentRequiredError(APIError):
+    code = 1103
+    hint = "The account is unpaid or overdue; settle it in the Akool console"
+
+
+class InsufficientCreditError(APIError):
+    code = 1104
+    hint = "Not enough credit: top up in the Akool console"
+
+
+class GenerationError(APIError):
+    code = 1108
+    hint = "Akool could not generate the image; try again later"
+
+
+class AccountNotFoundError(APIError):
+    code = 1109
+    hint = "The account does not exist; check the credentials"
+
+
+class AccountBannedError(APIError):
+    code = 1200
+    hint = "The account is banned; contact Akool support"
+
+
+class UnknownAPIError(APIError):
+    """A business code this library does not know yet."""
+
+    hint = "An unknown code: the message from the server says more"
+
+
+_ERRORS_BY_CODE: dict[int, type[APIError]] = {
+    cls.code: cls
+    for cls in (
+        ParameterError,
+        VerificationRequiredError,
+        RateLimitedError,
+        QuotaExceededError,
+        NotFoundError,
+        PermissionDeniedError,
+        OperationNotAllowedError,
+        AlreadyOperatedError,
+        InvalidTokenError,
+        MissingAuthorizationError,
+        PaymentRequiredError,
+        InsufficientCreditError,
+        GenerationError,
+        AccountNotFoundError,
+        AccountBannedError,
+    )
+}
+
+
+def error_for_code(code: int, message: str, **context: Any) -> APIError:
+    """The error for a business ``code`` (never 1000), unknown codes included."""
+    cls = _ERRORS_BY_CODE.get(code, UnknownAPIError)
+    return cls(message or f"Akool answered code {code}", code=code, **context)

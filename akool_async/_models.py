@@ -1,0 +1,162 @@
+"""The API's values and answers as frozen attrs models.
+
+The server adds fields and values over time, so the models tolerate both: unknown keys
+land in ``extra``; unknown statuses and buttons become members of their enum that are
+kept as they came and are never terminal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Self
+
+import attrs
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class ImageStatus(enum.IntEnum):
+    """``image_status``: where a job is in its life. Values the server adds later are kept."""
+
+    QUEUEING = 1
+    PROCESSING = 2
+    COMPLETED = 3
+    FAILED = 4
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        # An unknown status is kept as a pseudo-member so it round-trips and compares
+        # equal to its number; it is never terminal, so waiting goes on.
+        if isinstance(value, int) and not isinstance(value, bool):
+            member = int.__new__(cls, value)
+            member._name_ = f"UNKNOWN_{value}"
+            member._value_ = value
+            return member
+        return None
+
+    @property
+    def is_known(self) -> bool:
+        return self._name_ in type(self).__members__
+
+    @property
+    def is_terminal(self) -> bool:
+        """Completed or failed: the status will not change again."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({ImageStatus.COMPLETED, ImageStatus.FAILED})
+
+
+class Button(enum.StrEnum):
+    """A follow-up on a finished image: ``U1``-``U4`` upscale to 4K, ``V1``-``V4`` vary image n."""
+
+    U1 = "U1"
+    U2 = "U2"
+    U3 = "U3"
+    U4 = "U4"
+    V1 = "V1"
+    V2 = "V2"
+    V3 = "V3"
+    V4 = "V4"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        # Buttons the server offers later are kept as they came (see ImageStatus).
+        if isinstance(value, str) and value:
+            member = str.__new__(cls, value)
+            member._name_ = value
+            member._value_ = value
+            return member
+        return None
+
+    @property
+    def is_known(self) -> bool:
+        return self._name_ in type(self).__members__
+
+    @property
+    def is_upscale(self) -> bool:
+        return self.is_known and self.value.startswith("U")
+
+    @property
+    def is_variation(self) -> bool:
+        return self.is_known and self.value.startswith("V")
+
+    @property
+    def image_index(self) -> int | None:
+        """Which image of the parent (1-4) the button acts on, for known buttons."""
+        return int(self.value[1]) if self.is_known else None
+
+
+@attrs.frozen
+class ImageJob:
+    """One image job as the server last described it (any endpoint: v3, v4 or a button).
+
+    A create answers with the job at status 1; ``info_by_model_id`` answers with it later,
+    with ``image`` set once it is completed. Fields the server did not send are ``None``
+    (or empty); fields this library does not know are in ``extra``.
+    """
+
+    id: str
+    status: ImageStatus
+    image: str | None = None
+    buttons: tuple[Button, ...] = ()
+    used_buttons: tuple[Button, ...] = ()
+    upscaled_urls: tuple[str, ...] = ()
+    deduction_credit: int | float | None = None
+    create_time: int | None = None
+    parent_id: str | None = None
+    op_button: Button | None = None
+    op_button_message_id: str | None = None
+    prompt: str | None = None
+    origin_prompt: str | None = None
+    source_image: str | None = None
+    model_name: str | None = None
+    provider: str | None = None
+    file_name: str | None = None
+    uid: int | None = None
+    team_id: str | None = None
+    image_sub_status: int | None = None
+    type: int | None = None
+    from_: int | None = None
+    sub_type: int | None = None
+    faceswap_quality: int | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def url(self) -> str | None:
+        """The finished image's URL: ``image``, or ``upscaled_urls[0]`` when ``image`` is empty."""
+        if self.image:
+            return self.image
+        return self.upscaled_urls[0] if self.upscaled_urls else None
+
+    @property
+    def created_at(self) -> datetime | None:
+        if self.create_time is None:
+            return None
+        return datetime.fromtimestamp(self.create_time / 1000, tz=UTC)
+
+
+@attrs.frozen
+class CreditInfo:
+    """The account's credit balance (shared by all Akool products)."""
+
+    credit: int | float
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """A bearer token from getToken. Its value never appears in a repr."""
+
+    token: str
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
+
+    def __repr__(self) -> str:
+        return "Token(<redacted>)"
