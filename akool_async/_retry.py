@@ -83,7 +83,8 @@ class RetryPolicy:
         try:
             return await send()
         except Exception as exc:
-            if self.attempts == 1 or not hook(exc):
+            # The hook answers False, True or a wait in seconds (which may be 0.0).
+            if self.attempts == 1 or hook(exc) is False:
                 raise
             first_failure: Exception | None = exc
         async for attempt in stamina.retry_context(

@@ -1,0 +1,40 @@
+"""Shared fixtures: every async test runs on both anyio backends (asyncio and trio)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import respx
+
+from akool_async import AkoolClient, RetryPolicy
+
+BASE_URL = "https://api.akool.test"
+API_KEY = "sk-test-0123456789abcdef0123456789abcdef"
+NO_WAIT = RetryPolicy(wait=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark every ``async def`` test for anyio (which then runs it on both backends)."""
+    if collector.istestfunction(obj, name) and inspect.iscoroutinefunction(obj):  # type: ignore[attr-defined]
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """A mocked Akool API; routes not set up answer with an error."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AkoolClient]:
+    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=NO_WAIT) as akool:
+        yield akool

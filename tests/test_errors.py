@@ -1,0 +1,118 @@
+"""Every business code, HTTP status and unreadable answer maps to its typed error."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+import akool_async as ak
+from akool_async import AkoolClient
+from akool_async._exceptions import _ERRORS_BY_CODE, error_for_code
+
+from .payloads import INFO, V4, fail
+
+CODES = {
+    1003: ak.ParameterError,
+    1004: ak.VerificationRequiredError,
+    1005: ak.RateLimitedError,
+    1006: ak.QuotaExceededError,
+    1008: ak.NotFoundError,
+    1009: ak.PermissionDeniedError,
+    1010: ak.OperationNotAllowedError,
+    1011: ak.AlreadyOperatedError,
+    1101: ak.InvalidTokenError,
+    1102: ak.MissingAuthorizationError,
+    1103: ak.PaymentRequiredError,
+    1104: ak.InsufficientCreditError,
+    1108: ak.GenerationError,
+    1109: ak.AccountNotFoundError,
+    1200: ak.AccountBannedError,
+}
+
+
+def test_every_documented_code_has_its_class() -> None:
+    """The code table covers exactly the codes of the shared notes."""
+    assert _ERRORS_BY_CODE == CODES
+
+
+@pytest.mark.parametrize(("code", "error"), [*CODES.items(), (4242, ak.UnknownAPIError)])
+async def test_code_raises_its_error_with_context(
+    client: AkoolClient, api: respx.MockRouter, code: int, error: type[ak.APIError]
+) -> None:
+    """A business code raises its class, carrying code, message, endpoint and job id."""
+    api.get(INFO).mock(return_value=fail(code, f"server says {code}"))
+    with pytest.raises(error) as info:
+        await client.info_by_model_id("job42")
+    exc = info.value
+    assert isinstance(exc, ak.APIError)
+    assert isinstance(exc, ak.AkoolError)
+    assert (exc.code, exc.endpoint, exc.job_id, exc.http_status) == (
+        code,
+        "infobymodelid",
+        "job42",
+        200,
+    )
+    assert f"server says {code}" in str(exc)
+    assert f"code {code}" in str(exc)
+    assert exc.hint
+    assert exc.hint in str(exc)
+
+
+def test_code_sent_as_string_and_empty_message() -> None:
+    """An unknown code with no message still says which code it was."""
+    assert "code 7" in str(error_for_code(7, ""))
+
+
+async def test_envelope_in_non_2xx_decides(client: AkoolClient, api: respx.MockRouter) -> None:
+    """A non-2xx answer carrying an Akool envelope raises the code's error with the status."""
+    api.get(INFO).mock(return_value=fail(1008, "not found", status=404))
+    with pytest.raises(ak.NotFoundError) as info:
+        await client.info_by_model_id("x")
+    assert info.value.http_status == 404
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "text"),
+    [
+        (httpx.Response(404, text="Not Found"), ak.HTTPStatusError, "HTTP 404"),
+        (
+            httpx.Response(403, html="<html><body>Forbidden</body></html>"),
+            ak.HTTPStatusError,
+            "HTML",
+        ),
+        (httpx.Response(200, text="not json"), ak.PayloadError, "not JSON"),
+        (httpx.Response(200, html="<!doctype html><p>maintenance</p>"), ak.PayloadError, "HTML"),
+        (httpx.Response(200, content=b""), ak.PayloadError, "empty body"),
+        (httpx.Response(200, json=[1, 2]), ak.PayloadError, "no business code"),
+        (httpx.Response(200, json={"code": "x1"}), ak.PayloadError, "$.code"),
+        (httpx.Response(200, json={"code": 1000, "msg": "OK"}), ak.PayloadError, "$.data"),
+    ],
+)
+async def test_unreadable_answers(
+    client: AkoolClient, api: respx.MockRouter, response: httpx.Response, error: type, text: str
+) -> None:
+    """Non-envelope statuses, non-JSON, HTML pages and missing data raise typed errors."""
+    api.get(INFO).mock(return_value=response)
+    with pytest.raises(error) as info:
+        await client.info_by_model_id("x")
+    assert text in str(info.value)
+
+
+async def test_string_code_is_read(client: AkoolClient, api: respx.MockRouter) -> None:
+    """A business code sent as a string is still a business code."""
+    api.post(V4).mock(return_value=httpx.Response(200, json={"code": "1104", "msg": "no credit"}))
+    with pytest.raises(ak.InsufficientCreditError):
+        await client.create_by_source_prompt(prompt="x")
+
+
+def test_tree_roots() -> None:
+    """Every public error derives from AkoolError; a few also from the builtin users expect."""
+    errors = [getattr(ak, name) for name in ak.__all__ if name.endswith("Error")]
+    assert all(issubclass(e, ak.AkoolError) for e in errors)
+    assert issubclass(ak.ValidationError, ValueError)
+    assert issubclass(ak.RequestTimeoutError, TimeoutError)
+    assert issubclass(ak.JobTimeoutError, TimeoutError)
+    assert issubclass(ak.ClientClosedError, RuntimeError)
+    for name in (e.__name__ for e in errors):
+        assert name in (ak._exceptions.__doc__ or ""), name

@@ -1,0 +1,75 @@
+"""Models: enums that tolerate new values, job properties, and JSON round-trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+
+from akool_async import Button, ImageJob, ImageStatus
+from akool_async._converter import structure, unstructure
+
+from .strategies import jobs
+
+
+def test_unknown_status_is_kept_and_not_terminal() -> None:
+    """A status the server adds later keeps its number and never ends a wait."""
+    status = ImageStatus(7)
+    assert status == 7
+    assert isinstance(status, ImageStatus)
+    assert not status.is_known
+    assert not status.is_terminal
+    assert ImageStatus.COMPLETED.is_terminal
+    assert ImageStatus.FAILED.is_terminal
+    assert not ImageStatus.PROCESSING.is_terminal
+
+
+def test_unknown_button_is_kept() -> None:
+    """A button the server adds later keeps its value and is neither U nor V."""
+    button = Button("Z9")
+    assert button == "Z9"
+    assert not button.is_known
+    assert not button.is_upscale
+    assert button.image_index is None
+    assert Button.V3.is_variation
+    assert Button.V3.image_index == 3
+    assert Button.U1.is_upscale
+
+
+def test_url_prefers_image_then_upscaled() -> None:
+    """The finished URL is ``image``, else the first upscaled URL, else None."""
+    done = ImageJob(id="a", status=ImageStatus.COMPLETED, image="https://x/1.png")
+    assert done.url == "https://x/1.png"
+    upscaled = ImageJob(
+        id="a", status=ImageStatus.COMPLETED, image="", upscaled_urls=("https://x/4k.png",)
+    )
+    assert upscaled.url == "https://x/4k.png"
+    assert ImageJob(id="a", status=ImageStatus.QUEUEING).url is None
+
+
+def test_created_at_is_utc_from_milliseconds() -> None:
+    """``create_time`` in ms becomes an aware UTC datetime."""
+    job = ImageJob(id="a", status=ImageStatus.QUEUEING, create_time=1716859314633)
+    assert job.created_at is not None
+    assert job.created_at.isoformat() == "2024-05-28T01:21:54.633000+00:00"
+
+
+def test_jobs_are_hashable_despite_extra() -> None:
+    """Jobs hash (e.g. as dict keys) even with unknown fields kept."""
+    job = structure({"_id": "a", "image_status": 1, "new": [1]}, ImageJob)
+    assert {job: 1}[job] == 1
+
+
+@given(jobs)
+def test_job_round_trips_through_json(job: ImageJob) -> None:
+    """structure(json(unstructure(job))) gives the job back, extra keys included."""
+    wire = json.loads(json.dumps(unstructure(job)))
+    assert structure(wire, ImageJob) == job
+
+
+@pytest.mark.parametrize("status", [1, 2, 3, 4, 5, 42])
+def test_any_integer_status_structures(status: int) -> None:
+    """Every integer status structures; known ones to their member."""
+    job = structure({"_id": "a", "image_status": status}, ImageJob)
+    assert job.status == status
