@@ -1,6 +1,7 @@
 """An asyncio/trio-native client for Akool's Image Generate API."""
 
 from ._client import DEFAULT_BASE_URL, AkoolClient
+from ._download import DownloadedImage
 from ._exceptions import (
     AccountBannedError,
     AccountNotFoundError,
@@ -11,8 +12,10 @@ from ._exceptions import (
     ClientClosedError,
     ConfigurationError,
     ConnectError,
+    DownloadError,
     GenerationError,
     HTTPStatusError,
+    ImageCheckError,
     InsufficientCreditError,
     InvalidTokenError,
     JobError,
@@ -29,6 +32,7 @@ from ._exceptions import (
     QuotaExceededError,
     RateLimitedError,
     RequestTimeoutError,
+    ResultExpiredError,
     ServerError,
     SubmissionUncertainError,
     TooManyRequestsError,
@@ -36,6 +40,10 @@ from ._exceptions import (
     UnknownAPIError,
     ValidationError,
     VerificationRequiredError,
+    WebhookDecryptError,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
 )
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._protocol import RequestSpec
@@ -70,8 +78,11 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "CreditInfo",
+    "DownloadError",
+    "DownloadedImage",
     "GenerationError",
     "HTTPStatusError",
+    "ImageCheckError",
     "ImageJob",
     "ImageStatus",
     "InsufficientCreditError",
@@ -92,6 +103,7 @@ __all__ = [
     "RateLimitedError",
     "RequestSpec",
     "RequestTimeoutError",
+    "ResultExpiredError",
     "RetryPolicy",
     "ServerError",
     "SourcePromptRequest",
@@ -101,5 +113,9 @@ __all__ = [
     "UnknownAPIError",
     "ValidationError",
     "VerificationRequiredError",
+    "WebhookDecryptError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
     "__version__",
 ]

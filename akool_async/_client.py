@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -15,6 +16,7 @@ import httpx
 from . import _protocol as api
 from ._auth import ApiKeyAuth, TokenAuth
 from ._converter import structure, structure_jobs, unstructure
+from ._download import DownloadedImage, download
 from ._exceptions import (
     AkoolError,
     ClientClosedError,
@@ -25,12 +27,25 @@ from ._exceptions import (
     ServerError,
     SubmissionUncertainError,
     TransportError,
+    ValidationError,
 )
 from ._models import Button, CreditInfo, ImageJob, Token
 from ._protocol import RawResponse, RequestSpec, parse_envelope
-from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest, check_job_id
+from ._requests import (
+    ButtonRequest,
+    PromptRequest,
+    SourcePromptRequest,
+    check_job_id,
+    check_url,
+)
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, HttpxTransport, Transport
+from ._transport import (
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIMEOUT,
+    HttpxTransport,
+    Transport,
+)
 
 T = TypeVar("T")
 
@@ -64,6 +79,7 @@ class AkoolClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Transport | None = None,
     ) -> None:
@@ -71,14 +87,15 @@ class AkoolClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._auth = self._make_auth(api_key, client_id, client_secret)
-        if max_in_flight < 1:
-            raise ConfigurationError("max_in_flight must be at least 1")
+        if max_in_flight < 1 or max_downloads < 1:
+            raise ConfigurationError("max_in_flight and max_downloads must be at least 1")
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             self._transport: Transport = transport
         else:
             self._transport = HttpxTransport(
                 self.base_url,
                 max_in_flight=max_in_flight,
+                max_downloads=max_downloads,
                 http_client=http_client,
                 transport=transport,
             )
@@ -242,6 +259,39 @@ class AkoolClient:
             spec,
             lambda env: structure(env.get("data"), CreditInfo, endpoint=api.CREDIT_INFO.name),
             timeout,
+        )
+
+    async def download(
+        self,
+        source: ImageJob | str,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float | None = None,
+    ) -> DownloadedImage:
+        """Save a finished job's image (or any result URL) at ``path``.
+
+        Streamed through a temporary file, checked (HTTP status, content type, a whole PNG
+        or JPEG), fsynced and renamed into place; retried like a read. No credentials are
+        sent: results live on a CDN. An expired result raises ``ResultExpiredError``.
+        """
+        self._check_open()
+        if isinstance(source, ImageJob):
+            url, job_id = source.url, source.id
+            if url is None:
+                raise ValidationError(
+                    "source",
+                    source.id,
+                    f"a completed job with an image (status {source.status.name})",
+                )
+        else:
+            url, job_id = check_url("source", source), None
+        return await download(
+            self._transport,
+            url,
+            Path(path),
+            retry=self.retry,
+            timeout=self.timeout if timeout is None else timeout,
+            job_id=job_id,
         )
 
     async def _fetch_token(self) -> Token:

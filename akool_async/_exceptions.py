@@ -13,6 +13,9 @@
     │   ├── ServerError               5xx
     │   └── TooManyRequestsError      429 (``retry_after`` when the server said)
     ├── SubmissionUncertainError      a create may have reached the server: never retried
+    ├── DownloadError                 a finished image could not be saved
+    │   ├── ResultExpiredError        the result URL is gone (results live 7 days)
+    │   └── ImageCheckError           what came back is not a whole PNG or JPEG
     ├── JobError                      a job did not end with an image
     │   ├── JobFailedError            the job ended with status 4 (failed)
     │   └── JobTimeoutError           the job did not finish before its deadline
@@ -193,6 +196,29 @@ class SubmissionUncertainError(AkoolError):
     def __init__(self, message: str, *, request: RequestSpec, endpoint: str | None = None) -> None:
         super().__init__(message, endpoint=endpoint)
         self.request = request
+
+
+class DownloadError(AkoolError):
+    """A finished image could not be saved."""
+
+    def __init__(
+        self, message: str, *, url: str, job_id: str | None = None, http_status: int | None = None
+    ) -> None:
+        super().__init__(message, endpoint="download", job_id=job_id)
+        self.url = url
+        self.http_status = http_status
+
+
+class ResultExpiredError(DownloadError):
+    """The result URL answers 403/404/410: Akool keeps results for 7 days only."""
+
+    hint = "Results expire after 7 days: download them as soon as the job completes"
+
+
+class ImageCheckError(DownloadError):
+    """The body is empty, not a PNG or JPEG, or cut short. Retried like a read."""
+
+    hint = "A proxy may have answered, or the transfer was cut; it is retried automatically"
 
 
 class JobError(AkoolError):

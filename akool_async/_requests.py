@@ -27,7 +27,7 @@ def _check_prompt(field: str, value: object) -> str:
     return value
 
 
-def _check_url(field: str, value: object) -> str:
+def check_url(field: str, value: object) -> str:
     if isinstance(value, str):
         parts = urlsplit(value)
         if parts.scheme in ("http", "https") and parts.netloc:
@@ -38,7 +38,7 @@ def _check_url(field: str, value: object) -> str:
 def _optional_url(field: str) -> Any:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if value is not None:
-            _check_url(field, value)
+            check_url(field, value)
 
     return check
 
@@ -57,7 +57,7 @@ def _normalise_source_images(value: object) -> tuple[str, ...] | None:
         raise ValidationError(
             "source_images", value, "a list of image URLs is required (not a single string)"
         )
-    images = tuple(_check_url("source_images", url) for url in value)
+    images = tuple(check_url("source_images", url) for url in value)
     return images or None
 
 

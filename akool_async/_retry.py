@@ -60,9 +60,11 @@ class RetryPolicy:
         if self.attempts < 1:
             raise ValueError("RetryPolicy.attempts must be at least 1")
 
-    def backoff_hook(self, *, creates: bool) -> Callable[[Exception], bool | float]:
+    def backoff_hook(
+        self, *, creates: bool, also: tuple[type[Exception], ...] = ()
+    ) -> Callable[[Exception], bool | float]:
         """stamina's ``on=`` hook: whether to retry ``exc``, or how many seconds to wait."""
-        retryable = _NOTHING_CREATED if creates else _READ_RETRYABLE
+        retryable = (_NOTHING_CREATED if creates else _READ_RETRYABLE) + also
 
         def hook(exc: Exception) -> bool | float:
             if not isinstance(exc, retryable):
@@ -73,13 +75,19 @@ class RetryPolicy:
 
         return hook
 
-    async def call(self, send: Callable[[], Awaitable[T]], *, creates: bool) -> T:
-        """Run ``send`` under this policy.
+    async def call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        creates: bool,
+        also: tuple[type[Exception], ...] = (),
+    ) -> T:
+        """Run ``send`` under this policy (``also``: more errors a read may retry).
 
         The first attempt runs outside stamina: its set-up costs ~20 µs a call, which a
         request that succeeds (nearly all of them) should not pay.
         """
-        hook = self.backoff_hook(creates=creates)
+        hook = self.backoff_hook(creates=creates, also=also)
         try:
             return await send()
         except Exception as exc:

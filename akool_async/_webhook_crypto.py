@@ -112,7 +112,7 @@ def _key_iv(api_key: str, client_id: str) -> tuple[bytes, bytes]:
 def _aes_cbc(key: bytes, iv: bytes) -> Cipher[modes.CBC]:
     # Imported here so that signing and parsing work without the optional dependency.
     try:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "webhook encryption needs cryptography: pip install 'akool-async[webhooks]'"

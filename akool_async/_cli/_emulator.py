@@ -1,0 +1,74 @@
+"""``akool-async emulator``: serve the emulator on a real port until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "emulator",
+        help="serve a local Akool emulator",
+        description="Serve a faithful local Akool API. Prints its base URL and test API key.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="emulated seconds per real second (1000: 30 s in 30 ms)")  # fmt: skip
+    parser.add_argument("--instant", action="store_true", help="jobs finish at once")
+    parser.add_argument("--median-seconds", type=float, default=30.0,
+                        help="median emulated seconds per image (log-normal)")  # fmt: skip
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of jobs that fail")
+    parser.add_argument("--rate-limit", type=float, default=None, help="requests/s per key")
+    parser.add_argument("--rate-burst", type=int, default=10)
+    parser.add_argument("--credits", type=float, default=100_000)
+    parser.add_argument("--image-max-side", type=int, default=512,
+                        help="scale images down to this many pixels (0: full size)")  # fmt: skip
+    for fault in ("5xx", "429", "1005", "1108", "drop", "slow", "malformed", "html"):
+        parser.add_argument(f"--fault-{fault}", type=float, default=0.0, metavar="P",
+                            help=f"probability of a {fault} fault per request")  # fmt: skip
+    parser.set_defaults(run=run)
+
+
+def _faults(args: argparse.Namespace) -> Any:
+    from ..emulator import Faults
+
+    return Faults(
+        http_5xx=args.fault_5xx, http_429=args.fault_429, code_1005=args.fault_1005,
+        code_1108=args.fault_1108, drop_connection=args.fault_drop, slow=args.fault_slow,
+        malformed_json=args.fault_malformed, html_error=args.fault_html,
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from ..emulator import Credits, Emulator, EmulatorConfig, LogNormal
+        from ..emulator._server import listening_socket, uvicorn_server
+    except ImportError as exc:
+        raise SystemExit(
+            f"the emulator needs: pip install 'akool-async[emulator]' ({exc})"
+        ) from None
+
+    config = EmulatorConfig(
+        seed=args.seed,
+        time_scale=args.time_scale,
+        instant=args.instant,
+        durations=LogNormal(median=args.median_seconds),
+        fail_rate=args.fail_rate,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        credits=Credits(balance=args.credits),
+        image_max_side=args.image_max_side or None,
+        faults=_faults(args),
+    )
+    emulator = Emulator(config)
+    sock = listening_socket(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    print(f"AKOOL_BASE_URL=http://{host}:{port}", flush=True)
+    print(f"AKOOL_API_KEY={emulator.api_key}", flush=True)
+    print(f"AKOOL_CLIENT_ID={emulator.client_id}", flush=True)
+    print(f"counters: http://{host}:{port}/_emulator/counters  (Ctrl-C stops)", flush=True)
+    uvicorn_server(emulator, log_level="warning").run(sockets=[sock])
+    return 0

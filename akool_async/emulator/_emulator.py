@@ -1,0 +1,140 @@
+"""``Emulator``: a fake Akool service to run in-process, on a port, or under pytest."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import attrs
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from .._client import AkoolClient
+from .._retry import RetryPolicy
+from ._app import ConnectionDropped, EmulatorApp
+from ._config import EmulatorConfig, Faults
+from ._state import Backend, Clock, Counters
+from ._webhooks import WebhookDispatcher
+
+IN_PROCESS_URL = "http://akool-emulator.local"
+
+
+class EmulatorTransport(httpx.ASGITransport):
+    """httpx's ASGI transport, with a dropped connection surfacing as httpx's own error."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except ConnectionDropped as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+
+
+class Emulator:
+    """A faithful local Akool service (see ``akool_async.emulator`` for the semantics).
+
+    In-process::
+
+        async with Emulator(EmulatorConfig(time_scale=1000)) as emulator:
+            async with emulator.client() as client:
+                jobs = await client.create_by_source_prompt(prompt="a fox", batch_quantity=4)
+
+    ``async with`` runs the webhook dispatcher; without webhooks it is optional. The ASGI
+    app is ``emulator`` itself (it runs the dispatcher from the ASGI lifespan), so it can be
+    served by uvicorn: see ``serve_emulator``.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.backend = Backend(self.config, clock)
+        self._app = EmulatorApp(self.backend)
+        self._dispatcher = WebhookDispatcher(self.backend, webhook_transport)
+        self._running: contextlib.AsyncExitStack | None = None
+        self._starlette_app = self._app.starlette
+        self._starlette_app.router.lifespan_context = self._lifespan
+
+    # -- credentials and state -----------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def counters(self) -> Counters:
+        return self.backend.counters
+
+    def set_faults(self, faults: Faults) -> None:
+        """Change the faults injected from now on."""
+        self.config = self.backend.config = self._evolve(faults=faults)
+
+    def _evolve(self, **changes: Any) -> EmulatorConfig:
+        return attrs.evolve(self.config, **changes)
+
+    def expire_tokens(self) -> None:
+        self.backend.expire_tokens()
+
+    async def callbacks_drained(self) -> None:
+        """Wait until every webhook callback scheduled so far was delivered or given up on."""
+        await self._dispatcher.drained()
+
+    def image_bytes(self, job_id: str) -> bytes:
+        """The exact bytes the emulator serves for a finished job's image."""
+        return self._app.image_bytes(self.backend.jobs[job_id])
+
+    # -- running ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        stack = contextlib.AsyncExitStack()
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tasks.cancel_scope.cancel)
+        await tasks.start(self._dispatcher.run)
+        self.backend.on_job_created = self._dispatcher.schedule
+        self._running = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.backend.on_job_created = None
+        if self._running is not None:
+            stack, self._running = self._running, None
+            await stack.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: object) -> AsyncIterator[None]:
+        async with self:
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._starlette_app(scope, receive, send)
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that reaches this emulator in-process (no sockets)."""
+        return EmulatorTransport(app=self)
+
+    def client(self, **options: Any) -> AkoolClient:
+        """An ``AkoolClient`` wired to this emulator in-process, with its test API key.
+
+        With ``instant=True`` the client's retries do not wait either.
+        """
+        options.setdefault("api_key", self.api_key)
+        options.setdefault("base_url", IN_PROCESS_URL)
+        options.setdefault("transport", self.transport())
+        if self.config.instant:
+            options.setdefault("retry", RetryPolicy(wait=False))
+        return AkoolClient(**options)

@@ -1,0 +1,112 @@
+"""Callbacks as Akool sends them: signed, encrypted, POSTed when a job's status changes,
+and tried again (a bounded number of times) until the receiver answers 200.
+
+One task keeps a heap of due callbacks, so ten thousand jobs with webhooks cost one
+sleeping task, not ten thousand.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import secrets
+import time
+
+import anyio
+import anyio.abc
+import httpx
+
+from .._models import ImageStatus
+from .._webhook_crypto import seal_event
+from ._state import Backend, Job
+
+log = logging.getLogger("akool_async.emulator")
+
+_MAX_DELIVERIES_IN_FLIGHT = 64
+
+
+class WebhookDispatcher:
+    def __init__(self, backend: Backend, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.backend = backend
+        self._transport = transport
+        self._due: list[tuple[float, int, Job, ImageStatus]] = []
+        self._order = itertools.count()
+        self._wake = anyio.Event()
+        self._http: httpx.AsyncClient | None = None
+        self._pending = 0  # callbacks scheduled and not yet delivered or given up
+        self._drained = anyio.Event()
+        self._drained.set()
+
+    def schedule(self, job: Job) -> None:
+        """Queue a new job's status changes (called by the backend when it is created)."""
+        now_emulated, now_real = self.backend.clock(), time.monotonic()
+        for at, status in self.backend.transitions(job):
+            real_due = now_real + max(0.0, at - now_emulated) / self.backend.config.time_scale
+            heapq.heappush(self._due, (real_due, next(self._order), job, status))
+            if self._pending == 0:
+                self._drained = anyio.Event()
+            self._pending += 1
+        self._wake.set()
+
+    async def drained(self) -> None:
+        """Return once every scheduled callback was delivered or given up on."""
+        while self._pending:
+            await self._drained.wait()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        limiter = anyio.CapacityLimiter(_MAX_DELIVERIES_IN_FLIGHT)
+        async with httpx.AsyncClient(transport=self._transport, timeout=10.0) as http:
+            self._http = http
+            async with anyio.create_task_group() as deliveries:
+                task_status.started()
+                while True:
+                    while self._due and self._due[0][0] <= time.monotonic():
+                        _, _, job, status = heapq.heappop(self._due)
+                        deliveries.start_soon(self._deliver, job, status, limiter)
+                    self._wake = anyio.Event()
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    with anyio.move_on_after(wait):
+                        await self._wake.wait()
+
+    async def _deliver(self, job: Job, status: ImageStatus, limiter: anyio.CapacityLimiter) -> None:
+        try:
+            await self._attempts(job, status, limiter)
+        finally:
+            self._pending -= 1
+            if self._pending == 0:
+                self._drained.set()
+
+    async def _attempts(
+        self, job: Job, status: ImageStatus, limiter: anyio.CapacityLimiter
+    ) -> None:
+        assert self._http is not None
+        assert job.webhook_url is not None
+        counters, config = self.backend.counters, self.backend.config
+        event: dict[str, object] = {"_id": job.id, "status": int(status), "type": "image"}
+        if status == ImageStatus.COMPLETED:
+            event["url"] = job.image_url
+        for attempt in range(1, config.webhook_attempts + 1):
+            body = seal_event(
+                event,
+                api_key=job.account.api_key,
+                client_id=job.account.client_id,
+                timestamp=int(time.time() * 1000),
+                nonce=secrets.randbelow(10**6),
+            )
+            counters.callback_attempts += 1
+            async with limiter:
+                try:
+                    answer = await self._http.post(job.webhook_url, json=body)
+                    delivered = answer.status_code == 200
+                except httpx.HTTPError as exc:
+                    log.debug("callback for %s failed: %s", job.id, exc)
+                    delivered = False
+            if delivered:
+                counters.callbacks_sent += 1
+                return
+            if attempt < config.webhook_attempts:
+                await anyio.sleep(config.webhook_retry_delay / config.time_scale)
+        counters.callbacks_failed += 1
