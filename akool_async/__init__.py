@@ -46,7 +46,7 @@ from ._exceptions import (
     WebhookSignatureError,
 )
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
-from ._protocol import RequestSpec
+from ._protocol import Endpoint, RawResponse, RequestSpec
 from ._requests import (
     IMAGE_TO_IMAGE_MODEL,
     RESOLUTIONS,
@@ -57,6 +57,7 @@ from ._requests import (
     SourcePromptRequest,
 )
 from ._retry import RetryPolicy
+from ._transport import StreamedResponse, Transport
 from ._version import __version__
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "CreditInfo",
     "DownloadError",
     "DownloadedImage",
+    "Endpoint",
     "GenerationError",
     "HTTPStatusError",
     "ImageCheckError",
@@ -101,14 +103,17 @@ __all__ = [
     "PromptRequest",
     "QuotaExceededError",
     "RateLimitedError",
+    "RawResponse",
     "RequestSpec",
     "RequestTimeoutError",
     "ResultExpiredError",
     "RetryPolicy",
     "ServerError",
     "SourcePromptRequest",
+    "StreamedResponse",
     "SubmissionUncertainError",
     "TooManyRequestsError",
+    "Transport",
     "TransportError",
     "UnknownAPIError",
     "ValidationError",

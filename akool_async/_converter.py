@@ -2,7 +2,10 @@
 
 What it absorbs: numbers sent as strings, ``display_buttons`` for ``buttons``, ``null``
 lists, and keys it does not know (kept in ``extra``). What it refuses, with the JSON path
-of the culprit: a missing ``_id`` or ``image_status``, and values of the wrong type.
+of the culprit: a missing ``_id`` or ``image_status``, and a value of the wrong type in a
+field the client acts on (status, image URLs, buttons). A field that only describes a job
+(``team_id``, ``prompt``...) with a value of an unexpected type is kept as it came, in
+``extra``, rather than failing an answer that may carry a charged job.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ _REQUEST_KEYS: dict[type, dict[str, str]] = {
     ButtonRequest: {"job_id": "_id", "webhook_url": "webhookUrl"},
 }
 _JSON_KEYS: dict[type, dict[str, str]] = {ImageJob: _JOB_KEYS, **_REQUEST_KEYS}
+# The fields the client's logic reads; the others are checked leniently (see above).
+_STRICT: dict[type, frozenset[str]] = {
+    ImageJob: frozenset({"id", "status", "image", "buttons", "used_buttons", "upscaled_urls"}),
+    CreditInfo: frozenset({"credit"}),
+    Token: frozenset({"token"}),
+}
 
 
 def _json_keys(cls: type, renames: Mapping[str, str]) -> frozenset[str]:
@@ -102,7 +111,8 @@ def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
     """Structure ``cls`` from JSON keeping unknown keys in ``extra``; unstructure it back."""
     overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
     overrides["extra"] = override(omit=True)
-    known = _json_keys(cls, renames) | {"display_buttons"}
+    known = _json_keys(cls, renames)
+    strict = _STRICT[cls]
     structure_known = make_dict_structure_fn(cls, converter, **overrides)
     unstructure_known = make_dict_unstructure_fn(
         cls, converter, _cattrs_omit_if_default=True, **overrides
@@ -111,10 +121,21 @@ def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
     def structure(data: Any, _: type) -> T:
         if not isinstance(data, Mapping):
             raise TypeError(f"expected an object, got {type(data).__name__}")
+        fields = data
         if "buttons" not in data and "display_buttons" in data:
-            data = {**data, "buttons": data["display_buttons"]}  # the older docs' name
-        model = structure_known(data, cls)
-        extra = {key: value for key, value in data.items() if key not in known}
+            fields = {**data, "buttons": data["display_buttons"]}  # the older docs' name
+        misfits: frozenset[str] = frozenset()
+        try:
+            model = structure_known(fields, cls)
+        except ClassValidationError as exc:
+            misfits = _lenient_misfits(exc, strict, renames)
+            model = structure_known({k: v for k, v in fields.items() if k not in misfits}, cls)
+        consumed = "display_buttons" if fields is not data else None  # read as buttons
+        extra = {
+            key: value
+            for key, value in data.items()
+            if (key not in known or key in misfits) and key != consumed
+        }
         return attrs.evolve(model, extra=MappingProxyType(extra)) if extra else model  # type: ignore[misc]
 
     def unstructure(model: Any) -> dict[str, Any]:
@@ -122,6 +143,17 @@ def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
 
     converter.register_structure_hook(cls, structure)
     converter.register_unstructure_hook(cls, unstructure)
+
+
+def _lenient_misfits(
+    exc: ClassValidationError, strict: frozenset[str], renames: Mapping[str, str]
+) -> frozenset[str]:
+    """The JSON keys of the fields that failed, if none is strict; else ``exc`` again."""
+    with_attribute, others = exc.group_exceptions()
+    names = {attribute.name for _, attribute in with_attribute}
+    if others or names & strict:
+        raise exc
+    return frozenset(renames.get(name, name) for name in names)
 
 
 _register_response_model(ImageJob, _JOB_KEYS)

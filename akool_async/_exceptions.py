@@ -90,6 +90,18 @@ class AkoolError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling (process pools,
+        # multiprocessing queues): rebuild from the instance's state instead.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[AkoolError], args: tuple[Any, ...], state: dict[str, Any]) -> AkoolError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigurationError(AkoolError):
     """The client was configured in a way that cannot work."""
@@ -185,7 +197,8 @@ class SubmissionUncertainError(AkoolError):
     """A create may have reached the server, so it was not retried (a retry could charge twice).
 
     ``request`` is the request that was sent (it holds no credentials), so the caller can
-    look for the job before deciding to submit again.
+    look for the job before deciding to submit again. ``job_ids`` holds the ids the answer
+    carried when it could be read that far (then the jobs exist: poll them).
     """
 
     hint = (
@@ -193,9 +206,17 @@ class SubmissionUncertainError(AkoolError):
         "(the bulk runner lists such items as uncertain)"
     )
 
-    def __init__(self, message: str, *, request: RequestSpec, endpoint: str | None = None) -> None:
-        super().__init__(message, endpoint=endpoint)
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestSpec,
+        job_ids: tuple[str, ...] = (),
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, job_id=request.job_id)
         self.request = request
+        self.job_ids = job_ids
 
 
 class DownloadError(AkoolError):

@@ -43,6 +43,15 @@ def _optional_url(field: str) -> Any:
     return check
 
 
+def _blank_to_none(value: object) -> object:
+    """Akool's own samples send ``"webhookUrl": ""`` for none: read it so."""
+    return None if value == "" else value
+
+
+def _optional_url_field(field: str) -> Any:
+    return attrs.field(default=None, converter=_blank_to_none, validator=_optional_url(field))
+
+
 def check_job_id(value: object, field: str = "job_id") -> str:
     """A job id as the API expects it: a non-empty string without whitespace."""
     if not isinstance(value, str) or not value or value != value.strip() or " " in value:
@@ -81,7 +90,7 @@ class SourcePromptRequest:
     similar: float | None = None
     negative_prompt: str | None = None
     model_name: str | None = None
-    webhook_url: str | None = attrs.field(default=None, validator=_optional_url("webhook_url"))
+    webhook_url: str | None = _optional_url_field("webhook_url")
 
     @property
     def is_image_to_image(self) -> bool:
@@ -111,9 +120,8 @@ class SourcePromptRequest:
 
     def _check_batch_quantity(self) -> None:
         quantity = self.batch_quantity
-        if isinstance(quantity, bool) or not isinstance(quantity, int):
-            raise ValidationError("batch_quantity", quantity, "an integer from 1 to 4")
-        if not 1 <= quantity <= MAX_BATCH_QUANTITY:
+        is_int = isinstance(quantity, int) and not isinstance(quantity, bool)
+        if not is_int or not 1 <= quantity <= MAX_BATCH_QUANTITY:
             raise ValidationError("batch_quantity", quantity, "an integer from 1 to 4")
 
     def _check_similar(self) -> None:
@@ -155,8 +163,8 @@ class PromptRequest:
 
     prompt: str
     scale: str = "1:1"
-    source_image: str | None = attrs.field(default=None, validator=_optional_url("source_image"))
-    webhook_url: str | None = attrs.field(default=None, validator=_optional_url("webhook_url"))
+    source_image: str | None = _optional_url_field("source_image")
+    webhook_url: str | None = _optional_url_field("webhook_url")
 
     def __attrs_post_init__(self) -> None:
         _check_prompt("prompt", self.prompt)
@@ -177,7 +185,7 @@ class ButtonRequest:
 
     job_id: str = attrs.field(converter=check_job_id)
     button: Button = attrs.field(converter=_check_button)
-    webhook_url: str | None = attrs.field(default=None, validator=_optional_url("webhook_url"))
+    webhook_url: str | None = _optional_url_field("webhook_url")
 
     @classmethod
     def for_parent(

@@ -15,9 +15,11 @@ import attrs
 import stamina
 
 from ._exceptions import (
+    AkoolError,
     ConnectError,
     GenerationError,
     NetworkError,
+    PayloadError,
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
@@ -26,10 +28,14 @@ from ._exceptions import (
 
 T = TypeVar("T")
 
-# Nothing was created when these come back, so even a create may be sent again.
-_NOTHING_CREATED = (ConnectError, TooManyRequestsError, RateLimitedError, GenerationError)
-# A read may be sent again after these too.
-_READ_RETRYABLE = (
+# The one table of what a failure says about a create. After these nothing was created,
+# so even a create may be sent again:
+NOTHING_CREATED = (ConnectError, TooManyRequestsError, RateLimitedError, GenerationError)
+# After these a create may exist (the request left and the answer was lost, was a 5xx, or
+# was unreadable): it is never sent again, but reported as SubmissionUncertainError.
+MAYBE_CREATED = (RequestTimeoutError, NetworkError, ServerError, PayloadError)
+# A read is sent again after any transient failure.
+READ_RETRYABLE = (
     ConnectError,
     TooManyRequestsError,
     RateLimitedError,
@@ -37,6 +43,10 @@ _READ_RETRYABLE = (
     NetworkError,
     ServerError,
 )
+
+
+def may_have_created(exc: AkoolError) -> bool:
+    return isinstance(exc, MAYBE_CREATED)
 
 
 @attrs.frozen(kw_only=True)
@@ -61,13 +71,23 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be at least 1")
 
     def backoff_hook(
-        self, *, creates: bool, also: tuple[type[Exception], ...] = ()
+        self,
+        *,
+        creates: bool,
+        also: tuple[type[Exception], ...] = (),
+        endpoint: str | None = None,
     ) -> Callable[[Exception], bool | float]:
-        """stamina's ``on=`` hook: whether to retry ``exc``, or how many seconds to wait."""
-        retryable = (_NOTHING_CREATED if creates else _READ_RETRYABLE) + also
+        """stamina's ``on=`` hook: whether to retry ``exc``, or how many seconds to wait.
+
+        With ``endpoint``, failures of another endpoint (a token fetch made on the way,
+        which has its own retries) are not retried again here.
+        """
+        retryable = (NOTHING_CREATED if creates else READ_RETRYABLE) + also
 
         def hook(exc: Exception) -> bool | float:
             if not isinstance(exc, retryable):
+                return False
+            if endpoint is not None and getattr(exc, "endpoint", endpoint) != endpoint:
                 return False
             if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
                 return min(exc.retry_after, self.max_retry_after) if self.wait else 0.0
@@ -81,13 +101,14 @@ class RetryPolicy:
         *,
         creates: bool,
         also: tuple[type[Exception], ...] = (),
+        endpoint: str | None = None,
     ) -> T:
         """Run ``send`` under this policy (``also``: more errors a read may retry).
 
         The first attempt runs outside stamina: its set-up costs ~20 µs a call, which a
         request that succeeds (nearly all of them) should not pay.
         """
-        hook = self.backoff_hook(creates=creates, also=also)
+        hook = self.backoff_hook(creates=creates, also=also, endpoint=endpoint)
         try:
             return await send()
         except Exception as exc:

@@ -10,7 +10,7 @@ that got past the limiter never waits for a connection.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -18,12 +18,21 @@ import anyio
 import attrs
 import httpx
 
-from ._exceptions import ConnectError, NetworkError, RequestTimeoutError, TransportError
+from ._auth import AUTH_HEADERS
+from ._exceptions import (
+    AkoolError,
+    ClientClosedError,
+    ConfigurationError,
+    ConnectError,
+    NetworkError,
+    RequestTimeoutError,
+)
 from ._protocol import RawResponse, RequestSpec
 
 DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_MAX_DOWNLOADS = 8
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CLOSE_GRACE = 10.0
 
 
 @attrs.frozen
@@ -50,7 +59,12 @@ class Transport(Protocol):
 
 
 class HttpxTransport:
-    """Sends requests through one long-lived ``httpx.AsyncClient``."""
+    """Sends requests through one long-lived ``httpx.AsyncClient``.
+
+    Closing waits (up to ``close_grace`` seconds) for requests on the wire to finish, so
+    shutting down does not turn in-flight creates into uncertain ones; requests not yet on
+    the wire are refused with ``ClientClosedError``.
+    """
 
     def __init__(
         self,
@@ -60,8 +74,11 @@ class HttpxTransport:
         max_downloads: int = DEFAULT_MAX_DOWNLOADS,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        close_grace: float = DEFAULT_CLOSE_GRACE,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("give http_client or transport, not both")
+        self.base_url = base_url
         self._owns_client = http_client is None
         self._http = http_client or _pooled_client(transport, max_in_flight)
         # Results live on another host (a CDN): their own pool and cap, so downloads
@@ -69,40 +86,73 @@ class HttpxTransport:
         self._downloads = http_client or _pooled_client(transport, max_downloads)
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._downloading = anyio.CapacityLimiter(max_downloads)
+        self._close_grace = close_grace
+        self._closed = False
+        self._active = 0
+        self._idle = anyio.Event()
+
+    @contextlib.contextmanager
+    def _on_the_wire(self) -> Iterator[None]:
+        if self._closed:
+            raise ClientClosedError("this AkoolClient is closed")
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._closed and not self._active:
+                self._idle.set()
 
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
     ) -> RawResponse:
         endpoint = request.endpoint
+        body = request.body
         async with self._in_flight:
-            try:
-                response = await self._http.request(
+            with self._on_the_wire():
+                http_request = self._http.build_request(
                     endpoint.method,
                     self.base_url + endpoint.path,
                     params=request.params,
-                    content=request.body,
+                    content=body,
                     headers=headers,
                     timeout=timeout,
                 )
-            except httpx.HTTPError as exc:
-                raise _translate(exc, request.endpoint.name, request.job_id) from exc
+                if body is not None:
+                    http_request.headers["content-type"] = "application/json"
+                # An injected client's default headers must not add the other credential.
+                for name in AUTH_HEADERS:
+                    if name not in headers and name in http_request.headers:
+                        del http_request.headers[name]
+                try:
+                    response = await self._http.send(http_request, follow_redirects=False)
+                except httpx.HTTPError as exc:
+                    raise _translate(exc, endpoint.name, request.job_id) from _cause(exc)
         return RawResponse(response.status_code, response.headers, response.content)
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, *, timeout: float) -> AsyncIterator[StreamedResponse]:
         async with self._downloading:
-            try:
-                async with self._downloads.stream("GET", url, timeout=timeout) as response:
-                    yield StreamedResponse(
-                        response.status_code, response.headers, response.aiter_bytes()
-                    )
-            except httpx.HTTPError as exc:
-                raise _translate(exc, "download", None) from exc
+            with self._on_the_wire():
+                try:
+                    async with self._downloads.stream("GET", url, timeout=timeout) as response:
+                        yield StreamedResponse(
+                            response.status_code, response.headers, response.aiter_bytes()
+                        )
+                except httpx.HTTPError as exc:
+                    raise _translate(exc, "download", None) from _cause(exc)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
-            await self._downloads.aclose()
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            if self._active:
+                with anyio.move_on_after(self._close_grace):
+                    await self._idle.wait()
+            if self._owns_client:
+                await self._http.aclose()
+                await self._downloads.aclose()
 
 
 def _pooled_client(transport: httpx.AsyncBaseTransport | None, size: int) -> httpx.AsyncClient:
@@ -113,8 +163,18 @@ def _pooled_client(transport: httpx.AsyncBaseTransport | None, size: int) -> htt
     )
 
 
-def _translate(exc: httpx.HTTPError, endpoint: str, job_id: str | None) -> TransportError:
+def _cause(exc: httpx.HTTPError) -> BaseException | None:
+    # A local protocol error quotes our own request (its header values: credentials).
+    return None if isinstance(exc, _LOCAL_ERRORS) else exc
+
+
+_LOCAL_ERRORS = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+
+
+def _translate(exc: httpx.HTTPError, endpoint: str, job_id: str | None) -> AkoolError:
     context = {"endpoint": endpoint, "job_id": job_id}
+    if isinstance(exc, _LOCAL_ERRORS):
+        return ConfigurationError(f"the request could not be built ({type(exc).__name__})")
     # A pool timeout or a refused connection means the request never left.
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return ConnectError(f"could not connect: {type(exc).__name__}", **context)

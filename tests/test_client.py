@@ -15,12 +15,16 @@ from akool_async import (
     Button,
     ClientClosedError,
     ConfigurationError,
+    HTTPStatusError,
     ImageStatus,
     RequestTimeoutError,
+    RetryPolicy,
+    SubmissionUncertainError,
 )
+from akool_async._transport import HttpxTransport
 
 from .conftest import API_KEY, BASE_URL, NO_WAIT
-from .payloads import BUTTON, CREDIT, INFO, V3, V4, finished, job, ok
+from .payloads import BUTTON, CREDIT, INFO, V3, V4, fail, finished, job, ok
 
 
 async def test_v4_sends_every_field_with_api_casing(
@@ -179,23 +183,42 @@ async def test_closed_client_refuses_use(api: respx.MockRouter) -> None:
     assert not api.calls
 
 
-async def test_injected_http_client_is_used_and_left_open(api: respx.MockRouter) -> None:
+async def test_injected_http_client_is_used_and_left_open() -> None:
     """An injected httpx.AsyncClient carries the requests and is not closed by us."""
-    api.get(INFO).mock(return_value=ok(finished("a")))
-    async with httpx.AsyncClient() as http:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return ok(finished("a"))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, http_client=http) as client:
             await client.info_by_model_id("a")
         assert not http.is_closed
-    assert api.calls.call_count == 1
+    assert [r.url.path for r in seen] == [INFO]
 
 
-async def test_many_concurrent_callers_share_one_client(api: respx.MockRouter) -> None:
-    """A thousand concurrent calls on one client all succeed (no pool timeouts)."""
-    api.get(INFO).mock(
-        side_effect=lambda request: ok(finished(request.url.params["image_model_id"]))
-    )
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Answers after a pause, recording the most requests it ever held at once."""
+
+    def __init__(self) -> None:
+        self.active = self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        await anyio.sleep(0.001)
+        self.active -= 1
+        return ok(finished(request.url.params["image_model_id"]))
+
+
+async def test_many_concurrent_callers_stay_within_the_cap() -> None:
+    """A thousand concurrent calls all succeed with never more than max_in_flight on the wire."""
+    transport = _CountingTransport()
     results: dict[str, str] = {}
-    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, max_in_flight=4) as client:
+    async with AkoolClient(
+        api_key=API_KEY, base_url=BASE_URL, max_in_flight=4, transport=transport
+    ) as client:
 
         async def one(n: int) -> None:
             results[f"id{n}"] = (await client.info_by_model_id(f"id{n}")).id
@@ -204,6 +227,115 @@ async def test_many_concurrent_callers_share_one_client(api: respx.MockRouter) -
             for n in range(1000):
                 tg.start_soon(one, n)
     assert results == {f"id{n}": f"id{n}" for n in range(1000)}
+    assert transport.peak == 4
+
+
+async def test_redirects_are_not_followed(api: respx.MockRouter) -> None:
+    """A redirect is an error, and the credential never travels to the other host."""
+    elsewhere = respx.get("https://evil.test/steal").mock(return_value=ok({"credit": 1}))
+    api.get(CREDIT).mock(
+        return_value=httpx.Response(302, headers={"location": "https://evil.test/steal"})
+    )
+    http = httpx.AsyncClient(follow_redirects=True)
+    async with http, AkoolClient(api_key=API_KEY, base_url=BASE_URL, http_client=http) as client:
+        with pytest.raises(HTTPStatusError):
+            await client.credit_info()
+    assert not elsewhere.called
+
+
+async def test_aclose_lets_requests_on_the_wire_finish_and_refuses_the_rest() -> None:
+    """Closing waits for in-flight requests; queued and later ones get ClientClosedError."""
+    on_the_wire = anyio.Event()
+    release = anyio.Event()
+    sent: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.params["image_model_id"])
+        on_the_wire.set()
+        await release.wait()
+        return ok(finished(request.url.params["image_model_id"]))
+
+    client = AkoolClient(
+        api_key=API_KEY, base_url=BASE_URL, max_in_flight=1, transport=httpx.MockTransport(handler)
+    )
+    outcomes: dict[str, object] = {}
+
+    async def call(job_id: str) -> None:
+        try:
+            outcomes[job_id] = (await client.info_by_model_id(job_id)).id
+        except ClientClosedError as exc:
+            outcomes[job_id] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, "first")
+        await on_the_wire.wait()
+        tg.start_soon(call, "queued")
+        tg.start_soon(client.aclose)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    assert outcomes["first"] == "first"
+    assert isinstance(outcomes["queued"], ClientClosedError)
+    assert sent == ["first"]
+
+
+async def test_retry_after_close_sends_nothing(api: respx.MockRouter) -> None:
+    """A create waiting out a back-off when the client closes is not sent again."""
+    backing_off = anyio.Event()
+
+    def throttled(request: httpx.Request) -> httpx.Response:
+        backing_off.set()
+        return fail(1005)
+
+    route = api.post(V4).mock(side_effect=throttled)
+    policy = RetryPolicy(attempts=3, wait_initial=0.2, wait_jitter=0, wait_max=0.2)
+    client = AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=policy)
+
+    async def close_when_backing_off() -> None:
+        await backing_off.wait()
+        await client.aclose()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(close_when_backing_off)
+        with pytest.raises(ClientClosedError):
+            await client.create_by_source_prompt(prompt="x")
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "call"),
+    [
+        ([], lambda c: c.create_by_prompt(prompt="x")),
+        ([job("a"), job("b")], lambda c: c.create_by_button("p", "U1")),
+        ([job("a"), job("b")], lambda c: c.create_by_source_prompt(prompt="x", batch_quantity=3)),
+    ],
+)
+async def test_answer_with_the_wrong_number_of_jobs_is_uncertain(
+    client: AkoolClient, api: respx.MockRouter, data: list[dict[str, object]], call: object
+) -> None:
+    """A create answered with more or fewer jobs than asked is uncertain, ids kept."""
+    for path in (V3, BUTTON, V4):
+        api.post(path).mock(return_value=ok(data))
+    with pytest.raises(SubmissionUncertainError) as info:
+        await call(client)  # type: ignore[operator]
+    assert info.value.job_ids == tuple(item["_id"] for item in data)
+
+
+def test_conflicting_transport_options() -> None:
+    """http_client with transport, or a custom Transport with http_client, is refused."""
+    with pytest.raises(ConfigurationError, match="not both"):
+        AkoolClient(
+            api_key=API_KEY, http_client=httpx.AsyncClient(), transport=httpx.MockTransport(ok)
+        )
+    custom = HttpxTransport(BASE_URL, transport=httpx.MockTransport(ok))
+    with pytest.raises(ConfigurationError, match="drop http_client"):
+        AkoolClient(api_key=API_KEY, http_client=httpx.AsyncClient(), transport=custom)
+
+
+async def test_empty_webhook_url_means_none(client: AkoolClient, api: respx.MockRouter) -> None:
+    """Akool's samples send ``webhookUrl: ""``; here it means no webhook, nothing sent."""
+    route = api.post(V3).mock(return_value=ok(job()))
+    await client.create_by_prompt(prompt="x", webhook_url="", source_image="")
+    assert json.loads(route.calls.last.request.content) == {"prompt": "x", "scale": "1:1"}
 
 
 def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:

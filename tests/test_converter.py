@@ -39,6 +39,23 @@ def test_buttons_win_over_display_buttons() -> None:
         {"_id": "a", "image_status": 3, "buttons": ["U1"], "display_buttons": ["V1"]}, ImageJob
     )
     assert job.buttons == (Button.U1,)
+    assert job.extra["display_buttons"] == ["V1"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [("team_id", 123, "team_id"), ("image_content_model_id", 3, "parent_id"),
+     ("from", "x", "from_"), ("uid", "abc", "uid"), ("deduction_credit", [1], "deduction_credit"),
+     ("prompt", {"text": "a"}, "prompt")],
+)  # fmt: skip
+def test_descriptive_fields_of_odd_types_are_kept_not_fatal(
+    key: str, value: Any, field: str
+) -> None:
+    """A descriptive field of an unexpected type goes to ``extra`` as it came; no error."""
+    job = structure({"_id": "a", "image_status": 1, key: value, "create_time": 5}, ImageJob)
+    assert getattr(job, field) is None
+    assert job.extra[key] == value
+    assert job.create_time == 5
 
 
 def test_numbers_sent_as_strings() -> None:
@@ -99,15 +116,13 @@ def test_extra_keys_always_survive(job_id: str, extra: Any) -> None:
         ({"_id": "a", "image_status": "done"}, "$.data.image_status"),
         ({"_id": "a", "image_status": True}, "$.data.image_status"),
         ({"_id": "a", "image_status": 1, "buttons": "U1"}, "$.data.buttons"),
-        (
-            {"_id": "a", "image_status": 1, "image_content_model_id": 3},
-            "$.data.image_content_model_id",
-        ),
-        ({"_id": "a", "image_status": 1, "from": "x"}, "$.data.from"),
+        ({"_id": "a", "image_status": 1, "used_buttons": [3]}, "$.data.used_buttons"),
+        ({"_id": "a", "image_status": 3, "image": 5}, "$.data.image"),
+        ({"_id": "a", "image_status": 3, "upscaled_urls": {"a": 1}}, "$.data.upscaled_urls"),
     ],
 )
 def test_wrong_shapes_name_the_json_path(data: dict[str, Any], path: str) -> None:
-    """Missing or mistyped fields raise PayloadError naming the JSON key's path."""
+    """Missing fields, or mistyped fields the client acts on, raise PayloadError with the path."""
     with pytest.raises(PayloadError) as info:
         structure(data, ImageJob)
     assert path in str(info.value)

@@ -59,7 +59,7 @@ async def test_code_raises_its_error_with_context(
     assert exc.hint in str(exc)
 
 
-def test_code_sent_as_string_and_empty_message() -> None:
+def test_unknown_code_with_empty_message() -> None:
     """An unknown code with no message still says which code it was."""
     assert "code 7" in str(error_for_code(7, ""))
 
@@ -84,7 +84,7 @@ async def test_envelope_in_non_2xx_decides(client: AkoolClient, api: respx.MockR
         (httpx.Response(200, text="not json"), ak.PayloadError, "not JSON"),
         (httpx.Response(200, html="<!doctype html><p>maintenance</p>"), ak.PayloadError, "HTML"),
         (httpx.Response(200, content=b""), ak.PayloadError, "empty body"),
-        (httpx.Response(200, json=[1, 2]), ak.PayloadError, "no business code"),
+        (httpx.Response(200, json=[1, 2]), ak.PayloadError, "not a business code"),
         (httpx.Response(200, json={"code": "x1"}), ak.PayloadError, "$.code"),
         (httpx.Response(200, json={"code": 1000, "msg": "OK"}), ak.PayloadError, "$.data"),
     ],
@@ -116,3 +116,27 @@ def test_tree_roots() -> None:
     assert issubclass(ak.ClientClosedError, RuntimeError)
     for name in (e.__name__ for e in errors):
         assert name in (ak._exceptions.__doc__ or ""), name
+
+
+def test_every_error_pickles_with_its_context() -> None:
+    """Errors cross process boundaries (process pools) with their message and context."""
+    import pickle
+
+    from akool_async import RequestSpec
+    from akool_async._protocol import CREATE_BY_PROMPT
+
+    samples: list[ak.AkoolError] = [
+        ak.ValidationError("scale", "5:4", "one of ..."),
+        ak.NotFoundError("gone", code=1008, endpoint="infobymodelid", job_id="j1", http_status=200),
+        ak.TooManyRequestsError("slow down", http_status=429, retry_after=3.0),
+        ak.SubmissionUncertainError(
+            "maybe", request=RequestSpec(CREATE_BY_PROMPT, payload={"prompt": "x"}), job_ids=("a",)
+        ),
+        ak.ResultExpiredError("gone", url="https://cdn.test/a.png", http_status=404),
+        ak.WebhookSignatureError("bad signature"),
+    ]
+    for error in samples:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.__dict__.keys() == error.__dict__.keys()

@@ -33,6 +33,42 @@ def test_no_private_module_leaks_public_names() -> None:
             assert name in exported, name
 
 
+def test_types_in_public_signatures_are_exported() -> None:
+    """Every akool_async type named in a public signature can be imported from the top."""
+    import inspect
+    import typing
+
+    exported = {getattr(akool_async, name) for name in akool_async.__all__}
+    missing = set()
+    for name in akool_async.__all__:
+        value = getattr(akool_async, name)
+        callables = [value] if callable(value) else []
+        if isinstance(value, type):
+            callables = [
+                value.__init__,
+                *(m for _, m in inspect.getmembers(value, inspect.isfunction)),
+            ]
+        for function in callables:
+            try:
+                hints = typing.get_type_hints(function)
+            except Exception:
+                continue
+            for hint in hints.values():
+                for part in _flatten(hint):
+                    module = getattr(part, "__module__", "")
+                    is_type = isinstance(part, type)
+                    if is_type and module.startswith("akool_async") and part not in exported:
+                        missing.add(f"{part.__qualname__} (in {name})")
+    assert not missing
+
+
+def _flatten(hint: object) -> list[object]:
+    import typing
+
+    args = typing.get_args(hint)
+    return [hint, *(part for arg in args for part in _flatten(arg))]
+
+
 def test_ships_type_information() -> None:
     """The package carries a py.typed marker."""
     assert (Path(akool_async.__file__).parent / "py.typed").exists()

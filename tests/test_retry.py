@@ -214,6 +214,19 @@ async def test_retry_after_delays_the_next_attempt(api: respx.MockRouter) -> Non
     assert waited >= 0.2
 
 
+async def test_create_honours_retry_after(api: respx.MockRouter) -> None:
+    """A create refused with 429 + Retry-After waits that long before its second send."""
+    route = api.post(V4).mock(
+        side_effect=[httpx.Response(429, headers={"retry-after": "0.2"}), ok(job("j"))]
+    )
+    policy = RetryPolicy(attempts=2, wait_initial=0, wait_jitter=0, wait_max=0)
+    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as client:
+        started = time.monotonic()
+        await client.create_by_source_prompt(prompt="x")
+        assert time.monotonic() - started >= 0.2
+    assert route.call_count == 2
+
+
 def test_policy_needs_an_attempt() -> None:
     """A policy with no attempts is refused."""
     with pytest.raises(ValueError, match="at least 1"):

@@ -134,7 +134,8 @@ class Emulator:
         """
         options.setdefault("api_key", self.api_key)
         options.setdefault("base_url", IN_PROCESS_URL)
-        options.setdefault("transport", self.transport())
+        if "http_client" not in options:
+            options.setdefault("transport", self.transport())
         if self.config.instant:
             options.setdefault("retry", RetryPolicy(wait=False))
         return AkoolClient(**options)

@@ -1,0 +1,150 @@
+"""The request path every endpoint shares: retries, auth headers (and the one token refresh
+a 1101 allows), the exchange through the transport, reading the answer, redaction, and one
+debug line per attempt."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ._auth import Auth, TokenAuth
+from ._exceptions import (
+    AkoolError,
+    ClientClosedError,
+    InvalidTokenError,
+    SubmissionUncertainError,
+)
+from ._models import Token
+from ._protocol import (
+    GET_TOKEN,
+    SUCCESS,
+    RawResponse,
+    RequestSpec,
+    job_ids_in,
+    parse_envelope,
+    read_token,
+    token_request,
+)
+from ._retry import RetryPolicy, may_have_created
+from ._transport import Transport
+
+T = TypeVar("T")
+Reader = Callable[[Mapping[str, Any], RequestSpec], T]
+
+log = logging.getLogger("akool_async")
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+class Requester:
+    def __init__(
+        self, transport: Transport, auth: Auth, retry: RetryPolicy, timeout: float
+    ) -> None:
+        self.transport = transport
+        self.auth = auth
+        self.retry = retry
+        self.timeout = timeout
+        self.closed = False
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise ClientClosedError("this AkoolClient is closed")
+
+    async def call(self, request: RequestSpec, read: Reader[T], timeout: float | None) -> T:
+        """Send ``request`` under the retry policy and read its answer with ``read``."""
+        self.check_open()
+        attempt = itertools.count(1)
+        seconds = self.timeout if timeout is None else timeout
+        return await self.retry.call(
+            lambda: self._attempt(request, read, seconds, next(attempt)),
+            creates=request.endpoint.creates,
+            endpoint=request.endpoint.name,
+        )
+
+    async def _fetch_token(self) -> Token:
+        assert isinstance(self.auth, TokenAuth)
+        request = token_request(self.auth.client_id, self.auth.client_secret)
+        return await self.call(request, read_token, None)
+
+    async def _attempt(
+        self, request: RequestSpec, read: Reader[T], timeout: float, attempt: int
+    ) -> T:
+        self.check_open()  # also between retries: a closed client sends nothing more
+        if request.endpoint is GET_TOKEN:
+            return await self._exchange(request, _NO_HEADERS, read, timeout, attempt)
+        auth = self.auth
+        headers, generation = await auth.headers(self._fetch_token)
+        try:
+            return await self._exchange(request, headers, read, timeout, attempt)
+        except InvalidTokenError:
+            if not auth.refreshable:
+                raise
+            # The token expired: fetch a new one, once. A 1101 proves nothing was created,
+            # so even a create may be sent again.
+            auth.invalidate(generation)
+            headers, _ = await auth.headers(self._fetch_token)
+            return await self._exchange(request, headers, read, timeout, attempt)
+
+    async def _exchange(
+        self,
+        request: RequestSpec,
+        headers: Mapping[str, str],
+        read: Reader[T],
+        timeout: float,
+        attempt: int,
+    ) -> T:
+        started = time.perf_counter()
+        response: RawResponse | None = None
+        try:
+            response = await self.transport.send(request, headers, timeout=timeout)
+            result = read(parse_envelope(request, response), request)
+        except AkoolError as exc:
+            _log_request(request, response, started, attempt, exc)
+            self._redact(exc)
+            if request.endpoint.creates and may_have_created(exc):
+                raise SubmissionUncertainError(
+                    f"the create may have reached the server ({type(exc).__name__}: "
+                    f"{exc.message}), so it was not retried",
+                    request=request,
+                    job_ids=job_ids_in(response),
+                    endpoint=request.endpoint.name,
+                ) from exc
+            raise
+        _log_request(request, response, started, attempt, None)
+        return result
+
+    def _redact(self, exc: AkoolError) -> None:
+        """Scrub credentials from a message (a server or a library might echo them)."""
+        for secret in self.auth.secrets():
+            for form in (secret, repr(secret)[1:-1]):
+                if form in exc.message:
+                    exc.message = exc.message.replace(form, "<redacted>")
+                    exc.args = (exc.message,)
+
+
+def _log_request(
+    request: RequestSpec,
+    response: RawResponse | None,
+    started: float,
+    attempt: int,
+    error: AkoolError | None,
+) -> None:
+    """One debug line per request; never headers or bodies (they hold credentials)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    endpoint = request.endpoint
+    status = response.status_code if response is not None else "-"
+    code = getattr(error, "code", None) or ("-" if error else SUCCESS)
+    log.debug(
+        "%s %s%s -> HTTP %s code %s in %.1f ms (attempt %d)%s",
+        endpoint.method,
+        endpoint.path,
+        f" job={request.job_id}" if request.job_id else "",
+        status,
+        code,
+        (time.perf_counter() - started) * 1000,
+        attempt,
+        f" {type(error).__name__}" if error else "",
+    )
