@@ -1,6 +1,7 @@
 """An asyncio/trio-native client for Akool's Image Generate API."""
 
 from ._client import DEFAULT_BASE_URL, AkoolClient
+from ._clock import Clock, MonotonicClock
 from ._download import DownloadedImage
 from ._exceptions import (
     AccountBannedError,
@@ -46,6 +47,8 @@ from ._exceptions import (
     WebhookSignatureError,
 )
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
+from ._orchestrator import Generation, GenerationTree, JobOutcome
+from ._polling import PollPolicy, PollStats
 from ._protocol import Endpoint, RawResponse, RequestSpec
 from ._requests import (
     IMAGE_TO_IMAGE_MODEL,
@@ -76,13 +79,16 @@ __all__ = [
     "Button",
     "ButtonRequest",
     "ClientClosedError",
+    "Clock",
     "ConfigurationError",
     "ConnectError",
     "CreditInfo",
     "DownloadError",
     "DownloadedImage",
     "Endpoint",
+    "Generation",
     "GenerationError",
+    "GenerationTree",
     "HTTPStatusError",
     "ImageCheckError",
     "ImageJob",
@@ -91,8 +97,10 @@ __all__ = [
     "InvalidTokenError",
     "JobError",
     "JobFailedError",
+    "JobOutcome",
     "JobTimeoutError",
     "MissingAuthorizationError",
+    "MonotonicClock",
     "NetworkError",
     "NotFoundError",
     "OperationNotAllowedError",
@@ -100,6 +108,8 @@ __all__ = [
     "PayloadError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PollPolicy",
+    "PollStats",
     "PromptRequest",
     "QuotaExceededError",
     "RateLimitedError",

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import anyio
 import httpx
 
 from . import _protocol as api
 from ._auth import auth_from
+from ._clock import Clock, MonotonicClock
 from ._download import DownloadedImage, download
-from ._exceptions import ConfigurationError, ValidationError
-from ._models import Button, CreditInfo, ImageJob
+from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, ValidationError
+from ._models import Button, CreditInfo, ImageJob, ImageStatus
+from ._orchestrator import Generation
+from ._polling import PollPolicy, PollScheduler, PollStats, WatchSet
+from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from ._requester import Requester
 from ._requests import (
     ButtonRequest,
@@ -64,8 +71,12 @@ class AkoolClient:
         retry: RetryPolicy | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        rate_limit: float | None = DEFAULT_RATE,
+        rate_burst: int = DEFAULT_BURST,
+        poll_policy: PollPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.base_url = _base_url(base_url)
         if max_in_flight < 1 or max_downloads < 1:
@@ -81,7 +92,13 @@ class AkoolClient:
             )
         elif http_client is not None:
             raise ConfigurationError("a custom Transport does its own HTTP: drop http_client")
-        self._requester = Requester(transport, auth, retry or RetryPolicy(), timeout)
+        self.clock = clock or MonotonicClock()
+        limiter = (
+            None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
+        )
+        self._requester = Requester(transport, auth, retry or RetryPolicy(), timeout, limiter)
+        self._scheduler = PollScheduler(self.info_by_model_id, self.clock, poll_policy)
+        self._background: contextlib.AsyncExitStack | None = None
 
     @property
     def retry(self) -> RetryPolicy:
@@ -99,7 +116,14 @@ class AkoolClient:
     # -- lifecycle --------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        """Open the client and start its poll scheduler (for wait, as_completed, generate)."""
         self._requester.check_open()
+        if self._background is None:
+            stack = contextlib.AsyncExitStack()
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)
+            await tasks.start(self._scheduler.run)
+            self._background = stack
         return self
 
     async def __aexit__(
@@ -109,11 +133,18 @@ class AkoolClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+        if self._background is not None:
+            stack, self._background = self._background, None
+            await stack.aclose()
 
     async def aclose(self) -> None:
-        """Refuse new requests, let those on the wire finish (briefly), close the pool."""
+        """Refuse new requests, stop polling, let requests on the wire finish (briefly),
+        close the pool. (The scheduler's task ends with the ``async with`` block.)"""
         if not self.is_closed:
             self._requester.closed = True
+            if self._background is not None:
+                await self._background.aclose()
+                self._background = None
             await self._requester.transport.aclose()
 
     @property
@@ -208,6 +239,90 @@ class AkoolClient:
         """The account's credit balance."""
         return await self._requester.call(api.credit_request(), api.read_credit, timeout)
 
+    # -- waiting ------------------------------------------------------------------------
+
+    async def wait(self, job: ImageJob | str, *, timeout: float | None = None) -> ImageJob:
+        """The job once it has finished; ``JobFailedError`` if it failed.
+
+        Polled by the client's shared scheduler. ``JobTimeoutError`` (with the job id) when
+        ``timeout`` seconds pass first: the job goes on, wait on it again later.
+        """
+        watch = self._watch_set()
+        _follow(watch, job, timeout)
+        try:
+            _, result = await watch.next()
+        finally:
+            watch.close()
+        if isinstance(result, Exception):
+            raise result
+        if result.status == ImageStatus.FAILED:
+            raise JobFailedError("the job failed", job=result)
+        return result
+
+    async def as_completed(
+        self, jobs: Iterable[ImageJob | str], *, timeout: float | None = None
+    ) -> AsyncIterator[ImageJob]:
+        """Each job's final state (completed or failed: check ``status``) as it finishes.
+
+        After ``timeout`` seconds, ``JobTimeoutError`` lists the jobs still running.
+        A job that cannot be followed (e.g. an unknown id) raises its error in its turn.
+        """
+        watch = self._watch_set()
+        for job in jobs:
+            _follow(watch, job, timeout)
+        try:
+            while True:
+                try:
+                    job_id, result = await watch.next()
+                except LookupError:
+                    return
+                if isinstance(result, JobTimeoutError):
+                    late = (job_id, *sorted(watch.close()))
+                    raise JobTimeoutError(
+                        f"{len(late)} job(s) did not finish in time", job_ids=late
+                    )
+                if isinstance(result, Exception):
+                    raise result
+                yield result
+        finally:
+            watch.close()
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        batch_quantity: int = 1,
+        follow_ups: Sequence[Button | str] = (),
+        fail_fast: bool = False,
+        job_timeout: float | None = None,
+        **options: Any,
+    ) -> Generation:
+        """Create a v4 batch, follow it and press ``follow_ups`` on each finished image.
+
+        ``async for outcome in client.generate(...)`` yields each job's ``JobOutcome`` as it
+        ends; ``await client.generate(...).collect()`` gives the whole ``GenerationTree``.
+        ``options`` are those of ``create_by_source_prompt``. Validated here, before anything
+        is sent.
+        """
+        request = SourcePromptRequest(prompt=prompt, batch_quantity=batch_quantity, **options)
+        buttons = [ButtonRequest(job_id="check", button=b).button for b in follow_ups]
+        self._watch_set()  # fail now, not on first iteration, if the client is not open
+        return Generation(self, request, buttons, fail_fast=fail_fast, job_timeout=job_timeout)
+
+    def _watch_set(self) -> WatchSet:
+        self._requester.check_open()
+        if not self._scheduler.running:
+            raise ConfigurationError(
+                "wait(), as_completed() and generate() poll in the background: open the client "
+                "with `async with AkoolClient(...) as client`"
+            )
+        return WatchSet(self._scheduler)
+
+    @property
+    def poll_stats(self) -> PollStats:
+        """Counts of the scheduler's polls (``polls``, ``finished``, ``failed_polls``)."""
+        return self._scheduler.stats
+
     async def download(
         self,
         source: ImageJob | str,
@@ -238,6 +353,18 @@ class AkoolClient:
             timeout=self.timeout if timeout is None else timeout,
             job_id=job_id,
         )
+
+
+def _follow(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> None:
+    """Watch ``job``: a bare id is polled at once (it may be old), a finished job not at all,
+    a running one from its age (by ``create_time``; never negative, clocks differ)."""
+    if isinstance(job, str):
+        watch.add(check_job_id(job), age=None, timeout=timeout)
+    elif job.is_terminal:
+        watch.add_result(job.id, job)
+    else:
+        age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)
+        watch.add(job.id, age=age, timeout=timeout)
 
 
 def _base_url(explicit: str | None) -> str:

@@ -52,6 +52,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from ._models import ImageJob
     from ._protocol import RequestSpec
 
 _MAX_VALUE_REPR = 80
@@ -247,15 +248,28 @@ class JobError(AkoolError):
 
 
 class JobFailedError(JobError):
-    """The job ended with status 4 (failed). Akool gives no reason."""
+    """The job ended with status 4 (failed). Akool gives no reason. ``job`` is its last state."""
 
     hint = "Akool gives no reason for failures; submit again or change the prompt"
 
+    def __init__(self, message: str, *, job: ImageJob) -> None:
+        super().__init__(message, job_id=job.id)
+        self.job = job
+
 
 class JobTimeoutError(JobError, TimeoutError):
-    """The job did not finish before its deadline. It may still finish: wait on its id again."""
+    """Jobs did not finish before their deadline. They go on: wait on their ids again later.
 
-    hint = "The job is still on the server: call wait() with its id later to pick it up"
+    ``job_ids`` lists every job that timed out (``job_id`` is the first).
+    """
+
+    hint = "The jobs are still on the server: wait on their ids later to pick them up"
+
+    def __init__(self, message: str, *, job_id: str | None = None,
+                 job_ids: tuple[str, ...] = ()) -> None:  # fmt: skip
+        job_ids = job_ids or ((job_id,) if job_id else ())
+        super().__init__(message, job_id=job_id or (job_ids[0] if job_ids else None))
+        self.job_ids = job_ids
 
 
 class WebhookError(AkoolError):

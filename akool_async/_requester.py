@@ -15,7 +15,9 @@ from ._exceptions import (
     AkoolError,
     ClientClosedError,
     InvalidTokenError,
+    RateLimitedError,
     SubmissionUncertainError,
+    TooManyRequestsError,
 )
 from ._models import Token
 from ._protocol import (
@@ -28,6 +30,7 @@ from ._protocol import (
     read_token,
     token_request,
 )
+from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, may_have_created
 from ._transport import Transport
 
@@ -40,12 +43,18 @@ _NO_HEADERS: Mapping[str, str] = {}
 
 class Requester:
     def __init__(
-        self, transport: Transport, auth: Auth, retry: RetryPolicy, timeout: float
+        self,
+        transport: Transport,
+        auth: Auth,
+        retry: RetryPolicy,
+        timeout: float,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.transport = transport
         self.auth = auth
         self.retry = retry
         self.timeout = timeout
+        self.limiter = limiter
         self.closed = False
 
     def check_open(self) -> None:
@@ -61,6 +70,7 @@ class Requester:
             lambda: self._attempt(request, read, seconds, next(attempt)),
             creates=request.endpoint.creates,
             endpoint=request.endpoint.name,
+            paced=self.limiter is not None,
         )
 
     async def _fetch_token(self) -> Token:
@@ -95,6 +105,8 @@ class Requester:
         timeout: float,
         attempt: int,
     ) -> T:
+        if self.limiter is not None:
+            await self.limiter.acquire()
         started = time.perf_counter()
         response: RawResponse | None = None
         try:
@@ -103,6 +115,10 @@ class Requester:
         except AkoolError as exc:
             _log_request(request, response, started, attempt, exc)
             self._redact(exc)
+            if self.limiter is not None and isinstance(
+                exc, RateLimitedError | TooManyRequestsError
+            ):
+                self.limiter.throttled(getattr(exc, "retry_after", None))
             if request.endpoint.creates and may_have_created(exc):
                 raise SubmissionUncertainError(
                     f"the create may have reached the server ({type(exc).__name__}: "

@@ -76,11 +76,13 @@ class RetryPolicy:
         creates: bool,
         also: tuple[type[Exception], ...] = (),
         endpoint: str | None = None,
+        paced: bool = False,
     ) -> Callable[[Exception], bool | float]:
         """stamina's ``on=`` hook: whether to retry ``exc``, or how many seconds to wait.
 
         With ``endpoint``, failures of another endpoint (a token fetch made on the way,
-        which has its own retries) are not retried again here.
+        which has its own retries) are not retried again here. ``paced``: a shared rate
+        limiter slows everyone down after a throttle, so the retry itself need not wait.
         """
         retryable = (NOTHING_CREATED if creates else READ_RETRYABLE) + also
 
@@ -89,6 +91,8 @@ class RetryPolicy:
                 return False
             if endpoint is not None and getattr(exc, "endpoint", endpoint) != endpoint:
                 return False
+            if paced and isinstance(exc, TooManyRequestsError | RateLimitedError):
+                return 0.0
             if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
                 return min(exc.retry_after, self.max_retry_after) if self.wait else 0.0
             return True
@@ -102,13 +106,14 @@ class RetryPolicy:
         creates: bool,
         also: tuple[type[Exception], ...] = (),
         endpoint: str | None = None,
+        paced: bool = False,
     ) -> T:
         """Run ``send`` under this policy (``also``: more errors a read may retry).
 
         The first attempt runs outside stamina: its set-up costs ~20 µs a call, which a
         request that succeeds (nearly all of them) should not pay.
         """
-        hook = self.backoff_hook(creates=creates, also=also, endpoint=endpoint)
+        hook = self.backoff_hook(creates=creates, also=also, endpoint=endpoint, paced=paced)
         try:
             return await send()
         except Exception as exc:

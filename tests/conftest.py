@@ -36,5 +36,7 @@ def api() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[AkoolClient]:
-    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=NO_WAIT) as akool:
+    async with AkoolClient(
+        rate_limit=None, api_key=API_KEY, base_url=BASE_URL, retry=NO_WAIT
+    ) as akool:
         yield akool

@@ -39,6 +39,7 @@ def config(**fields: Any) -> EmulatorConfig:
 async def wired(mode: str, emulator: Emulator, **client_options: Any) -> AsyncIterator[AkoolClient]:
     """A client reaching ``emulator`` in-process (ASGI) or over HTTP on 127.0.0.1."""
     client_options.setdefault("retry", NO_WAIT)
+    client_options.setdefault("rate_limit", None)
     if mode == "in-process":
         async with emulator, emulator.client(**client_options) as client:
             yield client

@@ -26,7 +26,9 @@ SECRET = "client-secret-value-0123456789abcd"
 
 
 def _token_client() -> AkoolClient:
-    return AkoolClient(client_id="cid-1", client_secret=SECRET, base_url=BASE_URL, retry=NO_WAIT)
+    return AkoolClient(
+        rate_limit=None, client_id="cid-1", client_secret=SECRET, base_url=BASE_URL, retry=NO_WAIT
+    )
 
 
 def _token(value: str) -> object:
@@ -100,7 +102,7 @@ def test_env_token_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AKOOL_API_KEY", raising=False)
     monkeypatch.setenv("AKOOL_CLIENT_ID", "cid")
     monkeypatch.setenv("AKOOL_CLIENT_SECRET", SECRET)
-    client = AkoolClient(base_url=BASE_URL)
+    client = AkoolClient(rate_limit=None, base_url=BASE_URL)
     assert "TokenAuth" in repr(client)
     assert SECRET not in repr(client)
     assert SECRET not in repr(client._requester.auth)
@@ -113,7 +115,7 @@ async def test_failing_token_fetch_is_shared_not_repeated(api: respx.MockRouter)
     failures: list[BaseException] = []
     policy = RetryPolicy(attempts=3, wait=False)
     async with AkoolClient(
-        client_id="cid-1", client_secret=SECRET, base_url=BASE_URL, retry=policy
+        rate_limit=None, client_id="cid-1", client_secret=SECRET, base_url=BASE_URL, retry=policy
     ) as client:
 
         async def call() -> None:
@@ -175,7 +177,7 @@ async def test_cancelled_token_fetch_is_redone_by_the_next_caller(api: respx.Moc
 def test_keys_a_header_cannot_carry_are_refused_unechoed(key: str) -> None:
     """A key with inner spaces, control or non-ASCII characters is refused, not echoed."""
     with pytest.raises(ConfigurationError) as info:
-        AkoolClient(api_key=key, base_url=BASE_URL)
+        AkoolClient(rate_limit=None, api_key=key, base_url=BASE_URL)
     assert key not in str(info.value)
     assert key.strip() not in repr(info.value)
 
@@ -183,7 +185,7 @@ def test_keys_a_header_cannot_carry_are_refused_unechoed(key: str) -> None:
 async def test_key_with_trailing_newline_is_stripped(api: respx.MockRouter) -> None:
     """A key read from a file keeps its newline: it is dropped, not sent."""
     route = api.get(INFO).mock(return_value=ok(finished("a")))
-    async with AkoolClient(api_key="sk-abc123\n", base_url=BASE_URL) as client:
+    async with AkoolClient(rate_limit=None, api_key="sk-abc123\n", base_url=BASE_URL) as client:
         await client.info_by_model_id("a")
     assert route.calls.last.request.headers["x-api-key"] == "sk-abc123"
 

@@ -58,7 +58,9 @@ def test_generate_without_key_uses_the_emulator(tmp_path: Path) -> None:
 async def test_emulator_command_serves_the_api(emulator_process: dict[str, str]) -> None:
     """The emulator command prints a base URL and key that a client can use."""
     async with AkoolClient(
-        api_key=emulator_process["AKOOL_API_KEY"], base_url=emulator_process["AKOOL_BASE_URL"]
+        rate_limit=None,
+        api_key=emulator_process["AKOOL_API_KEY"],
+        base_url=emulator_process["AKOOL_BASE_URL"],
     ) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         assert (await client.info_by_model_id(job.id)).status is ImageStatus.COMPLETED

@@ -143,7 +143,9 @@ async def test_api_key_header_only(client: AkoolClient, api: respx.MockRouter) -
 async def test_per_call_timeout_overrides_client(api: respx.MockRouter) -> None:
     """A per-call timeout reaches httpx; the client's applies otherwise."""
     route = api.get(INFO).mock(return_value=ok(finished("a")))
-    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, timeout=7.0) as client:
+    async with AkoolClient(
+        rate_limit=None, api_key=API_KEY, base_url=BASE_URL, timeout=7.0
+    ) as client:
         await client.info_by_model_id("a")
         assert route.calls.last.request.extensions["timeout"]["read"] == 7.0
         await client.info_by_model_id("a", timeout=1.5)
@@ -162,7 +164,7 @@ async def test_timeout_raises_typed_error() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, silent)
             async with AkoolClient(
-                api_key=API_KEY, base_url=f"http://127.0.0.1:{port}", retry=NO_WAIT
+                rate_limit=None, api_key=API_KEY, base_url=f"http://127.0.0.1:{port}", retry=NO_WAIT
             ) as client:
                 with pytest.raises(RequestTimeoutError):
                     await client.info_by_model_id("a", timeout=0.05)
@@ -171,7 +173,7 @@ async def test_timeout_raises_typed_error() -> None:
 
 async def test_closed_client_refuses_use(api: respx.MockRouter) -> None:
     """After aclose() every call raises ClientClosedError; aclose() twice is fine."""
-    client = AkoolClient(api_key=API_KEY, base_url=BASE_URL)
+    client = AkoolClient(rate_limit=None, api_key=API_KEY, base_url=BASE_URL)
     await client.aclose()
     await client.aclose()
     assert client.is_closed
@@ -192,7 +194,9 @@ async def test_injected_http_client_is_used_and_left_open() -> None:
         return ok(finished("a"))
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, http_client=http) as client:
+        async with AkoolClient(
+            rate_limit=None, api_key=API_KEY, base_url=BASE_URL, http_client=http
+        ) as client:
             await client.info_by_model_id("a")
         assert not http.is_closed
     assert [r.url.path for r in seen] == [INFO]
@@ -217,7 +221,7 @@ async def test_many_concurrent_callers_stay_within_the_cap() -> None:
     transport = _CountingTransport()
     results: dict[str, str] = {}
     async with AkoolClient(
-        api_key=API_KEY, base_url=BASE_URL, max_in_flight=4, transport=transport
+        rate_limit=None, api_key=API_KEY, base_url=BASE_URL, max_in_flight=4, transport=transport
     ) as client:
 
         async def one(n: int) -> None:
@@ -237,7 +241,12 @@ async def test_redirects_are_not_followed(api: respx.MockRouter) -> None:
         return_value=httpx.Response(302, headers={"location": "https://evil.test/steal"})
     )
     http = httpx.AsyncClient(follow_redirects=True)
-    async with http, AkoolClient(api_key=API_KEY, base_url=BASE_URL, http_client=http) as client:
+    async with (
+        http,
+        AkoolClient(
+            rate_limit=None, api_key=API_KEY, base_url=BASE_URL, http_client=http
+        ) as client,
+    ):
         with pytest.raises(HTTPStatusError):
             await client.credit_info()
     assert not elsewhere.called
@@ -256,7 +265,11 @@ async def test_aclose_lets_requests_on_the_wire_finish_and_refuses_the_rest() ->
         return ok(finished(request.url.params["image_model_id"]))
 
     client = AkoolClient(
-        api_key=API_KEY, base_url=BASE_URL, max_in_flight=1, transport=httpx.MockTransport(handler)
+        rate_limit=None,
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        max_in_flight=1,
+        transport=httpx.MockTransport(handler),
     )
     outcomes: dict[str, object] = {}
 
@@ -288,7 +301,7 @@ async def test_retry_after_close_sends_nothing(api: respx.MockRouter) -> None:
 
     route = api.post(V4).mock(side_effect=throttled)
     policy = RetryPolicy(attempts=3, wait_initial=0.2, wait_jitter=0, wait_max=0.2)
-    client = AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=policy)
+    client = AkoolClient(rate_limit=None, api_key=API_KEY, base_url=BASE_URL, retry=policy)
 
     async def close_when_backing_off() -> None:
         await backing_off.wait()
@@ -324,11 +337,16 @@ def test_conflicting_transport_options() -> None:
     """http_client with transport, or a custom Transport with http_client, is refused."""
     with pytest.raises(ConfigurationError, match="not both"):
         AkoolClient(
-            api_key=API_KEY, http_client=httpx.AsyncClient(), transport=httpx.MockTransport(ok)
+            rate_limit=None,
+            api_key=API_KEY,
+            http_client=httpx.AsyncClient(),
+            transport=httpx.MockTransport(ok),
         )
     custom = HttpxTransport(BASE_URL, transport=httpx.MockTransport(ok))
     with pytest.raises(ConfigurationError, match="drop http_client"):
-        AkoolClient(api_key=API_KEY, http_client=httpx.AsyncClient(), transport=custom)
+        AkoolClient(
+            rate_limit=None, api_key=API_KEY, http_client=httpx.AsyncClient(), transport=custom
+        )
 
 
 async def test_empty_webhook_url_means_none(client: AkoolClient, api: respx.MockRouter) -> None:

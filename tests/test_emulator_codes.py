@@ -16,6 +16,7 @@ ONCE = RetryPolicy(attempts=1)
 
 def _client(emulator: Emulator, **options: object) -> AkoolClient:
     options.setdefault("retry", ONCE)
+    options.setdefault("rate_limit", None)
     return emulator.client(**options)
 
 

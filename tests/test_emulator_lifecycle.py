@@ -67,7 +67,7 @@ async def test_statuses_follow_the_clock_and_fail_rate() -> None:
     """Queueing for 20% of the time, then processing, then completed or failed as drawn."""
     clock = ManualClock()
     emulator = Emulator(config(fail_rate=0.5, seed=3), clock=clock)
-    async with emulator, emulator.client(retry=NO_WAIT) as client:
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
         jobs = [job for _ in range(10) for job in await client.create_by_source_prompt(
             prompt="x", batch_quantity=4)]  # fmt: skip
         clock.advance(5.9)
@@ -88,7 +88,7 @@ async def test_statuses_follow_the_clock_and_fail_rate() -> None:
 async def test_instant_mode_finishes_at_once() -> None:
     """``instant=True``: the create answers status 1, the first read status 3."""
     emulator = Emulator(EmulatorConfig(instant=True))
-    async with emulator, emulator.client() as client:
+    async with emulator, emulator.client(rate_limit=None) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         assert job.status is ak.ImageStatus.QUEUEING
         assert (await client.info_by_model_id(job.id)).status is ak.ImageStatus.COMPLETED
@@ -97,7 +97,7 @@ async def test_instant_mode_finishes_at_once() -> None:
 async def test_empty_image_quirk_reads_from_upscaled_urls(tmp_path: Path) -> None:
     """A finished job answering ``image: ""`` still gives its URL (upscaled_urls[0])."""
     emulator = Emulator(EmulatorConfig(instant=True, empty_image_rate=1.0))
-    async with emulator, emulator.client() as client:
+    async with emulator, emulator.client(rate_limit=None) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         result = await client.info_by_model_id(job.id)
         assert result.image == ""
@@ -109,7 +109,7 @@ async def test_empty_image_quirk_reads_from_upscaled_urls(tmp_path: Path) -> Non
 async def test_string_numbers_quirk_structures() -> None:
     """Numbers sent as strings reach the user as numbers."""
     emulator = Emulator(EmulatorConfig(instant=True, string_numbers=True))
-    async with emulator, emulator.client() as client:
+    async with emulator, emulator.client(rate_limit=None) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         result = await client.info_by_model_id(job.id)
         credit = await client.credit_info()
@@ -122,7 +122,7 @@ async def test_results_expire_after_their_time_to_live(tmp_path: Path) -> None:
     """After 7 emulated days the image is gone: ResultExpiredError, and nothing is written."""
     clock = ManualClock()
     emulator = Emulator(config(), clock=clock)
-    async with emulator, emulator.client(retry=NO_WAIT) as client:
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         clock.advance(30)
         result = await client.info_by_model_id(job.id)
@@ -141,7 +141,10 @@ async def test_downloads_retry_bad_transfers(tmp_path: Path, fault: str) -> None
     emulator = Emulator(
         EmulatorConfig(instant=True, faults=Faults(**{fault: 0.5}, endpoints=frozenset({"image"})))
     )
-    async with emulator, emulator.client(retry=RetryPolicy(attempts=20, wait=False)) as client:
+    async with (
+        emulator,
+        emulator.client(rate_limit=None, retry=RetryPolicy(attempts=20, wait=False)) as client,
+    ):
         jobs = await client.create_by_source_prompt(prompt="x", batch_quantity=4)
         for job in jobs:
             result = await client.info_by_model_id(job.id)
@@ -154,7 +157,7 @@ async def test_downloads_retry_bad_transfers(tmp_path: Path, fault: str) -> None
 async def test_download_refuses_unfinished_job(tmp_path: Path) -> None:
     """Downloading a job without an image is a ValidationError, nothing sent."""
     emulator = Emulator(config())
-    async with emulator, emulator.client() as client:
+    async with emulator, emulator.client(rate_limit=None) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         with pytest.raises(ak.ValidationError, match="completed"):
             await client.download(job, tmp_path / "x.png")

@@ -61,7 +61,7 @@ async def test_callbacks_for_each_status_change_decrypt_independently() -> None:
     """A batch of 2 sends processing then completed per job, each verifiable and decryptable."""
     receiver = Receiver()
     emulator = Emulator(fast(), webhook_transport=httpx.ASGITransport(app=receiver.app))
-    async with emulator, emulator.client(retry=NO_WAIT) as client:
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
         jobs = await client.create_by_source_prompt(
             prompt="x", batch_quantity=2, webhook_url="https://hooks.test/hook"
         )
@@ -84,7 +84,7 @@ async def test_callbacks_over_real_http_with_short_client_id() -> None:
     config = fast(api_key="0123456789abcdef", client_id="short")
     with serve_asgi(receiver.app) as receiver_url:
         emulator = Emulator(config)
-        async with emulator, emulator.client(retry=NO_WAIT) as client:
+        async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
             job = await client.create_by_prompt(prompt="x", webhook_url=f"{receiver_url}/hook")
             with anyio.fail_after(10):
                 await emulator.callbacks_drained()
@@ -102,7 +102,7 @@ async def test_failed_callbacks_are_retried_a_bounded_number_of_times(
         fast(instant=True, webhook_attempts=3),
         webhook_transport=httpx.ASGITransport(app=receiver.app),
     )
-    async with emulator, emulator.client(retry=NO_WAIT) as client:
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
         await client.create_by_source_prompt(prompt="x", webhook_url="https://hooks.test/hook")
         with anyio.fail_after(10):
             await emulator.callbacks_drained()
@@ -117,7 +117,7 @@ async def test_failed_callbacks_are_retried_a_bounded_number_of_times(
 async def test_unreachable_webhook_does_not_disturb_the_api() -> None:
     """A webhook host that refuses connections costs the API nothing; the failure is counted."""
     emulator = Emulator(fast(instant=True, webhook_attempts=2, webhook_retry_delay=0))
-    async with emulator, emulator.client(retry=NO_WAIT) as client:
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
         (job,) = await client.create_by_source_prompt(prompt="x", webhook_url="http://127.0.0.1:9/")
         assert (await client.info_by_model_id(job.id)).is_terminal
         with anyio.fail_after(10):

@@ -44,10 +44,8 @@ def test_types_in_public_signatures_are_exported() -> None:
         value = getattr(akool_async, name)
         callables = [value] if callable(value) else []
         if isinstance(value, type):
-            callables = [
-                value.__init__,
-                *(m for _, m in inspect.getmembers(value, inspect.isfunction)),
-            ]
+            methods = inspect.getmembers(value, inspect.isfunction)
+            callables = [value.__init__, *(m for n, m in methods if not n.startswith("_"))]
         for function in callables:
             try:
                 hints = typing.get_type_hints(function)

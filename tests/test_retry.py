@@ -67,7 +67,10 @@ NOTHING_CREATED = {
 
 def _client(attempts: int = 3) -> AkoolClient:
     return AkoolClient(
-        api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(attempts=attempts, wait=False)
+        rate_limit=None,
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        retry=RetryPolicy(attempts=attempts, wait=False),
     )
 
 
@@ -206,7 +209,9 @@ async def test_retry_after_delays_the_next_attempt(api: respx.MockRouter) -> Non
         side_effect=[httpx.Response(429, headers={"retry-after": "0.2"}), ok(finished("abc"))]
     )
     policy = RetryPolicy(attempts=2, wait_initial=0, wait_jitter=0, wait_max=0)
-    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as client:
+    async with AkoolClient(
+        rate_limit=None, api_key=API_KEY, base_url=BASE_URL, retry=policy
+    ) as client:
         started = time.monotonic()
         await client.info_by_model_id("abc")
         waited = time.monotonic() - started
@@ -220,7 +225,9 @@ async def test_create_honours_retry_after(api: respx.MockRouter) -> None:
         side_effect=[httpx.Response(429, headers={"retry-after": "0.2"}), ok(job("j"))]
     )
     policy = RetryPolicy(attempts=2, wait_initial=0, wait_jitter=0, wait_max=0)
-    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as client:
+    async with AkoolClient(
+        rate_limit=None, api_key=API_KEY, base_url=BASE_URL, retry=policy
+    ) as client:
         started = time.monotonic()
         await client.create_by_source_prompt(prompt="x")
         assert time.monotonic() - started >= 0.2

@@ -79,7 +79,7 @@ async def test_token_flow_leaks_nothing(
     caplog.set_level(logging.DEBUG)
     errors: list[BaseException] = []
     async with AkoolClient(
-        client_id="cid", client_secret=SECRET, base_url=BASE_URL, retry=NO_WAIT
+        rate_limit=None, client_id="cid", client_secret=SECRET, base_url=BASE_URL, retry=NO_WAIT
     ) as client:
         for call in (
             lambda: client.info_by_model_id("x"),

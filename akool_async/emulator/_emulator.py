@@ -130,7 +130,8 @@ class Emulator:
     def client(self, **options: Any) -> AkoolClient:
         """An ``AkoolClient`` wired to this emulator in-process, with its test API key.
 
-        With ``instant=True`` the client's retries do not wait either.
+        With ``instant=True`` the client does not wait either: no retry back-off, no rate
+        limit (a rate limit is then the emulator's ``rate_limit`` to test against).
         """
         options.setdefault("api_key", self.api_key)
         options.setdefault("base_url", IN_PROCESS_URL)
@@ -138,4 +139,5 @@ class Emulator:
             options.setdefault("transport", self.transport())
         if self.config.instant:
             options.setdefault("retry", RetryPolicy(wait=False))
+            options.setdefault("rate_limit", None)
         return AkoolClient(**options)

@@ -1,0 +1,170 @@
+"""How long jobs take, learned from the jobs this client follows.
+
+Polling never sees a job finish, only that it had not finished at one poll and had at
+the next: a finished job is known to have taken between two ages, and a job still
+running to take longer than the age at its last poll. Durations are modelled as
+log-normal (as Akool's are reported) and fitted to both kinds of observation by maximum
+likelihood, with EM on log ages (truncated-normal moments have closed forms).
+
+Counting the running jobs matters: jobs created together finish in order of duration,
+so the finished ones alone would make every early estimate too short. Observations are
+kept as counts in bins of 1% of age, so a fit costs the same for ten jobs or a million;
+the counts are halved when they grow large, so the model follows a service that changes.
+A few prior pseudo-observations (Akool reports ~30 s per image) stand in until real ones
+arrive, and the first jobs are probed densely, so a far-off prior is corrected quickly.
+
+The scheduler polls a job first at the age by which a share ``q0`` of jobs are done, and
+then, each time it is still running, at the age by which half of the jobs still running
+at its age will be done: each poll halves the chance of another, so a job costs about
+1 + 2 (1 - q0) polls. Ages come from the job's own age at each poll, so a late poll (a
+busy rate budget) or a changed model never makes the next one come too soon.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+_PROBE_GROWTH = 2.0
+_BIN = 0.01  # log-age bin width: 1% of age (coarser bins blur close polls)
+_PRIOR_POINTS = 8
+_EM_STEPS = 30
+_MAX_WEIGHT = 8192.0
+_MIN_SPREAD = 0.1
+_INF = math.inf
+_NORMAL = NormalDist()
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / _SQRT2))
+
+
+def _pdf(z: float) -> float:
+    return _INV_SQRT_2PI * math.exp(-0.5 * z * z) if math.isfinite(z) else 0.0
+
+
+def _bin(age: float, edge: str) -> float:
+    """A log age rounded outwards to the bin grid (``low`` down, ``high`` up)."""
+    if age <= 0:
+        return -_INF
+    scaled = math.log(age) / _BIN
+    return (math.floor(scaled) if edge == "low" else math.ceil(scaled)) * _BIN
+
+
+class DurationModel:
+    def __init__(
+        self, *, expected: float, spread: float, first_quantile: float, probes: int
+    ) -> None:
+        self._first_z = _NORMAL.inv_cdf(first_quantile)
+        self.mu, self.sigma = math.log(expected), spread
+        prior = (
+            self.mu + spread * _NORMAL.inv_cdf((i + 0.5) / _PRIOR_POINTS)
+            for i in range(_PRIOR_POINTS)
+        )
+        self._prior: dict[tuple[float, float], float] = {(x, x): 1.0 for x in prior}
+        self._finished: dict[tuple[float, float], float] = {}
+        self._running: dict[float, float] = {}
+        self._since_fit = 0
+        self.probes_left = probes
+
+    def first_age(self) -> float:
+        """The age (seconds since creation) of a job's first poll."""
+        return math.exp(self.mu + self.sigma * self._first_z)
+
+    def next_age(self, age: float) -> float:
+        """Where half of the jobs still running at ``age`` will be done."""
+        z = (math.log(max(age, 1e-6)) - self.mu) / self.sigma
+        surviving = 1.0 - _cdf(z)
+        if surviving < 1e-9:  # far past anything seen: step out by a quarter of the age
+            return age * 1.25
+        z_next = _NORMAL.inv_cdf(min(1.0 - surviving / 2, 1.0 - 1e-12))
+        return max(age, math.exp(self.mu + self.sigma * z_next))
+
+    def take_probe(self) -> bool:
+        """Whether the next new job should be probed (polled densely to learn from it)."""
+        if self.probes_left > 0:
+            self.probes_left -= 1
+            return True
+        return False
+
+    @staticmethod
+    def probe_age(polls: int, floor: float) -> float:
+        return floor * _PROBE_GROWTH**polls
+
+    # -- observations -----------------------------------------------------------------
+
+    def running(self, previous_age: float, age: float) -> None:
+        """A job was seen unfinished at ``age`` (last seen unfinished at ``previous_age``)."""
+        self._forget(previous_age)
+        key = _bin(age, "low")
+        self._running[key] = self._running.get(key, 0.0) + 1
+        self._count()
+
+    def finished(self, last_running_age: float, age: float) -> None:
+        """A job finished after ``last_running_age`` (0: never seen running) and by ``age``."""
+        self._forget(last_running_age)
+        key = (_bin(last_running_age, "low"), _bin(age, "high"))
+        self._finished[key] = self._finished.get(key, 0.0) + 1
+        self._count()
+
+    def dropped(self, last_running_age: float) -> None:
+        """A job is no longer followed (nobody waits for it): forget it."""
+        self._forget(last_running_age)
+
+    def _forget(self, age: float) -> None:
+        key = _bin(age, "low")
+        if age > 0 and key in self._running:
+            self._running[key] -= 1
+            if self._running[key] <= 1e-9:
+                del self._running[key]
+
+    def _count(self) -> None:
+        self._since_fit += 1
+        weight = sum(self._finished.values()) + sum(self._running.values())
+        # Refit often while little is known, then less: the cost stays small per job.
+        if self._since_fit >= max(4, min(weight / 16, 512)):
+            self._fit(weight)
+
+    # -- the fit ----------------------------------------------------------------------
+
+    def _fit(self, weight: float) -> None:
+        self._since_fit = 0
+        if weight > _MAX_WEIGHT:  # let old observations fade, evenly
+            self._finished = {key: n / 2 for key, n in self._finished.items()}
+            self._running = {key: n / 2 for key, n in self._running.items()}
+        mu, sigma = self.mu, self.sigma
+        observations = [
+            *((low, high, n) for (low, high), n in self._prior.items()),
+            *((low, high, n) for (low, high), n in self._finished.items()),
+            *((low, _INF, n) for low, n in self._running.items()),
+        ]
+        for _ in range(_EM_STEPS):
+            total = squares = count = 0.0
+            for low, high, n in observations:
+                mean, second = _truncated_moments(mu, sigma, low, high)
+                total += n * mean
+                squares += n * second
+                count += n
+            mu = total / count
+            sigma = math.sqrt(max(_MIN_SPREAD**2, squares / count - mu * mu))
+        self.mu, self.sigma = mu, sigma
+
+
+def _truncated_moments(mu: float, sigma: float, low: float, high: float) -> tuple[float, float]:
+    """E[x] and E[x^2] for x ~ N(mu, sigma) given low < x <= high (either may be infinite)."""
+    if low == high:
+        return low, low * low
+    a, b = (low - mu) / sigma, (high - mu) / sigma
+    mass = _cdf(b) - _cdf(a)
+    if mass < 1e-12:  # far in a tail: the nearest finite bound is the best guess
+        x = low if math.isfinite(low) and (a > 0 or not math.isfinite(high)) else high
+        return x, x * x
+    pdf_a, pdf_b = _pdf(a), _pdf(b)
+    shift = (pdf_a - pdf_b) / mass
+    a_pdf_a = a * pdf_a if math.isfinite(a) else 0.0
+    b_pdf_b = b * pdf_b if math.isfinite(b) else 0.0
+    variance = sigma * sigma * (1 + (a_pdf_a - b_pdf_b) / mass - shift * shift)
+    mean = mu + sigma * shift
+    return mean, max(variance, 0.0) + mean * mean

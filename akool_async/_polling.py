@@ -1,0 +1,335 @@
+"""``PollScheduler``: every waiting job of a client, polled by one long-lived task.
+
+Jobs wait in a min-heap keyed by when they are next due, so ten thousand waiting jobs
+cost one task and a heap entry each, not ten thousand sleeping coroutines. Due jobs are
+handed to a few long-lived senders (not a task per request), which poll them through
+the client, so polls share the client's rate budget and cap on requests in flight.
+
+When a job is polled (see ``_durations`` for the model behind it):
+- a fresh job first at the age most jobs are done by, learned from the jobs followed so
+  far (with a sane prior before any finished);
+- while it is processing, next where half of the jobs still running at its age are done;
+- while it is still queued it is behind the others: back off, more each time;
+- always jittered, never two polls of one job closer than ``min_interval``.
+Transient failures (after the client's own retries) only postpone the next poll.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+import anyio.abc
+import attrs
+
+from ._clock import Clock
+from ._durations import DurationModel
+from ._exceptions import AkoolError, JobTimeoutError, PayloadError
+from ._models import ImageJob, ImageStatus
+from ._retry import READ_RETRYABLE
+
+Result = ImageJob | Exception
+Listener = Callable[[str, Result], None]
+Fetch = Callable[[str], Awaitable[ImageJob]]
+
+_TRANSIENT = (*READ_RETRYABLE, PayloadError)
+log = logging.getLogger("akool_async")
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """How the scheduler polls. Times are in seconds of the scheduler's clock.
+
+    ``polls_per_job`` is the target average: 1.5 places the first poll where three jobs in
+    four are done. Lower it to save requests, raise it (up to 2.9) to notice sooner.
+    ``expected_seconds``/``spread`` are the log-normal prior used until jobs finish.
+    """
+
+    expected_seconds: float = 30.0
+    spread: float = 0.35
+    polls_per_job: float = 1.5
+    min_interval: float = 1.0
+    max_interval: float = 60.0
+    queued_backoff: float = 1.5
+    jitter: float = 0.1
+    probes: int = 8
+    senders: int = 8
+
+    def __attrs_post_init__(self) -> None:
+        if not 1.05 <= self.polls_per_job <= 2.9:
+            raise ValueError("polls_per_job must be between 1.05 and 2.9")
+        if self.min_interval <= 0 or self.max_interval < self.min_interval:
+            raise ValueError("need 0 < min_interval <= max_interval")
+        if self.senders < 1:
+            raise ValueError("senders must be at least 1")
+
+    @property
+    def first_quantile(self) -> float:
+        # Polls per job ~ 1 + 2 * (1 - q0) with the ladder halving what is left each rung.
+        return 1 - (self.polls_per_job - 1) / 2
+
+
+class _Entry:
+    """One watched job; shared by everyone waiting on it."""
+
+    __slots__ = ("due", "interval", "job_id", "last_age", "learn", "listeners", "origin",
+                 "polls", "probe", "queued")  # fmt: skip
+
+    def __init__(self, job_id: str, origin: float, probe: bool, learn: bool = True) -> None:
+        self.job_id = job_id
+        self.origin = origin
+        self.probe = probe
+        self.learn = learn  # only jobs of known age teach the duration model
+        self.listeners: list[Listener] = []
+        self.due = 0.0
+        self.polls = 0
+        self.queued = 0
+        self.interval = 0.0
+        self.last_age = 0.0
+
+
+@attrs.define
+class PollStats:
+    polls: int = 0
+    finished: int = 0
+    failed_polls: int = 0
+
+
+class PollScheduler:
+    def __init__(self, fetch: Fetch, clock: Clock, policy: PollPolicy | None = None,
+                 *, seed: int | None = None) -> None:  # fmt: skip
+        self.policy = policy or PollPolicy()
+        self.clock = clock
+        self.stats = PollStats()
+        self._fetch = fetch
+        self._random = random.Random(seed)  # noqa: S311 - jitter, not secrecy
+        self._model = DurationModel(
+            expected=self.policy.expected_seconds,
+            spread=self.policy.spread,
+            first_quantile=self.policy.first_quantile,
+            probes=self.policy.probes,
+        )
+        self._entries: dict[str, _Entry] = {}
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._order = itertools.count()
+        self._wake = anyio.Event()
+        self.running = False
+
+    @property
+    def watching(self) -> int:
+        return len(self._entries)
+
+    # -- watching -------------------------------------------------------------------------
+
+    def watch(self, job_id: str, listener: Listener, *, age: float | None = 0.0) -> None:
+        """Call ``listener(job_id, result)`` once ``job_id`` ends (or cannot be followed).
+
+        ``age``: seconds since the job was created; None when unknown (it is polled now).
+        """
+        entry = self._entries.get(job_id)
+        if entry is None:
+            now = self.clock.now()
+            if age is None:
+                entry = _Entry(job_id, now - self._model.first_age(), probe=False, learn=False)
+            else:
+                entry = _Entry(job_id, now - age, self._model.take_probe())
+            self._entries[job_id] = entry
+            self._schedule(entry, self._first_due(entry, now))
+        entry.listeners.append(listener)
+
+    def unwatch(self, job_id: str, listener: Listener) -> None:
+        """Stop telling ``listener``; a job nobody waits for is no longer polled."""
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return
+        if listener in entry.listeners:
+            entry.listeners.remove(listener)
+        if not entry.listeners:
+            del self._entries[job_id]  # its heap item is skipped when it comes up
+            if entry.learn:
+                self._model.dropped(entry.last_age)
+            if len(self._heap) > 64 and len(self._heap) > 2 * len(self._entries):
+                self._heap = [item for item in self._heap if self._is_current(item)]
+                heapq.heapify(self._heap)
+
+    def _is_current(self, item: tuple[float, int, _Entry]) -> bool:
+        due, _, entry = item
+        return self._entries.get(entry.job_id) is entry and entry.due == due
+
+    def _schedule(self, entry: _Entry, due: float) -> None:
+        entry.due = due
+        heapq.heappush(self._heap, (due, next(self._order), entry))
+        if self._heap[0][2] is entry:
+            self._wake.set()
+
+    # -- when to poll -----------------------------------------------------------------------
+
+    def _first_due(self, entry: _Entry, now: float) -> float:
+        if entry.probe:
+            return entry.origin + self._model.probe_age(0, self.policy.min_interval)
+        # Jittered like every poll: a burst of new jobs is not polled all at one instant,
+        # and polls at a spread of ages let the model learn the spread of durations too.
+        return max(now, entry.origin + self._jittered(self._model.first_age()))
+
+    def _next_due(self, entry: _Entry, status: ImageStatus, now: float) -> float:
+        policy, model = self.policy, self._model
+        age = now - entry.origin
+        if entry.probe:
+            probe_due = entry.origin + model.probe_age(entry.polls, policy.min_interval)
+            return max(now + policy.min_interval, probe_due)
+        step = model.next_age(age) - age
+        if status == ImageStatus.QUEUEING:
+            # Not even started: behind the others, so back off, more each time.
+            entry.queued += 1
+            step *= policy.queued_backoff**entry.queued
+        else:
+            entry.queued = 0
+        step = min(policy.max_interval, max(policy.min_interval, step))
+        return now + self._jittered(step)
+
+    def _jittered(self, interval: float) -> float:
+        jitter = self.policy.jitter
+        spread = self._random.uniform(1 - jitter, 1 + jitter)
+        return max(self.policy.min_interval, interval * spread)
+
+    # -- the long-lived tasks ---------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Hand due jobs to the senders until cancelled (by the client's closing)."""
+        send, receive = anyio.create_memory_object_stream[_Entry]()
+        async with anyio.create_task_group() as senders, send, receive:
+            for _ in range(self.policy.senders):
+                senders.start_soon(self._sender, receive.clone())
+            self.running = True
+            task_status.started()
+            try:
+                while True:
+                    await self._dispatch_due(send)
+                    self._wake = anyio.Event()
+                    await self.clock.wait(self._wake, self._heap[0][0] if self._heap else None)
+            finally:
+                self.running = False
+
+    async def _dispatch_due(self, send: anyio.abc.ObjectSendStream[_Entry]) -> None:
+        while self._heap and self._heap[0][0] <= self.clock.now():
+            item = heapq.heappop(self._heap)
+            if self._is_current(item):
+                await send.send(item[2])  # waits for a free sender: the heap keeps the order
+
+    async def _sender(self, receive: anyio.abc.ObjectReceiveStream[_Entry]) -> None:
+        async with receive:
+            async for entry in receive:
+                await self._poll(entry)
+
+    async def _poll(self, entry: _Entry) -> None:
+        try:
+            job = await self._fetch(entry.job_id)
+        except Exception as exc:
+            # Whatever happens to one poll must not end the scheduler: every waiter would hang.
+            self.stats.failed_polls += 1
+            if self._entries.get(entry.job_id) is not entry:
+                return
+            if not isinstance(exc, AkoolError):
+                log.exception("polling job %s failed unexpectedly", entry.job_id)
+            if isinstance(exc, _TRANSIENT):
+                entry.interval = min(self.policy.max_interval, max(entry.interval * 2, 1.0))
+                self._schedule(entry, self.clock.now() + self._jittered(entry.interval))
+            else:
+                self._resolve(entry, exc)
+            return
+        now = self.clock.now()
+        age = now - entry.origin
+        self.stats.polls += 1
+        entry.polls += 1
+        if self._entries.get(entry.job_id) is not entry:
+            return  # nobody waits any more
+        if job.is_terminal:
+            self.stats.finished += 1
+            if entry.learn:
+                self._model.finished(entry.last_age, age)
+            self._resolve(entry, job)
+            return
+        if entry.learn:
+            self._model.running(entry.last_age, age)
+        entry.last_age = age
+        self._schedule(entry, self._next_due(entry, job.status, now))
+
+    def _resolve(self, entry: _Entry, result: Result) -> None:
+        del self._entries[entry.job_id]
+        for listener in entry.listeners:
+            listener(entry.job_id, result)
+
+
+class WatchSet:
+    """Jobs followed together: ``next()`` gives each one's outcome as it comes.
+
+    Each job may have its own deadline; when it passes, the job's outcome is a
+    ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume).
+    """
+
+    def __init__(self, scheduler: PollScheduler) -> None:
+        self._scheduler = scheduler
+        self._pending: set[str] = set()
+        self._ready: deque[tuple[str, Result]] = deque()
+        self._deadlines: list[tuple[float, str]] = []
+        self._arrived = anyio.Event()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
+    def add(self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None) -> None:
+        if job_id in self._pending:
+            return
+        self._pending.add(job_id)
+        if timeout is not None:
+            heapq.heappush(self._deadlines, (self._scheduler.clock.now() + timeout, job_id))
+        self._scheduler.watch(job_id, self._deliver, age=age)
+
+    def add_result(self, job_id: str, result: Result) -> None:
+        """A job already known to be over: its outcome comes without a poll."""
+        self._pending.add(job_id)
+        self._deliver(job_id, result)
+
+    def _deliver(self, job_id: str, result: Result) -> None:
+        if job_id in self._pending:
+            self._pending.discard(job_id)
+            self._ready.append((job_id, result))
+            self._arrived.set()
+
+    async def next(self) -> tuple[str, Result]:
+        """The next outcome; ``LookupError`` when nothing is pending or ready."""
+        clock = self._scheduler.clock
+        while not self._ready:
+            if not self._pending:
+                raise LookupError("no job left to wait for")
+            self._expire(clock.now())
+            if self._ready:
+                break
+            self._arrived = anyio.Event()
+            await clock.wait(self._arrived, self._deadlines[0][0] if self._deadlines else None)
+        return self._ready.popleft()
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(self._deadlines)
+            if job_id in self._pending:
+                self._scheduler.unwatch(job_id, self._deliver)
+                self._deliver(job_id, JobTimeoutError(
+                    "the job did not finish in time; it goes on on the server", job_id=job_id
+                ))  # fmt: skip
+
+    def close(self) -> tuple[str, ...]:
+        """Stop watching; the ids still pending (jobs left running remotely)."""
+        left = tuple(sorted(self._pending))
+        for job_id in left:
+            self._scheduler.unwatch(job_id, self._deliver)
+        self._pending.clear()
+        return left

@@ -1,0 +1,92 @@
+"""One request budget per client, shared by everything it sends: creates, buttons, polls and
+token fetches (downloads go to another host and do not count).
+
+A token bucket (GCRA: each request reserves the next slot, so waiters are served in order
+without polling) at ``rate`` requests per second with bursts of up to ``burst``, less a
+fifth kept in reserve: requests leave at their slots but may reach the server bunched
+(scheduling, the network), and a server bucket of the same size must never run dry. When the
+server throttles anyway (1005, or HTTP 429), the shared rate halves and then recovers
+linearly over ``recovery`` seconds: all requests slow down together, instead of each one
+backing off alone while the others keep the server saturated. A Retry-After pauses
+everyone until it has passed.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from ._clock import Clock, MonotonicClock, sleep_until
+
+DEFAULT_RATE = 10.0
+DEFAULT_BURST = 10
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        rate: float,
+        burst: int = DEFAULT_BURST,
+        *,
+        clock: Clock | None = None,
+        min_fraction: float = 0.1,
+        recovery: float = 30.0,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.configured_rate = rate
+        self.burst = burst
+        self.effective_burst = max(1, burst - max(1, burst // 5)) if burst > 1 else 1
+        self.clock = clock or MonotonicClock()
+        self._min_rate = rate * min_fraction
+        self._recovery = recovery
+        self._rate = rate
+        self._tat = self.clock.now()  # the theoretical arrival time of the next request
+        self._updated = self._tat
+        self._calm_after = self._tat  # throttles before this count as the same episode
+        self._not_before = self._tat  # a server's Retry-After: nobody goes earlier
+        self.throttles = 0
+
+    @property
+    def rate(self) -> float:
+        """The current rate: the configured one, or less while recovering from throttling."""
+        self._recover(self.clock.now())
+        return self._rate
+
+    async def acquire(self) -> None:
+        """Wait for this request's slot."""
+        now = self.clock.now()
+        self._recover(now)
+        interval = 1.0 / self._rate
+        arrival = max(self._tat, now)
+        allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
+        self._tat = arrival + interval
+        if allowed_at <= now:
+            return
+        try:
+            await sleep_until(self.clock, allowed_at)
+        except anyio.get_cancelled_exc_class():
+            if self._tat == arrival + interval:  # nobody reserved after us: give it back
+                self._tat = arrival
+            raise
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """The server said too many requests: slow everyone down (once per episode)."""
+        now = self.clock.now()
+        self._recover(now)
+        if retry_after:
+            # Nobody goes before the server's own wait has passed, and then at the rate.
+            self._not_before = max(self._not_before, now + retry_after)
+            self._tat = max(self._tat, self._not_before + (self.effective_burst - 1) / self._rate)
+        if now < self._calm_after:
+            return
+        self.throttles += 1
+        self._rate = max(self._min_rate, self._rate / 2)
+        # Requests already granted at the old rate will still arrive; one burst's worth
+        # of time at the new rate lets them drain before another halving.
+        self._calm_after = now + self.burst / self._rate
+
+    def _recover(self, now: float) -> None:
+        if self._rate < self.configured_rate:
+            regained = (now - self._updated) * self.configured_rate / self._recovery
+            self._rate = min(self.configured_rate, self._rate + regained)
+        self._updated = now

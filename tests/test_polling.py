@@ -1,0 +1,253 @@
+"""The poll scheduler on a fake clock against a fake Akool: one task for any number of
+jobs, adaptive intervals, learning, deadlines, cancellation and failures."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import statistics
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from akool_async import (
+    ImageJob,
+    ImageStatus,
+    JobTimeoutError,
+    NotFoundError,
+    PollPolicy,
+    ServerError,
+)
+from akool_async._polling import PollScheduler, Result, WatchSet
+
+from .fakes import FakeAkool, FakeClock
+
+FAST = PollPolicy(min_interval=0.5)
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeAkool, policy: PollPolicy = FAST) -> AsyncIterator[PollScheduler]:
+    scheduler = PollScheduler(fake.fetch, fake.clock, policy, seed=1)
+    async with fake.clock.autojump(), anyio.create_task_group() as tg:
+        await tg.start(scheduler.run)
+        yield scheduler
+        tg.cancel_scope.cancel()
+
+
+async def collect(
+    scheduler: PollScheduler, ids: list[str], timeout: float | None = None
+) -> dict[str, Result]:
+    watch = WatchSet(scheduler)
+    for job_id in ids:
+        watch.add(job_id, timeout=timeout)
+    results: dict[str, Result] = {}
+    try:
+        while True:
+            try:
+                job_id, result = await watch.next()
+            except LookupError:
+                return results
+            results[job_id] = result
+    finally:
+        watch.close()
+
+
+def _polls_per_job(fake: FakeAkool, ids: list[str]) -> float:
+    return sum(fake.polls[j] for j in ids) / len(ids)
+
+
+async def test_ten_thousand_waiting_jobs_cost_one_task_not_ten_thousand() -> None:
+    """10,000 jobs wait on the scheduler's task and its senders, not a task each."""
+    fake = FakeAkool(FakeClock())
+    ids = fake.add_lognormal(10_000)
+    async with running(fake) as scheduler:
+        tasks_before = len(anyio.get_running_tasks())
+        watch = WatchSet(scheduler)
+        for job_id in ids:
+            watch.add(job_id)
+        assert scheduler.watching == 10_000
+        most_tasks = done = 0
+        while watch.pending:
+            _, result = await watch.next()
+            most_tasks = max(most_tasks, len(anyio.get_running_tasks()))
+            assert isinstance(result, ImageJob)
+            assert result.status is ImageStatus.COMPLETED
+            done += 1
+    assert done == 10_000
+    assert most_tasks == tasks_before  # no task per job, ever
+    assert scheduler.watching == 0
+
+
+async def _waves(policy: PollPolicy, waves: int, size: int, seed: int) -> list[tuple[float, float]]:
+    """(polls per job, median notice delay) of each wave of jobs created together."""
+    fake = FakeAkool(FakeClock(), seed=seed)
+    figures = []
+    async with running(fake, policy) as scheduler:
+        for _ in range(waves):
+            ids = fake.add_lognormal(size)
+            await collect(scheduler, ids)
+            delays = [fake.noticed[j] - fake.jobs[j].done_at for j in ids]
+            figures.append((_polls_per_job(fake, ids), statistics.median(delays)))
+    return figures
+
+
+async def test_polls_per_job_meet_the_target() -> None:
+    """On Akool-like durations (log-normal around 30 s) polls per job meet the target once
+    the model has learned; a cold burst of 2,000 pays a small premium while it learns."""
+    cold = await _waves(FAST, waves=1, size=2000, seed=3)
+    assert cold[0][0] <= 1.5 + 0.15
+    steady = await _waves(FAST, waves=5, size=400, seed=3)
+    assert statistics.fmean(polls for polls, _ in steady[1:]) <= 1.5 + 0.05
+
+
+async def test_more_polls_buy_a_shorter_notice_delay() -> None:
+    """Raising polls_per_job lowers the median delay between finishing and noticing."""
+    figures = {}
+    for target in (1.5, 2.5):
+        waves = await _waves(PollPolicy(min_interval=0.5, polls_per_job=target), 4, 400, seed=4)
+        polls = statistics.fmean(p for p, _ in waves[1:])
+        figures[target] = statistics.fmean(d for _, d in waves[1:])
+        assert polls <= target + 0.05
+    assert figures[2.5] < figures[1.5] * 0.7
+
+
+async def test_learns_durations_far_from_the_prior() -> None:
+    """Jobs of ~5 s against a 30 s prior: after a few, first polls come near 5 s."""
+    fake = FakeAkool(FakeClock(), seed=5)
+    async with running(fake) as scheduler:
+        waves = []
+        for _ in range(10):
+            waves.append(fake.add_lognormal(50, median=5.0, sigma=0.2))
+            await collect(scheduler, waves[-1])
+    late = [fake.noticed[j] - fake.jobs[j].done_at for j in waves[-1]]
+    assert statistics.median(late) < 2.0
+    assert _polls_per_job(fake, waves[-1]) <= 1.8
+
+
+async def test_queued_jobs_back_off_with_jitter_above_the_floor() -> None:
+    """A job stuck in the queue is polled less and less often, jittered, never too often."""
+    clock = FakeClock()
+    fake = FakeAkool(clock)
+    fake.add("stuck", 600, queue_share=1.0)
+    fake.add_lognormal(20)  # let the ladder settle on ~30 s jobs first
+    times: list[float] = []
+    original = fake.fetch
+
+    async def recording(job_id: str) -> ImageJob:
+        if job_id == "stuck":
+            times.append(clock.now())
+        return await original(job_id)
+
+    fake.fetch = recording  # type: ignore[method-assign]
+    async with running(fake, PollPolicy(min_interval=1.0, probes=0)) as scheduler:
+        await collect(scheduler, ["stuck"])
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0
+    assert gaps[-2] > gaps[1]
+    assert len({round(g, 6) for g in gaps}) > len(gaps) // 2  # jittered, not a fixed beat
+    assert max(gaps) <= 60.0 * 1.1
+
+
+async def test_deadline_gives_a_timeout_that_keeps_the_job_id() -> None:
+    """A job past its deadline gives JobTimeoutError with its id and is no longer polled."""
+    fake = FakeAkool(FakeClock())
+    fake.add("slow", 100)
+    async with running(fake) as scheduler:
+        results = await collect(scheduler, ["slow"], timeout=10)
+        error = results["slow"]
+        assert isinstance(error, JobTimeoutError)
+        assert error.job_id == "slow"
+        assert error.job_ids == ("slow",)
+        assert scheduler.watching == 0
+        polls_then = fake.polls.get("slow", 0)
+        resumed = await collect(scheduler, ["slow"])
+    assert isinstance(resumed["slow"], ImageJob)
+    assert resumed["slow"].status is ImageStatus.COMPLETED
+    assert fake.polls["slow"] > polls_then
+
+
+async def test_cancelled_waiter_removes_its_job() -> None:
+    """Cancelling the only waiter of a job stops its polling."""
+    fake = FakeAkool(FakeClock())
+    fake.add("a", 1000)
+    async with running(fake) as scheduler:
+        with anyio.move_on_after(0):
+            await collect(scheduler, ["a"])
+        await anyio.wait_all_tasks_blocked()
+        assert scheduler.watching == 0
+        polls = fake.polls.get("a", 0)
+        fake.clock.advance(2000)
+        await anyio.wait_all_tasks_blocked()
+    assert fake.polls.get("a", 0) == polls
+
+
+async def test_two_waiters_share_one_stream_of_polls() -> None:
+    """Two waiters on one job: one entry, one set of polls, both told."""
+    fake = FakeAkool(FakeClock())
+    fake.add("shared", 30)
+    fake.add("alone", 30)
+    async with running(fake) as scheduler:
+        results: list[dict[str, Result]] = []
+
+        async def waiter(ids: list[str]) -> None:
+            results.append(await collect(scheduler, ids))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter, ["shared"])
+            tg.start_soon(waiter, ["shared"])
+            tg.start_soon(waiter, ["alone"])
+    assert len(results) == 3
+    assert fake.polls["shared"] == fake.polls["alone"]
+
+
+async def test_transient_failures_postpone_fatal_ones_end() -> None:
+    """Server errors only delay a job; an unknown id ends with its error."""
+    fake = FakeAkool(FakeClock())
+    fake.add("flaky", 30)
+    fake.add("gone", 30)
+    fake.fail_next(
+        "flaky", ServerError("boom", http_status=502), ServerError("boom", http_status=502)
+    )
+    fake.fail_next("gone", NotFoundError("no such job", code=1008))
+    async with running(fake) as scheduler:
+        results = await collect(scheduler, ["flaky", "gone"])
+    flaky = results["flaky"]
+    assert isinstance(flaky, ImageJob)
+    assert flaky.status is ImageStatus.COMPLETED
+    assert isinstance(results["gone"], NotFoundError)
+    assert scheduler.stats.failed_polls >= 3
+
+
+async def test_a_bug_in_one_poll_does_not_stop_the_others() -> None:
+    """An unexpected exception ends that job's wait with it; the scheduler goes on."""
+    fake = FakeAkool(FakeClock())
+    fake.add("broken", 30)
+    fake.add("fine", 30)
+    fake.fail_next("broken", RuntimeError("bug"))  # type: ignore[arg-type]
+    async with running(fake) as scheduler:
+        results = await collect(scheduler, ["broken", "fine"])
+    assert isinstance(results["broken"], RuntimeError)
+    assert isinstance(results["fine"], ImageJob)
+
+
+async def test_scheduler_ends_cleanly_when_cancelled() -> None:
+    """Cancelling the scheduler's scope leaves no task behind."""
+    fake = FakeAkool(FakeClock())
+    fake.add_lognormal(100)
+    before = len(anyio.get_running_tasks())
+    async with running(fake) as scheduler:
+        watch = WatchSet(scheduler)
+        for job_id in list(fake.jobs):
+            watch.add(job_id)
+        await anyio.wait_all_tasks_blocked()
+    await anyio.wait_all_tasks_blocked()
+    assert len(anyio.get_running_tasks()) == before
+    assert not scheduler.running
+
+
+@pytest.mark.parametrize("polls", [1.0, 3.0])
+def test_policy_bounds(polls: float) -> None:
+    """A polls-per-job target outside what the ladder can do is refused."""
+    with pytest.raises(ValueError, match="polls_per_job"):
+        PollPolicy(polls_per_job=polls)

@@ -1,0 +1,107 @@
+"""The shared rate budget, on a fake clock: pacing, bursts, throttling, recovery."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from akool_async._ratelimit import RateLimiter
+
+from .fakes import FakeClock
+
+
+async def _times(limiter: RateLimiter, clock: FakeClock, count: int) -> list[float]:
+    granted: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        granted.append(clock.now())
+
+    async with clock.autojump(), anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(one)
+    return granted
+
+
+async def test_paces_at_rate_after_a_burst() -> None:
+    """A burst goes at once, then one request per 1/rate seconds, in order."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=5, clock=clock)
+    granted = sorted(await _times(limiter, clock, 25))
+    effective_burst = limiter.effective_burst
+    assert granted[:effective_burst] == [0.0] * effective_burst
+    gaps = [
+        b - a
+        for a, b in zip(granted[effective_burst - 1 :], granted[effective_burst:], strict=False)
+    ]
+    assert all(gap == pytest.approx(0.1) for gap in gaps)
+
+
+async def test_never_more_than_rate_over_any_window() -> None:
+    """Over any window, grants never exceed the configured burst plus rate x window."""
+    clock = FakeClock()
+    limiter = RateLimiter(50, burst=10, clock=clock)
+    granted = sorted(await _times(limiter, clock, 500))
+    for i, start in enumerate(granted):
+        for window in (0.1, 0.5, 1.0):
+            inside = sum(1 for t in granted[i:] if t < start + window)
+            assert inside <= 10 + 50 * window + 1e-9
+
+
+async def test_throttle_halves_once_per_episode_then_recovers() -> None:
+    """A burst of throttle signals halves the rate once; it then climbs back linearly."""
+    clock = FakeClock()
+    limiter = RateLimiter(20, burst=4, clock=clock, recovery=10)
+    for _ in range(5):
+        limiter.throttled()
+    assert limiter.rate == pytest.approx(10)
+    assert limiter.throttles == 1
+    clock.advance(5)
+    assert limiter.rate == pytest.approx(20)
+    limiter.throttled()
+    clock.advance(0.3)
+    limiter.throttled()  # within the calm period (one burst at the new rate): same episode
+    assert limiter.throttles == 2
+    clock.advance(0.2)
+    limiter.throttled()  # a new episode once the calm period has passed
+    assert limiter.throttles == 3
+    assert limiter.rate == pytest.approx(5, abs=1)
+
+
+async def test_rate_never_drops_below_its_floor() -> None:
+    """However many throttle episodes, the rate stays at 10% of the configured one."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=2, clock=clock, recovery=1e12)
+    for _ in range(50):
+        limiter.throttled()
+        clock.advance(60)  # past any calm period; recovery is negligible here
+    assert limiter.throttles == 50
+    assert limiter.rate == pytest.approx(1.0)
+
+
+async def test_retry_after_pauses_everyone() -> None:
+    """After a Retry-After of 5 s, no request is granted before 5 s have passed."""
+    clock = FakeClock()
+    limiter = RateLimiter(100, burst=10, clock=clock)
+    limiter.throttled(retry_after=5)
+    granted = await _times(limiter, clock, 10)
+    assert min(granted) >= 5
+
+
+async def test_cancelled_waiter_gives_its_slot_back() -> None:
+    """A waiter cancelled before its slot does not leave a hole in the schedule."""
+    clock = FakeClock()
+    limiter = RateLimiter(1, burst=1, clock=clock)
+    await limiter.acquire()  # the burst
+    with anyio.move_on_after(0):  # cancelled at once (fake clock does not move)
+        await limiter.acquire()
+    granted = await _times(limiter, clock, 1)
+    assert granted == [1.0]
+
+
+def test_bad_settings_are_refused() -> None:
+    """A rate that is not positive, or a burst under one, is refused."""
+    with pytest.raises(ValueError, match="positive"):
+        RateLimiter(0)
+    with pytest.raises(ValueError, match="burst"):
+        RateLimiter(5, burst=0)
