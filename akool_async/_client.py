@@ -96,7 +96,9 @@ class AkoolClient:
         limiter = (
             None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
         )
-        self._requester = Requester(transport, auth, retry or RetryPolicy(), timeout, limiter)
+        self._requester = Requester(
+            transport, auth, retry or RetryPolicy(), timeout, limiter, max_in_flight=max_in_flight
+        )
         self._scheduler = PollScheduler(self.info_by_model_id, self.clock, poll_policy)
         self._background: contextlib.AsyncExitStack | None = None
 
@@ -277,7 +279,7 @@ class AkoolClient:
                 except LookupError:
                     return
                 if isinstance(result, JobTimeoutError):
-                    late = (job_id, *sorted(watch.close()))
+                    late = (job_id, *watch.close())
                     raise JobTimeoutError(
                         f"{len(late)} job(s) did not finish in time", job_ids=late
                     )

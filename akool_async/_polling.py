@@ -327,9 +327,11 @@ class WatchSet:
                 ))  # fmt: skip
 
     def close(self) -> tuple[str, ...]:
-        """Stop watching; the ids still pending (jobs left running remotely)."""
-        left = tuple(sorted(self._pending))
-        for job_id in left:
+        """Stop watching; the ids of jobs left running remotely (pending or timed out)."""
+        for job_id in self._pending:
             self._scheduler.unwatch(job_id, self._deliver)
+        timed_out = {job_id for job_id, r in self._ready if isinstance(r, JobTimeoutError)}
+        left = tuple(sorted(self._pending | timed_out))
         self._pending.clear()
+        self._ready.clear()
         return left

@@ -2,9 +2,11 @@
 token fetches (downloads go to another host and do not count).
 
 A token bucket (GCRA: each request reserves the next slot, so waiters are served in order
-without polling) at ``rate`` requests per second with bursts of up to ``burst``, less a
-fifth kept in reserve: requests leave at their slots but may reach the server bunched
-(scheduling, the network), and a server bucket of the same size must never run dry. When the
+without polling) at ``rate`` requests per second with bursts of up to ``burst``. Requests
+leave at their slots but reach the server's own bucket bunched (scheduling, the network,
+the server's event loop checking several at once), so the client keeps a margin: 5% under
+the rate, so that the server's bucket refills to full and stays there to absorb the
+bunching, and a fifth of the burst back at the start, before it has refilled. When the
 server throttles anyway (1005, or HTTP 429), the shared rate halves and then recovers
 linearly over ``recovery`` seconds: all requests slow down together, instead of each one
 backing off alone while the others keep the server saturated. A Retry-After pauses
@@ -19,6 +21,7 @@ from ._clock import Clock, MonotonicClock, sleep_until
 
 DEFAULT_RATE = 10.0
 DEFAULT_BURST = 10
+RATE_MARGIN = 0.95
 
 
 class RateLimiter:
@@ -33,13 +36,13 @@ class RateLimiter:
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
-        self.configured_rate = rate
+        self.configured_rate = rate * RATE_MARGIN
         self.burst = burst
         self.effective_burst = max(1, burst - max(1, burst // 5)) if burst > 1 else 1
         self.clock = clock or MonotonicClock()
-        self._min_rate = rate * min_fraction
+        self._min_rate = self.configured_rate * min_fraction
         self._recovery = recovery
-        self._rate = rate
+        self._rate = self.configured_rate
         self._tat = self.clock.now()  # the theoretical arrival time of the next request
         self._updated = self._tat
         self._calm_after = self._tat  # throttles before this count as the same episode

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import anyio
+
 from ._auth import Auth, TokenAuth
 from ._exceptions import (
     AkoolError,
@@ -32,7 +34,7 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, may_have_created
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_IN_FLIGHT, Transport
 
 T = TypeVar("T")
 Reader = Callable[[Mapping[str, Any], RequestSpec], T]
@@ -49,12 +51,18 @@ class Requester:
         retry: RetryPolicy,
         timeout: float,
         limiter: RateLimiter | None = None,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.transport = transport
         self.auth = auth
         self.retry = retry
         self.timeout = timeout
         self.limiter = limiter
+        # Requests on the wire at once. The rate slot is taken only once a request holds
+        # one of these, right before it is sent: taken earlier, requests would queue here
+        # after their slots and reach the server bunched, past its own bucket.
+        self.in_flight = anyio.CapacityLimiter(max_in_flight)
         self.closed = False
 
     def check_open(self) -> None:
@@ -105,12 +113,13 @@ class Requester:
         timeout: float,
         attempt: int,
     ) -> T:
-        if self.limiter is not None:
-            await self.limiter.acquire()
         started = time.perf_counter()
         response: RawResponse | None = None
         try:
-            response = await self.transport.send(request, headers, timeout=timeout)
+            async with self.in_flight:
+                if self.limiter is not None:
+                    await self.limiter.acquire()
+                response = await self.transport.send(request, headers, timeout=timeout)
             result = read(parse_envelope(request, response), request)
         except AkoolError as exc:
             _log_request(request, response, started, attempt, exc)

@@ -84,7 +84,6 @@ class HttpxTransport:
         # Results live on another host (a CDN): their own pool and cap, so downloads
         # never hold up API requests, and the API's credentials never go along.
         self._downloads = http_client or _pooled_client(transport, max_downloads)
-        self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._downloading = anyio.CapacityLimiter(max_downloads)
         self._close_grace = close_grace
         self._closed = False
@@ -106,28 +105,29 @@ class HttpxTransport:
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
     ) -> RawResponse:
+        """Send one request. The cap on requests in flight is the caller's (the client's),
+        and the pool is sized to it, so a request here never waits for a connection."""
         endpoint = request.endpoint
         body = request.body
-        async with self._in_flight:
-            with self._on_the_wire():
-                http_request = self._http.build_request(
-                    endpoint.method,
-                    self.base_url + endpoint.path,
-                    params=request.params,
-                    content=body,
-                    headers=headers,
-                    timeout=timeout,
-                )
-                if body is not None:
-                    http_request.headers["content-type"] = "application/json"
-                # An injected client's default headers must not add the other credential.
-                for name in AUTH_HEADERS:
-                    if name not in headers and name in http_request.headers:
-                        del http_request.headers[name]
-                try:
-                    response = await self._http.send(http_request, follow_redirects=False)
-                except httpx.HTTPError as exc:
-                    raise _translate(exc, endpoint.name, request.job_id) from _cause(exc)
+        with self._on_the_wire():
+            http_request = self._http.build_request(
+                endpoint.method,
+                self.base_url + endpoint.path,
+                params=request.params,
+                content=body,
+                headers=headers,
+                timeout=timeout,
+            )
+            if body is not None:
+                http_request.headers["content-type"] = "application/json"
+            # An injected client's default headers must not add the other credential.
+            for name in AUTH_HEADERS:
+                if name not in headers and name in http_request.headers:
+                    del http_request.headers[name]
+            try:
+                response = await self._http.send(http_request, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise _translate(exc, endpoint.name, request.job_id) from _cause(exc)
         return RawResponse(response.status_code, response.headers, response.content)
 
     @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from akool_async._ratelimit import RateLimiter
+from akool_async._ratelimit import RATE_MARGIN, RateLimiter
 
 from .fakes import FakeClock
 
@@ -23,6 +23,13 @@ async def _times(limiter: RateLimiter, clock: FakeClock, count: int) -> list[flo
     return granted
 
 
+def test_keeps_a_margin_under_the_configured_rate() -> None:
+    """The client paces 5% under the rate it is given, to leave the server headroom."""
+    limiter = RateLimiter(100, burst=10, clock=FakeClock())
+    assert limiter.rate == pytest.approx(95)
+    assert limiter.effective_burst == 8
+
+
 async def test_paces_at_rate_after_a_burst() -> None:
     """A burst goes at once, then one request per 1/rate seconds, in order."""
     clock = FakeClock()
@@ -34,7 +41,7 @@ async def test_paces_at_rate_after_a_burst() -> None:
         b - a
         for a, b in zip(granted[effective_burst - 1 :], granted[effective_burst:], strict=False)
     ]
-    assert all(gap == pytest.approx(0.1) for gap in gaps)
+    assert all(gap == pytest.approx(1 / (10 * RATE_MARGIN)) for gap in gaps)
 
 
 async def test_never_more_than_rate_over_any_window() -> None:
@@ -52,12 +59,13 @@ async def test_throttle_halves_once_per_episode_then_recovers() -> None:
     """A burst of throttle signals halves the rate once; it then climbs back linearly."""
     clock = FakeClock()
     limiter = RateLimiter(20, burst=4, clock=clock, recovery=10)
+    full = 20 * RATE_MARGIN
     for _ in range(5):
         limiter.throttled()
-    assert limiter.rate == pytest.approx(10)
+    assert limiter.rate == pytest.approx(full / 2)
     assert limiter.throttles == 1
     clock.advance(5)
-    assert limiter.rate == pytest.approx(20)
+    assert limiter.rate == pytest.approx(full)
     limiter.throttled()
     clock.advance(0.3)
     limiter.throttled()  # within the calm period (one burst at the new rate): same episode
@@ -65,7 +73,7 @@ async def test_throttle_halves_once_per_episode_then_recovers() -> None:
     clock.advance(0.2)
     limiter.throttled()  # a new episode once the calm period has passed
     assert limiter.throttles == 3
-    assert limiter.rate == pytest.approx(5, abs=1)
+    assert limiter.rate == pytest.approx(full / 4, abs=1)
 
 
 async def test_rate_never_drops_below_its_floor() -> None:
@@ -76,7 +84,7 @@ async def test_rate_never_drops_below_its_floor() -> None:
         limiter.throttled()
         clock.advance(60)  # past any calm period; recovery is negligible here
     assert limiter.throttles == 50
-    assert limiter.rate == pytest.approx(1.0)
+    assert limiter.rate == pytest.approx(1.0 * RATE_MARGIN)
 
 
 async def test_retry_after_pauses_everyone() -> None:
@@ -96,7 +104,7 @@ async def test_cancelled_waiter_gives_its_slot_back() -> None:
     with anyio.move_on_after(0):  # cancelled at once (fake clock does not move)
         await limiter.acquire()
     granted = await _times(limiter, clock, 1)
-    assert granted == [1.0]
+    assert granted == [pytest.approx(1 / RATE_MARGIN)]
 
 
 def test_bad_settings_are_refused() -> None:

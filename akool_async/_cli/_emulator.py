@@ -63,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
         image_max_side=args.image_max_side or None,
         faults=_faults(args),
     )
-    emulator = Emulator(config)
     sock = listening_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
-    print(f"AKOOL_BASE_URL=http://{host}:{port}", flush=True)
-    print(f"AKOOL_API_KEY={emulator.api_key}", flush=True)
-    print(f"AKOOL_CLIENT_ID={emulator.client_id}", flush=True)
-    print(f"counters: http://{host}:{port}/_emulator/counters  (Ctrl-C stops)", flush=True)
+
+    def announce() -> None:  # once serving: scripts may start as soon as they read this
+        print(f"AKOOL_BASE_URL=http://{host}:{port}", flush=True)
+        print(f"AKOOL_API_KEY={config.api_key}", flush=True)
+        print(f"AKOOL_CLIENT_ID={config.client_id}", flush=True)
+        print(f"counters: http://{host}:{port}/_emulator/counters  (Ctrl-C stops)", flush=True)
+
+    emulator = Emulator(config, on_ready=announce)
     uvicorn_server(emulator, log_level="warning").run(sockets=[sock])
     return 0

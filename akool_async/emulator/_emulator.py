@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,9 +13,10 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from .._client import AkoolClient
+from .._polling import PollPolicy
 from .._retry import RetryPolicy
 from ._app import ConnectionDropped, EmulatorApp
-from ._config import EmulatorConfig, Faults
+from ._config import EmulatorConfig, Faults, Fixed, LogNormal
 from ._state import Backend, Clock, Counters
 from ._webhooks import WebhookDispatcher
 
@@ -52,8 +53,10 @@ class Emulator:
         *,
         clock: Clock | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        on_ready: Callable[[], object] | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self._on_ready = on_ready
         self.backend = Backend(self.config, clock)
         self._app = EmulatorApp(self.backend)
         self._dispatcher = WebhookDispatcher(self.backend, webhook_transport)
@@ -102,6 +105,8 @@ class Emulator:
         await tasks.start(self._dispatcher.run)
         self.backend.on_job_created = self._dispatcher.schedule
         self._running = stack
+        if self._on_ready is not None:
+            self._on_ready()
         return self
 
     async def __aexit__(
@@ -131,7 +136,8 @@ class Emulator:
         """An ``AkoolClient`` wired to this emulator in-process, with its test API key.
 
         With ``instant=True`` the client does not wait either: no retry back-off, no rate
-        limit (a rate limit is then the emulator's ``rate_limit`` to test against).
+        limit (a rate limit is then the emulator's ``rate_limit`` to test against). Its poll
+        policy follows the emulator's speed (see ``poll_policy``).
         """
         options.setdefault("api_key", self.api_key)
         options.setdefault("base_url", IN_PROCESS_URL)
@@ -140,4 +146,25 @@ class Emulator:
         if self.config.instant:
             options.setdefault("retry", RetryPolicy(wait=False))
             options.setdefault("rate_limit", None)
+        options.setdefault("poll_policy", self.poll_policy())
         return AkoolClient(**options)
+
+    def poll_policy(self) -> PollPolicy:
+        """A client poll policy matched to this emulator's speed (its own durations, its
+        clock's scale), so a sped-up emulator is not polled at real-service intervals."""
+        config = self.config
+        if config.instant:
+            return PollPolicy(expected_seconds=0.001, spread=0.1, min_interval=0.001)
+        durations = config.durations
+        if isinstance(durations, LogNormal):
+            median, spread = durations.median, durations.sigma
+        elif isinstance(durations, Fixed):
+            median, spread = durations.seconds, 0.1
+        else:  # a distribution of the user's: start from Akool's typical figures
+            median, spread = 30.0, 0.35
+        expected = max(median / config.time_scale, 0.001)
+        return PollPolicy(
+            expected_seconds=expected,
+            spread=spread,
+            min_interval=min(1.0, max(0.001, expected / 30)),
+        )
