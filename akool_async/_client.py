@@ -308,6 +308,10 @@ class AkoolClient:
         """
         request = SourcePromptRequest(prompt=prompt, batch_quantity=batch_quantity, **options)
         buttons = [ButtonRequest(job_id="check", button=b).button for b in follow_ups]
+        if len(set(buttons)) != len(buttons):
+            raise ValidationError(
+                "follow_ups", list(follow_ups), "each button at most once: it works once per image"
+            )
         self._watch_set()  # fail now, not on first iteration, if the client is not open
         return Generation(self, request, buttons, fail_fast=fail_fast, job_timeout=job_timeout)
 

@@ -71,14 +71,13 @@ def test_generate_with_key_talks_to_the_configured_api(
 ) -> None:
     """With AKOOL_API_KEY the command uses AKOOL_BASE_URL, not the built-in emulator."""
     result = subprocess.run(
-        [*CLI, "generate", "a fox", "--batch", "2", "--out", str(tmp_path),
-         "--poll-interval", "0.05"],
+        [*CLI, "generate", "a fox", "--batch", "2", "--out", str(tmp_path), "--follow-ups", "U1"],
         capture_output=True, text=True, timeout=60, check=False,
         env=_environment(**emulator_process),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "emulator" not in result.stderr
-    assert len(list(tmp_path.glob("*.png"))) == 2
+    assert len(list(tmp_path.glob("*.png"))) == 4  # two images, an upscale of each
 
 
 def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ EMULATOR_NOTICE = (
 class Connection:
     client: AkoolClient
     emulated: bool
-    poll_interval: float  # seconds between polls of one job
 
 
 def has_credentials() -> bool:
@@ -34,7 +33,7 @@ def has_credentials() -> bool:
 async def connect(*, emulator_time_scale: float = 30.0) -> AsyncIterator[Connection]:
     if has_credentials():
         async with AkoolClient() as client:
-            yield Connection(client, emulated=False, poll_interval=3.0)
+            yield Connection(client, emulated=False)
         return
     try:
         from ..emulator import Emulator, EmulatorConfig
@@ -46,4 +45,4 @@ async def connect(*, emulator_time_scale: float = 30.0) -> AsyncIterator[Connect
     print(EMULATOR_NOTICE, file=sys.stderr)
     emulator = Emulator(EmulatorConfig(seed=None, time_scale=emulator_time_scale))
     async with emulator, emulator.client() as client:
-        yield Connection(client, emulated=True, poll_interval=3.0 / emulator_time_scale)
+        yield Connection(client, emulated=True)

@@ -1,4 +1,5 @@
-"""``akool-async generate PROMPT``: create a batch, wait for it, download the images."""
+"""``akool-async generate PROMPT``: create a batch (and follow-ups), download each image as
+it finishes, say where they are."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from typing import Any
 
 import anyio
 
-from .._client import AkoolClient
 from .._exceptions import AkoolError
-from .._models import ImageJob, ImageStatus
 from ._connect import connect
 
 
@@ -28,10 +27,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--source-image", action="append", default=None, metavar="URL",
                         help="image-to-image from this URL")  # fmt: skip
+    parser.add_argument("--follow-ups", default="", metavar="U1,V2",
+                        help="buttons to press on each finished image")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the images")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait in all")
-    parser.add_argument("--poll-interval", type=float, default=None,
-                        help="seconds between polls (default 3; less on the emulator)")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait per job")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.set_defaults(run=run)
 
@@ -45,39 +44,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _generate(args: argparse.Namespace) -> int:
+    follow_ups = [b.strip() for b in args.follow_ups.split(",") if b.strip()]
+    failed = 0
     async with connect() as connection:
         client = connection.client
-        jobs = await client.create_by_source_prompt(
+        generation = client.generate(
             prompt=args.prompt, batch_quantity=args.batch, scale=args.scale,
             resolution=args.resolution, negative_prompt=args.negative_prompt,
-            source_images=args.source_image,
+            source_images=args.source_image, follow_ups=follow_ups, job_timeout=args.timeout,
         )  # fmt: skip
-        print(f"created {len(jobs)} job(s): {', '.join(job.id for job in jobs)}")
-        with anyio.fail_after(args.timeout):
-            interval = args.poll_interval or connection.poll_interval
-            results = await _wait_all(client, jobs, interval)
         await anyio.Path(args.out).mkdir(parents=True, exist_ok=True)
-        failed = 0
-        for result in results:
-            if result.status != ImageStatus.COMPLETED:
-                failed += 1
-                print(f"job {result.id} ended {result.status.name.lower()}", file=sys.stderr)
-                continue
-            saved = await client.download(result, args.out / f"{result.id}.png")
-            print(f"{saved.path}  ({saved.size} bytes, sha256 {saved.sha256[:12]})")
+        async with generation:
+            async for outcome in generation:
+                name = outcome.job_id or "create"
+                if outcome.button is not None:
+                    name = f"{name} ({outcome.button.value} of {outcome.parent_id})"
+                if not outcome.ok or outcome.job is None:
+                    failed += 1
+                    print(f"{name}: {outcome.error}", file=sys.stderr)
+                    continue
+                saved = await client.download(outcome.job, args.out / f"{outcome.job_id}.png")
+                print(f"{saved.path}  {name}, {saved.size} bytes, sha256 {saved.sha256[:12]}")
     return 1 if failed else 0
-
-
-async def _wait_all(
-    client: AkoolClient, jobs: tuple[ImageJob, ...], interval: float
-) -> list[ImageJob]:
-    """Poll every pending job each ``interval`` until all are finished (a simple loop)."""
-    results: dict[str, ImageJob] = {}
-    while len(results) < len(jobs):
-        await anyio.sleep(interval)
-        for job in jobs:
-            if job.id not in results:
-                current = await client.info_by_model_id(job.id)
-                if current.is_terminal:
-                    results[job.id] = current
-    return [results[job.id] for job in jobs]
