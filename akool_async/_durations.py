@@ -11,7 +11,9 @@ so the finished ones alone would make every early estimate too short. Observatio
 kept as counts in bins of 1% of age, so a fit costs the same for ten jobs or a million;
 the counts are halved when they grow large, so the model follows a service that changes.
 A few prior pseudo-observations (Akool reports ~30 s per image) stand in until real ones
-arrive, and the first jobs are probed densely, so a far-off prior is corrected quickly.
+arrive. The first jobs are also probed densely: if they put the median more than a factor
+of two away from the prior (a faster emulator, a slower plan), the prior moves to them;
+otherwise their few observations are left out, as noise next to the jobs' own.
 
 The scheduler polls a job first at the age by which a share ``q0`` of jobs are done, and
 then, each time it is still running, at the age by which half of the jobs still running
@@ -23,6 +25,7 @@ busy rate budget) or a changed model never makes the next one come too soon.
 from __future__ import annotations
 
 import math
+import statistics
 from statistics import NormalDist
 
 _PROBE_GROWTH = 2.0
@@ -31,6 +34,9 @@ _PRIOR_POINTS = 8
 _EM_STEPS = 30
 _MAX_WEIGHT = 8192.0
 _MIN_SPREAD = 0.1
+_MIN_FOR_SPREAD = 32
+_PROBES_TO_JUDGE = 4
+_FAR = math.log(2.0)
 _INF = math.inf
 _NORMAL = NormalDist()
 _SQRT2 = math.sqrt(2.0)
@@ -68,6 +74,8 @@ class DurationModel:
         self._running: dict[float, float] = {}
         self._since_fit = 0
         self.probes_left = probes
+        self._probes: list[tuple[float, float, float]] = []
+        self._spread0 = spread
 
     def first_age(self) -> float:
         """The age (seconds since creation) of a job's first poll."""
@@ -109,6 +117,21 @@ class DurationModel:
         self._finished[key] = self._finished.get(key, 0.0) + 1
         self._count()
 
+    def probe_finished(self, last_running_age: float, age: float) -> None:
+        """A probed job finished between two ages: once a few did, judge the prior by them."""
+        self._probes.append((_bin(last_running_age, "low"), _bin(age, "high"), 1.0))
+        if len(self._probes) != _PROBES_TO_JUDGE:
+            return
+        mu, prior_mu = self.mu, statistics.fmean(x for x, _ in self._prior)
+        for _ in range(_EM_STEPS):
+            mu = statistics.fmean(_truncated_moments(mu, self._spread0, lo, hi)[0]
+                                  for lo, hi, _ in self._probes)  # fmt: skip
+        if abs(mu - prior_mu) > _FAR:
+            self._prior = {
+                (x - prior_mu + mu, x - prior_mu + mu): n for (x, _), n in self._prior.items()
+            }
+            self.mu = mu
+
     def dropped(self, last_running_age: float) -> None:
         """A job is no longer followed (nobody waits for it): forget it."""
         self._forget(last_running_age)
@@ -135,11 +158,15 @@ class DurationModel:
             self._finished = {key: n / 2 for key, n in self._finished.items()}
             self._running = {key: n / 2 for key, n in self._running.items()}
         mu, sigma = self.mu, self.sigma
-        observations = [
-            *((low, high, n) for (low, high), n in self._prior.items()),
+        seen = [
             *((low, high, n) for (low, high), n in self._finished.items()),
             *((low, _INF, n) for low, n in self._running.items()),
         ]
+        observations = [*((low, high, n) for (low, high), n in self._prior.items()), *seen]
+        # A few jobs, or polls at a narrow band of ages (a burst of first polls), fix the
+        # median but not the spread: re-estimate the spread only from enough observations
+        # spanning it (the median learns from the first, which is what probes are for).
+        learn_spread = weight >= _MIN_FOR_SPREAD and _span(seen) >= sigma
         for _ in range(_EM_STEPS):
             total = squares = count = 0.0
             for low, high, n in observations:
@@ -148,8 +175,28 @@ class DurationModel:
                 squares += n * second
                 count += n
             mu = total / count
-            sigma = math.sqrt(max(_MIN_SPREAD**2, squares / count - mu * mu))
+            if learn_spread:
+                sigma = math.sqrt(max(_MIN_SPREAD**2, squares / count - mu * mu))
         self.mu, self.sigma = mu, sigma
+
+
+def _span(observations: list[tuple[float, float, float]]) -> float:
+    """The log-age range of the middle 80% of the observations' finite bounds."""
+    bounds = sorted(
+        (bound, n) for low, high, n in observations for bound in (low, high) if math.isfinite(bound)
+    )
+    total = sum(n for _, n in bounds)
+    if not total:
+        return 0.0
+    low = high = bounds[0][0]
+    seen = 0.0
+    for bound, n in bounds:
+        seen += n
+        if seen <= 0.1 * total:
+            low = bound
+        if seen <= 0.9 * total:
+            high = bound
+    return high - low
 
 
 def _truncated_moments(mu: float, sigma: float, low: float, high: float) -> tuple[float, float]:

@@ -92,13 +92,14 @@ async def _waves(policy: PollPolicy, waves: int, size: int, seed: int) -> list[t
     return figures
 
 
-async def test_polls_per_job_meet_the_target() -> None:
-    """On Akool-like durations (log-normal around 30 s) polls per job meet the target once
-    the model has learned; a cold burst of 2,000 pays a small premium while it learns."""
-    cold = await _waves(FAST, waves=1, size=2000, seed=3)
-    assert cold[0][0] <= 1.5 + 0.15
-    steady = await _waves(FAST, waves=5, size=400, seed=3)
-    assert statistics.fmean(polls for polls, _ in steady[1:]) <= 1.5 + 0.05
+@pytest.mark.parametrize("seed", [3, 4, 5])
+async def test_polls_per_job_stay_within_one_and_a_half(seed: int) -> None:
+    """On Akool-like durations (log-normal around 30 s) the default policy costs at most
+    1.5 polls per job: in a cold burst of 2,000 jobs, and in waves once it has learned."""
+    cold = await _waves(FAST, waves=1, size=2000, seed=seed)
+    assert cold[0][0] <= 1.5
+    steady = await _waves(FAST, waves=5, size=400, seed=seed)
+    assert statistics.fmean(polls for polls, _ in steady[1:]) <= 1.5
 
 
 async def test_more_polls_buy_a_shorter_notice_delay() -> None:

@@ -63,6 +63,7 @@ class EmulatorApp:
             self._api_route("POST", f"{API}/v3/getToken", self.get_token, auth=False),
             Route("/_emulator/images/{name}", self.image, methods=["GET"]),
             Route("/_emulator/counters", self.counters, methods=["GET"]),
+            Route("/_emulator/jobs", self.job_times, methods=["GET"]),
             Route("/_emulator/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
         ]
         self.starlette = Starlette(routes=routes)
@@ -274,6 +275,16 @@ class EmulatorApp:
 
     async def counters(self, request: Request) -> Response:
         return JSONResponse(self.backend.counters.snapshot())
+
+    async def job_times(self, request: Request) -> Response:
+        """Every job's creation and finishing times in real epoch seconds (for benchmarks:
+        the delay between a job finishing and a client noticing)."""
+        backend = self.backend
+        return JSONResponse({
+            job.id: {"created": backend.wall_time(job.created),
+                     "finished": backend.wall_time(job.done_at), "outcome": int(job.outcome)}
+            for job in backend.jobs.values()
+        })  # fmt: skip
 
 
 @lru_cache(maxsize=512)

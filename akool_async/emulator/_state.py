@@ -42,10 +42,19 @@ class EmulatedError(Exception):
         self.message = message
 
 
-def scaled_clock(time_scale: float) -> Clock:
+class ScaledClock:
     """Emulated epoch seconds that run ``time_scale`` times faster than real time."""
-    origin_wall, origin = time.time(), time.monotonic()
-    return lambda: origin_wall + (time.monotonic() - origin) * time_scale
+
+    def __init__(self, time_scale: float) -> None:
+        self.time_scale = time_scale
+        self._wall, self._monotonic = time.time(), time.monotonic()
+
+    def __call__(self) -> float:
+        return self._wall + (time.monotonic() - self._monotonic) * self.time_scale
+
+    def wall_time(self, emulated: float) -> float:
+        """The real epoch time at which the emulated clock shows ``emulated``."""
+        return self._wall + (emulated - self._wall) / self.time_scale
 
 
 @attrs.define(slots=True)
@@ -156,7 +165,7 @@ class Backend:
 
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = clock or scaled_clock(config.time_scale)
+        self.clock = clock or ScaledClock(config.time_scale)
         self.rng = random.Random(config.seed)
         self.counters = Counters()
         self.jobs: dict[str, Job] = {}
@@ -308,6 +317,10 @@ class Backend:
 
     def is_expired(self, job: Job) -> bool:
         return self.clock() > job.done_at + self.config.image_ttl
+
+    def wall_time(self, emulated: float) -> float | None:
+        """Real epoch seconds of an emulated time (None on a clock that is not scaled)."""
+        return self.clock.wall_time(emulated) if isinstance(self.clock, ScaledClock) else None
 
     def transitions(self, job: Job) -> list[tuple[float, ImageStatus]]:
         """When a job's status changes after creation: processing, then its outcome."""

@@ -1,0 +1,66 @@
+"""What every benchmark needs: an emulator in its own process (on its own core where
+`taskset` exists), the client pinned to another core, and the emulator's admin data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+import httpx
+
+SERVER_CORE, CLIENT_CORE = 0, 1
+
+
+@attrs.frozen
+class EmulatorProcess:
+    base_url: str
+    api_key: str
+
+    def counters(self) -> dict[str, Any]:
+        return httpx.get(f"{self.base_url}/_emulator/counters", timeout=60).json()  # type: ignore[no-any-return]
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return httpx.get(f"{self.base_url}/_emulator/jobs", timeout=60).json()  # type: ignore[no-any-return]
+
+
+def pin_client() -> str:
+    """Run this process on its own core, away from the server's; says what was done."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {CLIENT_CORE})
+        return f"client pinned to core {CLIENT_CORE}, server to core {SERVER_CORE}"
+    return "no pinning (single core or no sched_setaffinity)"
+
+
+@contextlib.contextmanager
+def emulator_process(*arguments: str) -> Iterator[EmulatorProcess]:
+    """``akool-async emulator --port 0 ARGS`` in its own process, ready when yielded."""
+    command = [sys.executable, "-m", "akool_async", "emulator", "--port", "0", *arguments]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        command = ["taskset", "-c", str(SERVER_CORE), *command]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
+        yield EmulatorProcess(settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
