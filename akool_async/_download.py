@@ -37,6 +37,7 @@ class DownloadedImage:
     sha256: str
     size: int
     content_type: str
+    kind: str  # "png" or "jpeg", from the bytes themselves
 
 
 async def download(
@@ -64,13 +65,13 @@ async def _download_once(
         async with transport.stream(url, timeout=timeout) as response:
             _check_status(response, url, job_id)
             content_type = response.headers.get("content-type", "").split(";")[0].strip()
-            digest, size = await _write(response, partial, url, job_id)
+            digest, size, kind = await _write(response, partial, url, job_id)
         await anyio.to_thread.run_sync(_publish, partial, path)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
         raise
-    return DownloadedImage(path, digest, size, content_type)
+    return DownloadedImage(path, digest, size, content_type, kind)
 
 
 def _check_status(response: StreamedResponse, url: str, job_id: str | None) -> None:
@@ -103,7 +104,7 @@ def _check_status(response: StreamedResponse, url: str, job_id: str | None) -> N
 
 async def _write(
     response: StreamedResponse, partial: Path, url: str, job_id: str | None
-) -> tuple[str, int]:
+) -> tuple[str, int, str]:
     digest = hashlib.sha256()
     head, tail, size = b"", b"", 0
     async with await anyio.open_file(partial, "wb") as file:
@@ -124,7 +125,7 @@ async def _write(
         raise ImageCheckError(
             f"the result is not a whole PNG or JPEG ({size} bytes)", url=url, job_id=job_id
         )
-    return digest.hexdigest(), size
+    return digest.hexdigest(), size, "png" if whole_png else "jpeg"
 
 
 def _publish(partial: Path, path: Path) -> None:

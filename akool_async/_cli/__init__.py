@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import _emulator, _generate
+from . import _bulk, _emulator, _generate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _bulk.add_parser(commands)
     _generate.add_parser(commands)
     _emulator.add_parser(commands)
     return parser

@@ -30,9 +30,11 @@ def has_credentials() -> bool:
 
 
 @contextlib.asynccontextmanager
-async def connect(*, emulator_time_scale: float = 30.0) -> AsyncIterator[Connection]:
+async def connect(
+    *, rate_limit: float | None = 10.0, emulator_time_scale: float = 30.0
+) -> AsyncIterator[Connection]:
     if has_credentials():
-        async with AkoolClient() as client:
+        async with AkoolClient(rate_limit=rate_limit) as client:
             yield Connection(client, emulated=False)
         return
     try:
@@ -44,5 +46,5 @@ async def connect(*, emulator_time_scale: float = 30.0) -> AsyncIterator[Connect
         ) from None
     print(EMULATOR_NOTICE, file=sys.stderr)
     emulator = Emulator(EmulatorConfig(seed=None, time_scale=emulator_time_scale))
-    async with emulator, emulator.client() as client:
+    async with emulator, emulator.client(rate_limit=rate_limit) as client:
         yield Connection(client, emulated=True)

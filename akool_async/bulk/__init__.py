@@ -1,0 +1,24 @@
+"""Bulk generation: thousands of prompts to images on disk, resumable, never paying twice.
+
+``read_items(path)`` streams a JSONL or CSV file; ``run_bulk(client, items, out_dir=...)``
+runs them with a journal (see ``_journal``) and writes a manifest. The command line's
+``akool-async bulk`` is built on these.
+"""
+
+from ._input import BulkItem, InputProblem, parse_record, read_items
+from ._item import BulkStats, ImageResult, ItemResult
+from ._manifest import Summary
+from ._runner import BulkRun, run_bulk
+
+__all__ = [
+    "BulkItem",
+    "BulkRun",
+    "BulkStats",
+    "ImageResult",
+    "InputProblem",
+    "ItemResult",
+    "Summary",
+    "parse_record",
+    "read_items",
+    "run_bulk",
+]

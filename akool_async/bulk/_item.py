@@ -1,0 +1,500 @@
+"""One request of a bulk run, from its create (or its journal, when resuming) to its images
+on disk.
+
+Creates and button presses run shielded from cancellation, with their intent committed
+first and their ids right after: stopping a run never leaves a create half-recorded.
+On resume a press recorded as intended but without a child is settled by the parent's
+``used_buttons``: unused, it is pressed now; used, its image exists but its id was lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import attrs
+
+from .._client import AkoolClient
+from .._converter import unstructure
+from .._download import DownloadedImage
+from .._exceptions import AkoolError, SubmissionUncertainError
+from .._models import Button, ImageJob, ImageStatus
+from .._polling import Result, WatchSet
+from .._requests import ButtonRequest
+from ._input import BulkItem
+from ._journal import (
+    DONE,
+    FAILED,
+    FINISHED_STATES,
+    SUBMITTED,
+    SUBMITTING,
+    UNCERTAIN,
+    JobRecord,
+    Journal,
+    Press,
+)
+from ._paths import image_name, inside, item_folder
+
+SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
+NEAR_EXPIRY = 6 * 24 * 3600.0  # results live 7 days: flag those with a day or less left
+
+
+@attrs.define
+class BulkStats:
+    """Live counts for progress displays."""
+
+    read: int = 0
+    invalid: int = 0
+    submitted: int = 0
+    skipped: int = 0
+    uncertain: int = 0
+    over_budget: int = 0
+    items_done: int = 0
+    running: int = 0
+    finished: int = 0
+    failed: int = 0
+    downloaded: int = 0
+    credits: float = 0.0
+    started: float = attrs.Factory(time.monotonic)
+
+
+@attrs.frozen
+class ImageResult:
+    job_id: str | None
+    parent_id: str | None
+    button: str | None
+    status: ImageStatus | None
+    path: Path | None
+    sha256: str | None
+    credits: float | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.path is not None
+
+
+@attrs.frozen
+class ItemResult:
+    """How one request ended: done, failed, uncertain, skipped (finished before), budget,
+    or invalid (a bad input line)."""
+
+    line: int
+    key: str | None
+    user_id: str | None
+    state: str
+    images: tuple[ImageResult, ...] = ()
+    error: str | None = None
+
+
+class Budget:
+    """Credits: spent, reserved for creates in flight, and what a create will cost."""
+
+    def __init__(self, limit: float | None, spent: float) -> None:
+        self.limit, self.spent, self.reserved = limit, spent, 0.0
+        self.image_cost, self.button_cost = 1.0, 2.0  # the docs' figures until seen
+        self.exhausted = False
+
+    def reserve(self, amount: float) -> bool:
+        if self.limit is not None and self.spent + self.reserved + amount > self.limit:
+            self.exhausted = True
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: float, jobs: list[ImageJob], *, button: bool) -> None:
+        self.reserved -= reserved
+        for job in jobs:
+            cost = float(job.deduction_credit or 0)
+            self.spent += cost
+            if button:
+                self.button_cost = max(self.button_cost, cost)
+            else:
+                self.image_cost = max(self.image_cost, cost)
+
+
+class PriorityGate:
+    """A cap on downloads at once, served oldest job first (closest to its 7-day expiry)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._free = capacity
+        self._waiting: list[tuple[float, int, anyio.Event]] = []
+        self._order = itertools.count()
+
+    @asynccontextmanager
+    async def slot(self, priority: float) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn = anyio.Event()
+            entry = (priority, next(self._order), turn)
+            heapq.heappush(self._waiting, entry)
+            try:
+                await turn.wait()
+            except BaseException:
+                if turn.is_set():
+                    self._release()
+                else:
+                    self._waiting.remove(entry)
+                    heapq.heapify(self._waiting)
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._waiting:
+            heapq.heappop(self._waiting)[2].set()  # the slot passes on
+        else:
+            self._free += 1
+
+
+@attrs.define
+class _Job:
+    job_id: str
+    position: int
+    parent_id: str | None
+    button: str | None
+    created: float | None
+    status: ImageStatus | None = None
+    url: str | None = None
+    credits: float | None = None
+    path: Path | None = None
+    sha256: str | None = None
+    error: str | None = None
+
+    def result(self) -> ImageResult:
+        return ImageResult(
+            self.job_id,
+            self.parent_id,
+            self.button,
+            self.status,
+            self.path,
+            self.sha256,
+            self.credits,
+            self.error,
+        )
+
+
+class ItemRunner:
+    def __init__(
+        self,
+        client: AkoolClient,
+        *,
+        journal: Journal,
+        out_dir: Path,
+        budget: Budget,
+        downloads: PriorityGate,
+        stats: BulkStats,
+        resubmit_uncertain: bool,
+    ) -> None:
+        self.client, self.journal, self.out_dir = client, journal, out_dir
+        self.budget, self.downloads, self.stats = budget, downloads, stats
+        self.resubmit_uncertain = resubmit_uncertain
+
+    async def run(self, item: BulkItem, state: str | None) -> ItemResult:
+        if state in FINISHED_STATES:
+            self.stats.skipped += 1
+            return self._result(item, "skipped")
+        if state == UNCERTAIN or (state == SUBMITTING and not self.resubmit_uncertain):
+            reason = "the create may have reached the server before the run stopped"
+            await self.journal.item_state(item.key, UNCERTAIN, reason)
+            self.stats.uncertain += 1
+            return self._result(item, UNCERTAIN, error=reason)
+        if state == SUBMITTED:
+            records, presses = (
+                await self.journal.jobs_of(item.key),
+                await self.journal.presses_of(item.key),
+            )
+            return await _Follow(self, item, records, presses, resumed=True).run()
+        created = await self._create(item)
+        if isinstance(created, ItemResult):
+            return created
+        records = [_record(item.key, job, position) for position, job in enumerate(created, 1)]
+        return await _Follow(self, item, records, [], resumed=False).run()
+
+    async def _create(self, item: BulkItem) -> list[ImageJob] | ItemResult:
+        cost = item.request.batch_quantity * self.budget.image_cost
+        if not self.budget.reserve(cost):
+            self.stats.over_budget += 1
+            return self._result(item, "budget", error="the credit budget would be exceeded")
+        jobs: list[ImageJob] = []
+        try:
+            with anyio.move_on_after(SHIELD_SECONDS, shield=True):
+                await self.journal.intent(
+                    item.key,
+                    item.line,
+                    item.user_id,
+                    _payload(item),
+                    [b.value for b in item.follow_ups],
+                )
+                try:
+                    jobs = list(await self.client.submit(item.request))
+                except SubmissionUncertainError as exc:
+                    if not exc.job_ids:
+                        await self.journal.item_state(item.key, UNCERTAIN, str(exc.message))
+                        self.stats.uncertain += 1
+                        return self._result(item, UNCERTAIN, error=exc.message)
+                    jobs = [
+                        ImageJob(id=job_id, status=ImageStatus.QUEUEING) for job_id in exc.job_ids
+                    ]
+                except AkoolError as exc:
+                    await self.journal.item_state(item.key, FAILED, _reason(exc))
+                    return self._result(item, FAILED, error=_reason(exc))
+                await self.journal.submitted(item.key, jobs)
+                self.stats.submitted += 1
+        finally:
+            self.budget.settle(cost, jobs, button=False)
+            self.stats.credits = self.budget.spent
+        if not jobs:  # the shield's time ran out with the create unanswered
+            await self.journal.item_state(item.key, UNCERTAIN, "stopped while creating")
+            return self._result(item, UNCERTAIN, error="stopped while creating")
+        return jobs
+
+    def _result(
+        self,
+        item: BulkItem,
+        state: str,
+        images: tuple[ImageResult, ...] = (),
+        error: str | None = None,
+    ) -> ItemResult:
+        return ItemResult(item.line, item.key, item.user_id, state, images, error)
+
+
+class _Follow:
+    """Follows an item's jobs to their end, presses its follow-ups, saves its images."""
+
+    def __init__(
+        self,
+        runner: ItemRunner,
+        item: BulkItem,
+        records: list[JobRecord],
+        presses: list[Press],
+        *,
+        resumed: bool,
+    ) -> None:
+        self.runner, self.item, self.resumed = runner, item, resumed
+        self.records = {r.job_id: r for r in records} if resumed else {}
+        self.jobs = {r.job_id: _from_record(r) for r in records}
+        self.presses = {(p.parent_id, p.button): p.child_id for p in presses}
+        self.lost: list[ImageResult] = []
+        self.folder = item_folder(runner.out_dir, item.user_id, item.line)
+
+    async def run(self) -> ItemResult:
+        runner = self.runner
+        watch = runner.client._watch_set()
+        try:
+            async with anyio.create_task_group() as saving:
+                for job in list(self.jobs.values()):
+                    record = self.records.get(job.job_id)
+                    if record is not None and record.is_terminal and not self._needs_poll(job):
+                        if job.status == ImageStatus.COMPLETED and job.url:
+                            saving.start_soon(self._save, job, record)
+                        continue
+                    self._watch(watch, job.job_id, age=None if self.resumed else 0.0)
+                while True:
+                    try:
+                        job_id, result = await watch.next()
+                    except LookupError:
+                        break
+                    runner.stats.running -= 1
+                    await self._ended(self.jobs[job_id], result, watch, saving)
+        finally:
+            runner.stats.running -= len(watch.close())
+        outcome = self._outcome()
+        await runner.journal.item_state(self.item.key, outcome.state, outcome.error)
+        return outcome
+
+    def _watch(self, watch: WatchSet, job_id: str, age: float | None = 0.0) -> None:
+        self.runner.stats.running += 1
+        watch.add(job_id, age=age)
+
+    def _needs_poll(self, job: _Job) -> bool:
+        """A finished parent with follow-ups still to press needs a fresh look at its buttons."""
+        if job.parent_id is not None or job.status != ImageStatus.COMPLETED:
+            return False
+        return any(self.presses.get((job.job_id, b.value)) is None for b in self.item.follow_ups)
+
+    async def _ended(
+        self, job: _Job, result: Result, watch: WatchSet, saving: anyio.abc.TaskGroup
+    ) -> None:
+        runner = self.runner
+        if isinstance(result, Exception):
+            job.error = _reason(result)
+            runner.stats.failed += 1
+            await runner.journal.job_error(job.job_id, job.error)
+            return
+        job.status, job.url, job.credits = result.status, result.url, result.deduction_credit
+        runner.stats.finished += 1
+        if result.status != ImageStatus.COMPLETED:
+            job.error = f"job {result.status.name.lower()}"
+            runner.stats.failed += 1
+        await runner.journal.job_ended(result, job.error)
+        if result.status == ImageStatus.COMPLETED:
+            saving.start_soon(self._save, job, self.records.get(job.job_id))
+            if job.parent_id is None:
+                await self._press_follow_ups(result, watch)
+
+    async def _press_follow_ups(self, parent: ImageJob, watch: WatchSet) -> None:
+        for button in self.item.follow_ups:
+            key = (parent.id, button.value)
+            if self.presses.get(key) is not None:
+                continue  # pressed before: its job is followed like the others
+            if key in self.presses and button in parent.used_buttons:
+                lost = "pressed before the run stopped; the new job's id was lost"
+                self.lost.append(_missing(parent.id, button, lost))
+                continue
+            await self._press(parent, button, watch)  # never pressed, or provably not
+
+    async def _press(self, parent: ImageJob, button: Button, watch: WatchSet) -> None:
+        runner, item = self.runner, self.item
+        cost = runner.budget.button_cost
+        if not runner.budget.reserve(cost):
+            runner.stats.over_budget += 1
+            self.lost.append(_missing(parent.id, button, "the credit budget would be exceeded"))
+            return
+        children: list[ImageJob] = []
+        try:
+            with anyio.move_on_after(SHIELD_SECONDS, shield=True):
+                await runner.journal.press_intent(item.key, parent.id, button.value)
+                try:
+                    request = ButtonRequest.for_parent(parent, button)
+                    children = list(await runner.client.submit(request))
+                except AkoolError as exc:
+                    self.lost.append(_missing(parent.id, button, _reason(exc)))
+                    return
+                await runner.journal.pressed(item.key, parent.id, button.value, children[0])
+        finally:
+            runner.budget.settle(cost, children, button=True)
+            runner.stats.credits = runner.budget.spent
+        for child in children:
+            parent_job = self.jobs[parent.id]
+            self.jobs[child.id] = _Job(
+                child.id,
+                parent_job.position,
+                parent.id,
+                button.value,
+                _seconds(child.create_time),
+                credits=child.deduction_credit,
+            )
+            self.presses[(parent.id, button.value)] = child.id
+            self._watch(watch, child.id)
+
+    async def _save(self, job: _Job, record: JobRecord | None) -> None:
+        """Download ``job``'s image unless a verified copy is already there."""
+        runner = self.runner
+        if record and record.path and record.sha256 and await _verified(record.path, record.sha256):
+            job.path, job.sha256 = Path(record.path), record.sha256
+            return
+        assert job.url is not None
+        parent_position = self.jobs[job.parent_id].position if job.parent_id in self.jobs else None
+        name = image_name(job.position, job.button, parent_position, ".png")
+        path = inside(runner.out_dir, self.folder / name)
+        near_expiry = job.created is not None and time.time() - job.created > NEAR_EXPIRY
+        try:
+            await anyio.Path(self.folder).mkdir(parents=True, exist_ok=True)
+            async with runner.downloads.slot(job.created or time.time()):
+                saved = await runner.client.download(job.url, path)
+            path = await _fix_suffix(saved)
+        except AkoolError as exc:
+            job.error = _reason(exc)
+            await runner.journal.job_error(job.job_id, job.error)
+            return
+        job.path, job.sha256 = path, saved.sha256
+        runner.stats.downloaded += 1
+        await runner.journal.saved(job.job_id, str(path), saved.sha256, saved.size, near_expiry)
+
+    def _outcome(self) -> ItemResult:
+        images = tuple(job.result() for job in self.jobs.values()) + tuple(self.lost)
+        ok = all(image.ok for image in images) and bool(images)
+        state = DONE if ok else FAILED
+        error = None if ok else next((i.error for i in images if i.error), "incomplete")
+        self.runner.stats.items_done += 1
+        return ItemResult(self.item.line, self.item.key, self.item.user_id, state, images, error)
+
+
+def _missing(parent_id: str, button: Button, error: str) -> ImageResult:
+    """A follow-up with no job to show for it."""
+    return ImageResult(None, parent_id, button.value, None, None, None, None, error)
+
+
+def _payload(item: BulkItem) -> dict[str, object]:
+    return unstructure(item.request)
+
+
+def _record(key: str, job: ImageJob, position: int) -> JobRecord:
+    return JobRecord(
+        job.id,
+        key,
+        None,
+        None,
+        position,
+        int(job.status),
+        None,
+        job.deduction_credit,
+        _seconds(job.create_time),
+        time.time(),
+        None,
+        None,
+        None,
+        None,
+        None,
+        False,
+    )
+
+
+def _from_record(record: JobRecord) -> _Job:
+    status = None if record.status is None else ImageStatus(record.status)
+    job = _Job(
+        record.job_id,
+        record.position,
+        record.parent_id,
+        record.button,
+        record.created,
+        status if record.is_terminal else None,
+        record.url,
+        record.credits,
+    )
+    job.path = Path(record.path) if record.path else None
+    job.sha256, job.error = record.sha256, record.error
+    return job
+
+
+def _seconds(milliseconds: int | None) -> float | None:
+    return None if milliseconds is None else milliseconds / 1000
+
+
+def _reason(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return f"{type(error).__name__}: {message}"
+
+
+async def _verified(name: str, sha256: str) -> bool:
+    path = Path(name)
+
+    def check() -> bool:
+        if not path.is_file():
+            return False
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            while block := file.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest() == sha256
+
+    return await anyio.to_thread.run_sync(check)
+
+
+async def _fix_suffix(saved: DownloadedImage) -> Path:
+    """A JPEG result is saved under ``.jpg``."""
+    if saved.kind == "jpeg":
+        target = saved.path.with_suffix(".jpg")
+        await anyio.Path(saved.path).replace(target)
+        return target
+    return saved.path

@@ -1,0 +1,324 @@
+"""The bulk run's journal: what was asked, created, seen and saved, in SQLite.
+
+Nothing is lost and nothing is paid twice because of the order of writes: the intent to
+create is committed before the create is sent, and the job ids as soon as they come back.
+A run killed between the two leaves an intent without ids: the item is *uncertain* (the
+server may have created it) and is not submitted again unless asked to.
+
+SQLite in WAL mode with ``synchronous=FULL``, written by one writer task that commits in
+groups: writes that guard against paying twice wait for their commit, status changes and
+downloads ride along with the next one. A transaction either happened or did not, so the
+journal is consistent whenever the process dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+
+from .._models import ImageJob, ImageStatus
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    key TEXT PRIMARY KEY, line INTEGER, user_id TEXT, prompt TEXT, request TEXT,
+    follow_ups TEXT, state TEXT NOT NULL, error TEXT, updated REAL, run INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, item_key TEXT NOT NULL, parent_id TEXT, button TEXT,
+    position INTEGER, status INTEGER, url TEXT, credits REAL, created REAL, submitted REAL,
+    finished REAL, error TEXT, path TEXT, sha256 TEXT, size INTEGER, near_expiry INTEGER);
+CREATE INDEX IF NOT EXISTS jobs_by_item ON jobs (item_key);
+CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, started REAL);
+CREATE TABLE IF NOT EXISTS presses (
+    parent_id TEXT NOT NULL, button TEXT NOT NULL, item_key TEXT NOT NULL, child_id TEXT,
+    PRIMARY KEY (parent_id, button));
+"""
+
+# Item states. SUBMITTING: the intent is recorded, the ids are not (yet).
+SUBMITTING, SUBMITTED, UNCERTAIN, DONE, FAILED = (
+    "submitting", "submitted", "uncertain", "done", "failed"
+)  # fmt: skip
+FINISHED_STATES = frozenset({DONE, FAILED})
+
+
+@attrs.frozen
+class JobRecord:
+    job_id: str
+    item_key: str
+    parent_id: str | None
+    button: str | None
+    position: int
+    status: int | None
+    url: str | None
+    credits: float | None
+    created: float | None
+    submitted: float | None
+    finished: float | None
+    error: str | None
+    path: str | None
+    sha256: str | None
+    size: int | None
+    near_expiry: bool
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status is not None and ImageStatus(self.status).is_terminal
+
+
+@attrs.frozen
+class Press:
+    parent_id: str
+    button: str
+    child_id: str | None
+
+
+@attrs.define
+class _Write:
+    sql: str
+    params: Sequence[Any]
+    done: anyio.Event | None = None
+
+
+class Journal:
+    """Open with ``async with Journal(path) as journal`` (inside a task group it writes from)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._thread = anyio.CapacityLimiter(1)  # one thread at a time on the connection
+        self._pending: list[_Write] = []
+        self._wake = anyio.Event()
+        self._failure: BaseException | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self.run = 0  # this run's number: a key it already recorded is a duplicate
+
+    async def __aenter__(self) -> Journal:
+        self._connection = await self._run(self._connect)
+        self._tasks = await self._stack.enter_async_context(anyio.create_task_group())
+        await self._tasks.start(self._writer)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tasks is not None
+        assert self._connection is not None
+        with anyio.CancelScope(shield=True):
+            await self.flush()  # even when cancelled: what was written stays written
+        self._tasks.cancel_scope.cancel()
+        await self._stack.aclose()
+        with anyio.CancelScope(shield=True):
+            connection, self._connection = self._connection, None
+            await self._run(connection.close)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.executescript(_SCHEMA)
+        with connection:
+            connection.execute("BEGIN")
+            cursor = connection.execute("INSERT INTO runs (started) VALUES (?)", (time.time(),))
+            self.run = int(cursor.lastrowid or 0)
+        return connection
+
+    async def _run(self, function: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._thread)
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def _writer(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._commit, batch)
+            except BaseException as exc:
+                self._failure = exc
+                raise
+            finally:
+                for write in batch:
+                    if write.done is not None:
+                        write.done.set()
+
+    def _commit(self, batch: list[_Write]) -> None:
+        assert self._connection is not None
+        with self._connection:  # one transaction: all of it or none
+            self._connection.execute("BEGIN")
+            for write in batch:
+                self._connection.execute(write.sql, write.params)
+
+    async def _write(self, sql: str, params: Sequence[Any], *, durable: bool) -> None:
+        if self._failure is not None:
+            raise RuntimeError("the journal cannot be written") from self._failure
+        write = _Write(sql, params, anyio.Event() if durable else None)
+        self._pending.append(write)
+        self._wake.set()
+        if write.done is not None:
+            await write.done.wait()
+            if self._failure is not None:
+                raise RuntimeError("the journal cannot be written") from self._failure
+
+    async def flush(self) -> None:
+        """Wait until everything written so far is committed."""
+        if self._pending:
+            await self._write("SELECT 1", (), durable=True)
+
+    # -- items --------------------------------------------------------------------------
+
+    async def intent(self, key: str, line: int, user_id: str | None, request: dict[str, Any],
+                     follow_ups: Sequence[str]) -> None:  # fmt: skip
+        """Before a create is sent: committed, so a crash leaves the item uncertain."""
+        await self._write(
+            "INSERT INTO items (key, line, user_id, prompt, request, follow_ups, state, updated,"
+            " run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " state = excluded.state, error = NULL, updated = excluded.updated, run = excluded.run",
+            (key, line, user_id, request.get("prompt"), json.dumps(request), ",".join(follow_ups),
+             SUBMITTING, time.time(), self.run),
+            durable=True,
+        )  # fmt: skip
+
+    async def submitted(self, key: str, jobs: Iterable[ImageJob], *, parent_id: str | None = None,
+                        button: str | None = None) -> None:  # fmt: skip
+        """The ids a create answered with: committed at once."""
+        now = time.time()
+        for position, job in enumerate(jobs, start=1):
+            await self._write(
+                "INSERT OR IGNORE INTO jobs (job_id, item_key, parent_id, button, position,"
+                " status, credits, created, submitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, key, parent_id, button, position, int(job.status), job.deduction_credit,
+                 None if job.create_time is None else job.create_time / 1000, now),
+                durable=False,
+            )  # fmt: skip
+        if parent_id is None:
+            await self._write("UPDATE items SET state = ?, updated = ? WHERE key = ?",
+                              (SUBMITTED, now, key), durable=True)  # fmt: skip
+        else:
+            await self.flush()
+
+    async def item_state(self, key: str, state: str, error: str | None = None) -> None:
+        await self._write(
+            "UPDATE items SET state = ?, error = ?, updated = ?, run = ? WHERE key = ?",
+            (state, error, time.time(), self.run, key),
+            durable=False,
+        )  # fmt: skip
+
+    # -- follow-ups ---------------------------------------------------------------------
+
+    async def press_intent(self, key: str, parent_id: str, button: str) -> None:
+        """Before a button is pressed: committed, like a create's intent."""
+        await self._write(
+            "INSERT OR IGNORE INTO presses (parent_id, button, item_key) VALUES (?, ?, ?)",
+            (parent_id, button, key),
+            durable=True,
+        )
+
+    async def pressed(self, key: str, parent_id: str, button: str, child: ImageJob) -> None:
+        await self._write("UPDATE presses SET child_id = ? WHERE parent_id = ? AND button = ?",
+                          (child.id, parent_id, button), durable=False)  # fmt: skip
+        await self.submitted(key, [child], parent_id=parent_id, button=button)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    async def job_ended(self, job: ImageJob, error: str | None = None) -> None:
+        await self._write(
+            "UPDATE jobs SET status = ?, url = ?, credits = COALESCE(?, credits), finished = ?,"
+            " error = ? WHERE job_id = ?",
+            (int(job.status), job.url, job.deduction_credit, time.time(), error, job.id),
+            durable=False,
+        )
+
+    async def job_error(self, job_id: str, error: str) -> None:
+        await self._write("UPDATE jobs SET error = ?, finished = ? WHERE job_id = ?",
+                          (error, time.time(), job_id), durable=False)  # fmt: skip
+
+    async def saved(
+        self, job_id: str, path: str, sha256: str, size: int, near_expiry: bool
+    ) -> None:
+        await self._write(
+            "UPDATE jobs SET path = ?, sha256 = ?, size = ?, near_expiry = ?, error = NULL"
+            " WHERE job_id = ?",
+            (path, sha256, size, int(near_expiry), job_id),
+            durable=False,
+        )
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def states(self, keys: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+        """The recorded state of each of ``keys`` that has one, and the run that wrote it."""
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        sql = f"SELECT key, state, run FROM items WHERE key IN ({marks})"  # noqa: S608 - marks
+        return {key: (state, run) for key, state, run in await self._query(sql, keys)}
+
+    async def jobs_of(self, key: str) -> list[JobRecord]:
+        rows = await self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
+                                 " ORDER BY submitted, position", (key,))  # fmt: skip
+        return [_job(row) for row in rows]
+
+    async def presses_of(self, key: str) -> list[Press]:
+        rows = await self._query(
+            "SELECT parent_id, button, child_id FROM presses WHERE item_key = ?", (key,)
+        )
+        return [Press(*row) for row in rows]
+
+    async def credits_spent(self) -> float:
+        rows = await self._query("SELECT COALESCE(SUM(credits), 0) FROM jobs", ())
+        return float(rows[0][0])
+
+    async def count_states(self) -> dict[str, int]:
+        return dict(await self._query("SELECT state, COUNT(*) FROM items GROUP BY state", ()))
+
+    async def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        await self.flush()
+
+        def run() -> list[tuple[Any, ...]]:
+            assert self._connection is not None
+            return self._connection.execute(sql, params).fetchall()
+
+        result: list[tuple[Any, ...]] = await self._run(run)
+        return result
+
+    async def manifest_rows(self, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every image with its item, for the manifest, a batch at a time."""
+        await self.flush()
+        offset = 0
+        while True:
+            rows = await self._query(
+                f"SELECT items.user_id, items.line, items.prompt, {_JOB_COLUMNS_QUALIFIED}"  # noqa: S608
+                " FROM jobs JOIN items ON items.key = jobs.item_key"
+                " ORDER BY items.line, jobs.submitted, jobs.position LIMIT ? OFFSET ?",
+                (batch, offset),
+            )
+            for user_id, line, prompt, *job in rows:
+                yield {
+                    "id": user_id,
+                    "line": line,
+                    "prompt": prompt,
+                    **attrs.asdict(_job(tuple(job))),
+                }
+            if len(rows) < batch:
+                return
+            offset += batch
+
+
+_FIELDS = [field.name for field in attrs.fields(JobRecord)]
+_JOB_COLUMNS = ", ".join(_FIELDS)
+_JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{name}" for name in _FIELDS)
+
+
+def _job(row: tuple[Any, ...]) -> JobRecord:
+    values = dict(zip(_FIELDS, row, strict=True))
+    values["near_expiry"] = bool(values["near_expiry"])
+    return JobRecord(**values)

@@ -1,0 +1,205 @@
+"""``run_bulk``: a stream of requests in, images on disk out, with a journal that makes the
+run resumable at any moment and never pays twice.
+
+It is an async context manager (its tasks need a scope that outlives each result) whose
+value iterates the results::
+
+    async with AkoolClient() as client:
+        async with run_bulk(client, read_items(path), out_dir=Path("images")) as run:
+            async for result in run:
+                print(result.line, result.state)
+        print(run.summary.lines())
+
+A feeder streams the input, a fixed number of workers take one request each at a time
+(``concurrency`` requests in flight bounds memory, whatever the input's size), and each
+worker follows its request's jobs through the client's shared scheduler and rate budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from .._client import AkoolClient
+from ._input import BulkItem, Entry, InputProblem
+from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
+from ._journal import Journal
+from ._manifest import Summary, summarise, write_manifest
+
+_LOOKUP_CHUNK = 256
+
+
+class BulkRun:
+    """A running bulk job: iterate it for results; ``stop()`` to stop submitting."""
+
+    def __init__(self, stats: BulkStats, results: anyio.abc.ObjectReceiveStream[ItemResult],
+                 out_dir: Path, journal: Path) -> None:  # fmt: skip
+        self.stats = stats
+        self.out_dir = out_dir
+        self.journal_path = journal
+        self.manifest_path = out_dir / "manifest.jsonl"
+        self.summary: Summary | None = None
+        self.stopping = False
+        self.interrupted = False
+        self._results = results
+        self._cancel: anyio.CancelScope | None = None
+
+    def __aiter__(self) -> AsyncIterator[ItemResult]:
+        return self._results.__aiter__()
+
+    def stop(self, *, cancel_in_flight: bool = False) -> None:
+        """Submit nothing more. With ``cancel_in_flight``, stop following what is in flight
+        too (its creates are let finish and recorded): the journal resumes it later."""
+        self.stopping = True
+        if cancel_in_flight and self._cancel is not None:
+            self.interrupted = True
+            self._cancel.cancel()
+
+
+@contextlib.asynccontextmanager
+async def run_bulk(
+    client: AkoolClient,
+    entries: AsyncIterable[Entry] | Iterable[Entry],
+    *,
+    out_dir: Path,
+    journal: Path | None = None,
+    concurrency: int = 16,
+    budget: float | None = None,
+    resubmit_uncertain: bool = False,
+    stats: BulkStats | None = None,
+) -> AsyncIterator[BulkRun]:
+    """Run every entry (see the module docstring); the journal defaults to
+    ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    journal_path = journal or out_dir / "journal.sqlite"
+    stats = stats or BulkStats()
+    started = time.monotonic()
+    send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
+    run = BulkRun(stats, receive, out_dir, journal_path)
+    async with Journal(journal_path) as book:
+        spent = Budget(budget, await book.credits_spent())
+        stats.credits = spent.spent
+        runner = ItemRunner(
+            client, journal=book, out_dir=out_dir, budget=spent,
+            downloads=PriorityGate(max(1, concurrency)), stats=stats,
+            resubmit_uncertain=resubmit_uncertain,
+        )  # fmt: skip
+        try:
+            async with anyio.create_task_group() as tasks:
+                run._cancel = tasks.cancel_scope
+                items, taken = anyio.create_memory_object_stream[tuple[BulkItem, str | None]]()
+                in_flight: set[str] = set()
+                tasks.start_soon(
+                    functools.partial(
+                        _feed, entries, journal=book, items=items, results=send.clone(), run=run,
+                        budget=spent, in_flight=in_flight,
+                    )
+                )  # fmt: skip
+                for _ in range(concurrency):
+                    tasks.start_soon(_work, runner, taken.clone(), send.clone(), in_flight)
+                taken.close()
+                send.close()
+                yield run
+                tasks.start_soon(_drain, receive)  # results nobody reads must not block workers
+        finally:
+            with anyio.CancelScope(shield=True):
+                images = await write_manifest(book, out_dir, run.manifest_path)
+                run.summary = await summarise(
+                    book, images, invalid=stats.invalid, seconds=time.monotonic() - started
+                )
+
+
+async def _feed(
+    entries: AsyncIterable[Entry] | Iterable[Entry],
+    *,
+    journal: Journal,
+    items: anyio.abc.ObjectSendStream[tuple[BulkItem, str | None]],
+    results: anyio.abc.ObjectSendStream[ItemResult],
+    run: BulkRun,
+    budget: Budget,
+    in_flight: set[str],
+) -> None:
+    """Stream entries to the workers, with each one's journal state, until told to stop.
+
+    An id seen twice is refused the second time: found recorded by this run, or among the
+    items read and not yet finished (a set no larger than what is in flight).
+    """
+    batch: list[BulkItem] = []
+
+    async def problem(line: int, reason: str) -> None:
+        run.stats.invalid += 1
+        await results.send(ItemResult(line, None, None, "invalid", error=reason))
+
+    async def flush() -> None:
+        states = await journal.states([item.key for item in batch])
+        for item in batch:
+            state, writer = states.get(item.key, (None, None))
+            if writer == journal.run:
+                in_flight.discard(item.key)
+                await problem(item.line, "an id already used earlier in this input")
+                continue
+            await items.send((item, state))
+        batch.clear()
+
+    async with items, results:
+        async for entry in _aiter(entries):
+            if run.stopping or budget.exhausted:
+                break
+            run.stats.read += 1
+            if isinstance(entry, InputProblem):
+                await problem(entry.line, entry.reason)
+                continue
+            if entry.key in in_flight:
+                await problem(entry.line, "an id already used earlier in this input")
+                continue
+            in_flight.add(entry.key)
+            batch.append(entry)
+            if len(batch) >= _LOOKUP_CHUNK:
+                await flush()
+        await flush()
+
+
+async def _work(
+    runner: ItemRunner,
+    items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, str | None]],
+    results: anyio.abc.ObjectSendStream[ItemResult],
+    in_flight: set[str],
+) -> None:
+    async with items, results:
+        async for item, state in items:
+            try:
+                result = await runner.run(item, state)
+            finally:
+                in_flight.discard(item.key)
+            await results.send(result)
+
+
+async def _drain(results: anyio.abc.ObjectReceiveStream[ItemResult]) -> None:
+    async with results:
+        async for _ in results:
+            pass
+
+
+async def _aiter(entries: AsyncIterable[Entry] | Iterable[Entry]) -> AsyncIterator[Entry]:
+    if isinstance(entries, AsyncIterable):
+        async for entry in entries:
+            yield entry
+    else:
+        for entry in entries:
+            yield entry
+            await anyio.lowlevel.checkpoint()
+
+
+def estimate_rate(stats: BulkStats) -> float:
+    """Requests finished per second so far (for progress displays)."""
+    elapsed = time.monotonic() - stats.started
+    finished = stats.items_done + stats.skipped + stats.uncertain
+    return finished / elapsed if elapsed > 0 else math.nan
