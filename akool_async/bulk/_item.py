@@ -203,7 +203,7 @@ class ItemRunner:
         if state in FINISHED_STATES:
             self.stats.skipped += 1
             return self._result(item, "skipped")
-        if state == UNCERTAIN or (state == SUBMITTING and not self.resubmit_uncertain):
+        if state in (UNCERTAIN, SUBMITTING) and not self.resubmit_uncertain:
             reason = "the create may have reached the server before the run stopped"
             await self.journal.item_state(item.key, UNCERTAIN, reason)
             self.stats.uncertain += 1
