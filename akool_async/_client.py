@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import time
@@ -11,11 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import anyio
 import httpx
 
 from . import _protocol as api
 from ._auth import auth_from
+from ._background import Background
 from ._clock import Clock, MonotonicClock
 from ._download import DownloadedImage, download
 from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, ValidationError
@@ -100,7 +99,7 @@ class AkoolClient:
             transport, auth, retry or RetryPolicy(), timeout, limiter, max_in_flight=max_in_flight
         )
         self._scheduler = PollScheduler(self.info_by_model_id, self.clock, poll_policy)
-        self._background: contextlib.AsyncExitStack | None = None
+        self._background = Background()
 
     @property
     def retry(self) -> RetryPolicy:
@@ -120,12 +119,8 @@ class AkoolClient:
     async def __aenter__(self) -> Self:
         """Open the client and start its poll scheduler (for wait, as_completed, generate)."""
         self._requester.check_open()
-        if self._background is None:
-            stack = contextlib.AsyncExitStack()
-            tasks = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(tasks.cancel_scope.cancel)
-            await tasks.start(self._scheduler.run)
-            self._background = stack
+        if not self._background.running:
+            await self._background.start(self._scheduler.run)
         return self
 
     async def __aexit__(
@@ -134,19 +129,17 @@ class AkoolClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
-        if self._background is not None:
-            stack, self._background = self._background, None
-            await stack.aclose()
+        try:
+            await self.aclose()
+        finally:
+            await self._background.close()
 
     async def aclose(self) -> None:
-        """Refuse new requests, stop polling, let requests on the wire finish (briefly),
-        close the pool. (The scheduler's task ends with the ``async with`` block.)"""
+        """Refuse new requests, stop polling (pending waits raise ClientClosedError), let
+        requests on the wire finish (briefly), close the pool. Safe from any task."""
         if not self.is_closed:
             self._requester.closed = True
-            if self._background is not None:
-                await self._background.aclose()
-                self._background = None
+            self._background.stop()
             await self._requester.transport.aclose()
 
     @property
@@ -275,11 +268,11 @@ class AkoolClient:
         try:
             while True:
                 try:
-                    job_id, result = await watch.next()
+                    _, result = await watch.next()
                 except LookupError:
                     return
                 if isinstance(result, JobTimeoutError):
-                    late = (job_id, *watch.close())
+                    late = watch.close()  # this one and any other past the deadline
                     raise JobTimeoutError(
                         f"{len(late)} job(s) did not finish in time", job_ids=late
                     )
@@ -317,7 +310,7 @@ class AkoolClient:
 
     def _watch_set(self) -> WatchSet:
         self._requester.check_open()
-        if not self._scheduler.running:
+        if not self._background.running or not self._scheduler.running:
             raise ConfigurationError(
                 "wait(), as_completed() and generate() poll in the background: open the client "
                 "with `async with AkoolClient(...) as client`"

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+import anyio
 import attrs
 
-from ._exceptions import AkoolError, JobFailedError
+from ._exceptions import AkoolError, JobFailedError, JobTimeoutError
 from ._models import Button, ImageJob, ImageStatus
 from ._polling import Result, WatchSet
 from ._requests import ButtonRequest, SourcePromptRequest
@@ -108,8 +110,10 @@ class _Pending:
 class Generation:
     """``async for outcome in client.generate(...)``; or ``await ....collect()`` for the tree.
 
-    Prefer ``async with client.generate(...) as generation: async for ...`` when the loop
-    may end early: leaving the block stops following the jobs at once.
+    The tree is followed by a driver task in the client's background, so buttons are
+    pressed the moment their image finishes, however slowly outcomes are read. Leaving
+    early (``async with`` makes it prompt) stops the driver; ``left_running`` then names
+    the jobs still running on the server.
     """
 
     def __init__(
@@ -127,11 +131,20 @@ class Generation:
         self.fail_fast = fail_fast
         self._job_timeout = job_timeout
         self._iterator: AsyncIterator[JobOutcome] | None = None
+        self._queue: deque[JobOutcome] = deque()
+        self._arrived = anyio.Event()
+        self._driver_scope: anyio.CancelScope | None = None
+        self._driver_ended = anyio.Event()
+        self._stopping = False
+        self._done = False
+        self._failure: Exception | None = None
+        self._created: set[str] = set()  # every job made, whatever became of the driver
+        self._ended: set[str] = set()
         self.left_running: tuple[str, ...] = ()
 
     def __aiter__(self) -> AsyncIterator[JobOutcome]:
         if self._iterator is None:
-            self._iterator = self._run()
+            self._iterator = self._consume()
         return self._iterator
 
     async def aclose(self) -> None:
@@ -155,34 +168,30 @@ class Generation:
             outcomes = [outcome async for outcome in self]
         return GenerationTree(tuple(outcomes), self.left_running)
 
-    async def _run(self) -> AsyncIterator[JobOutcome]:
-        watch = self._client._watch_set()
-        pending: dict[str, _Pending] = {}
+    # -- the consumer's side ------------------------------------------------------------
+
+    async def _consume(self) -> AsyncIterator[JobOutcome]:
+        self._client._background.spawn(self._drive)  # the driver is part of the client
         try:
-            submitted_at = time.time()
-            try:
-                jobs = await self._client.submit(self.request)
-            except AkoolError as exc:
-                if self.fail_fast:
-                    raise
-                yield self._failed_create(exc, submitted_at, None, None)
-                return
-            for job in jobs:
-                pending[job.id] = _Pending(job, submitted_at)
-                watch.add(job.id, timeout=self._job_timeout)
             while True:
-                try:
-                    job_id, result = await watch.next()
-                except LookupError:
-                    return
-                for outcome in await self._finish(
-                    job_id, result, pending.pop(job_id), pending, watch
-                ):
-                    if self.fail_fast and outcome.error is not None:
-                        raise outcome.error
-                    yield outcome
+                while not self._queue:
+                    if self._done:
+                        if self._failure is not None:
+                            raise self._failure
+                        return
+                    self._arrived = anyio.Event()
+                    await self._arrived.wait()
+                outcome = self._queue.popleft()
+                if self.fail_fast and outcome.error is not None:
+                    raise outcome.error
+                yield outcome
         finally:
-            self.left_running = watch.close()
+            self._stopping = True
+            if self._driver_scope is not None:
+                self._driver_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._driver_ended.wait()
+            self.left_running = tuple(sorted(self._created - self._ended))
             if self.left_running:
                 log.warning(
                     "generation stopped with %d job(s) still running on the server: %s",
@@ -190,37 +199,89 @@ class Generation:
                     ", ".join(self.left_running),
                 )
 
+    def _push(self, outcome: JobOutcome) -> None:
+        self._queue.append(outcome)
+        self._arrived.set()
+
+    # -- the driver, in the client's background ------------------------------------------
+
+    async def _drive(self) -> None:
+        try:
+            with anyio.CancelScope() as self._driver_scope:
+                if not self._stopping:
+                    await self._follow()
+        except Exception as exc:  # a bug, or the client closing: the consumer hears of it
+            self._failure = exc
+        finally:
+            self._done = True
+            self._arrived.set()
+            self._driver_ended.set()
+
+    async def _follow(self) -> None:
+        watch = self._client._watch_set()
+        pending: dict[str, _Pending] = {}
+        try:
+            submitted_at = time.time()
+            jobs = await self._submit(self.request, submitted_at, None, None)
+            for job in jobs:
+                pending[job.id] = _Pending(job, submitted_at)
+                watch.add(job.id, timeout=self._job_timeout)
+            while not watch.idle:
+                job_id, result = await watch.next()
+                mine = pending.pop(job_id)
+                self._push(await self._finish(job_id, result, mine, pending=pending, watch=watch))
+        finally:
+            watch.close()
+
+    async def _submit(
+        self, request: SourcePromptRequest | ButtonRequest, submitted_at: float,
+        parent_id: str | None, button: Button | None,
+    ) -> tuple[ImageJob, ...]:  # fmt: skip
+        """A create, let finish if the generation stops meanwhile (its jobs may exist)."""
+        with anyio.CancelScope(shield=True):
+            try:
+                jobs = await self._client.submit(request)
+            except AkoolError as exc:
+                self._push(self._failed_create(exc, submitted_at, parent_id, button))
+                self._created.update(getattr(exc, "job_ids", ()))
+                return ()
+        self._created.update(job.id for job in jobs)
+        return jobs
+
     async def _finish(
         self,
         job_id: str,
         result: Result,
         mine: _Pending,
+        *,
         pending: dict[str, _Pending],
         watch: WatchSet,
-    ) -> list[JobOutcome]:
-        """The outcome of ``job_id``, after pressing its follow-ups (their failures too)."""
-        now = time.time()
+    ) -> JobOutcome:
+        """The outcome of ``job_id``, after pressing its follow-ups (a failed press is an
+        outcome of its own). Its time is when the scheduler saw it end."""
+        finished_at = watch.last_arrival
         job = result if isinstance(result, ImageJob) else mine.submitted
         error: Exception | None = result if isinstance(result, Exception) else None
         if isinstance(result, ImageJob) and result.status == ImageStatus.FAILED:
             error = JobFailedError("the job failed", job=result)
-        outcomes: list[JobOutcome] = []
         children: list[str] = []
         if error is None and mine.parent_id is None and job.status == ImageStatus.COMPLETED:
             for button in self.follow_ups:
                 try:
-                    child = await self._client.submit(ButtonRequest.for_parent(job, button))
+                    request = ButtonRequest.for_parent(job, button)
                 except AkoolError as exc:
-                    outcomes.append(self._failed_create(exc, now, job.id, button))
+                    self._push(self._failed_create(exc, time.time(), job.id, button))
                     continue
-                children.append(child[0].id)
-                pending[child[0].id] = _Pending(child[0], time.time(), job.id, button)
-                watch.add(child[0].id, timeout=self._job_timeout)
-        outcome = JobOutcome(
+                for child in await self._submit(request, time.time(), job.id, button):
+                    children.append(child.id)
+                    pending[child.id] = _Pending(child, time.time(), job.id, button)
+                    watch.add(child.id, timeout=self._job_timeout)
+        if error is None or not isinstance(error, JobTimeoutError):
+            self._ended.add(job_id)
+        return JobOutcome(
             job_id=job_id, job=job, error=error, parent_id=mine.parent_id, button=mine.button,
-            children=tuple(children), submitted_at=mine.submitted_at, finished_at=now,
+            children=tuple(children), submitted_at=mine.submitted_at, finished_at=finished_at,
         )  # fmt: skip
-        return [outcome, *outcomes]
 
     @staticmethod
     def _failed_create(

@@ -20,6 +20,7 @@ import heapq
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -29,7 +30,7 @@ import attrs
 
 from ._clock import Clock
 from ._durations import DurationModel
-from ._exceptions import AkoolError, JobTimeoutError, PayloadError
+from ._exceptions import AkoolError, ClientClosedError, JobTimeoutError, PayloadError
 from ._models import ImageJob, ImageStatus
 from ._retry import READ_RETRYABLE
 
@@ -218,6 +219,14 @@ class PollScheduler:
                     await self.clock.wait(self._wake, self._heap[0][0] if self._heap else None)
             finally:
                 self.running = False
+                self._close_all()
+
+    def _close_all(self) -> None:
+        """The scheduler is ending (its client closed): nobody may wait on it any more."""
+        entries, self._entries, self._heap = list(self._entries.values()), {}, []
+        for entry in entries:
+            for listener in entry.listeners:
+                listener(entry.job_id, ClientClosedError("the client closed while this job ran"))
 
     async def _dispatch_due(self, send: anyio.abc.ObjectSendStream[_Entry]) -> None:
         while self._heap and self._heap[0][0] <= self.clock.now():
@@ -281,9 +290,11 @@ class WatchSet:
     def __init__(self, scheduler: PollScheduler) -> None:
         self._scheduler = scheduler
         self._pending: set[str] = set()
-        self._ready: deque[tuple[str, Result]] = deque()
+        self._ready: deque[tuple[str, Result, float]] = deque()
         self._deadlines: list[tuple[float, str]] = []
         self._arrived = anyio.Event()
+        self.timed_out: set[str] = set()  # left running on the server, past their deadline
+        self.last_arrival = 0.0  # epoch seconds the outcome last returned by next() arrived
 
     @property
     def pending(self) -> frozenset[str]:
@@ -299,13 +310,20 @@ class WatchSet:
 
     def add_result(self, job_id: str, result: Result) -> None:
         """A job already known to be over: its outcome comes without a poll."""
+        if job_id in self._pending:
+            self._scheduler.unwatch(job_id, self._deliver)
         self._pending.add(job_id)
         self._deliver(job_id, result)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending, nothing ready."""
+        return not self._pending and not self._ready
 
     def _deliver(self, job_id: str, result: Result) -> None:
         if job_id in self._pending:
             self._pending.discard(job_id)
-            self._ready.append((job_id, result))
+            self._ready.append((job_id, result, time.time()))
             self._arrived.set()
 
     async def next(self) -> tuple[str, Result]:
@@ -319,13 +337,15 @@ class WatchSet:
                 break
             self._arrived = anyio.Event()
             await clock.wait(self._arrived, self._deadlines[0][0] if self._deadlines else None)
-        return self._ready.popleft()
+        job_id, result, self.last_arrival = self._ready.popleft()
+        return job_id, result
 
     def _expire(self, now: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
             _, job_id = heapq.heappop(self._deadlines)
             if job_id in self._pending:
                 self._scheduler.unwatch(job_id, self._deliver)
+                self.timed_out.add(job_id)
                 self._deliver(job_id, JobTimeoutError(
                     "the job did not finish in time; it goes on on the server", job_id=job_id
                 ))  # fmt: skip
@@ -334,8 +354,7 @@ class WatchSet:
         """Stop watching; the ids of jobs left running remotely (pending or timed out)."""
         for job_id in self._pending:
             self._scheduler.unwatch(job_id, self._deliver)
-        timed_out = {job_id for job_id, r in self._ready if isinstance(r, JobTimeoutError)}
-        left = tuple(sorted(self._pending | timed_out))
+        left = tuple(sorted(self._pending | self.timed_out))
         self._pending.clear()
         self._ready.clear()
         return left

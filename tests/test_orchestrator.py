@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import anyio
 import pytest
 
@@ -63,13 +66,21 @@ async def test_one_failure_keeps_the_siblings_work() -> None:
 
 
 async def test_fail_fast_raises_the_first_error_not_a_group() -> None:
-    """With fail_fast the first failure is raised as itself, and the rest is left running."""
+    """With fail_fast the first failure is raised as itself, never an ExceptionGroup."""
     emulator = Emulator(EmulatorConfig(instant=True, fail_rate=1.0))
     async with emulator, emulator.client() as client:
         generation = client.generate(prompt="x", batch_quantity=3, fail_fast=True)
-        with pytest.raises(ak.JobFailedError):
+        with pytest.raises(ak.JobFailedError) as info:
             await generation.collect()
-    assert len(generation.left_running) <= 2
+    assert not isinstance(info.value, BaseExceptionGroup)
+    assert set(generation.left_running) <= set(emulator.backend.jobs)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait (up to 10 s) for background work to make ``condition`` true."""
+    with anyio.fail_after(10):
+        while not condition():
+            await anyio.sleep(0.005)  # noqa: ASYNC110 - counters signal nothing; bounded above
 
 
 async def test_cancelling_reports_the_jobs_left_running() -> None:
@@ -77,11 +88,50 @@ async def test_cancelling_reports_the_jobs_left_running() -> None:
     emulator = Emulator(EmulatorConfig(time_scale=1, durations=Fixed(60)))
     async with emulator, emulator.client(rate_limit=None) as client:
         generation = client.generate(prompt="x", batch_quantity=4)
-        with anyio.move_on_after(0.2):
-            await generation.collect()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(generation.collect)
+            await _until(lambda: emulator.counters.jobs_created == 4)
+            tg.cancel_scope.cancel()
         assert len(generation.left_running) == 4
         assert set(generation.left_running) == set(emulator.backend.jobs)
         assert client._scheduler.watching == 0
+
+
+async def test_buttons_are_pressed_as_images_finish_not_as_outcomes_are_read() -> None:
+    """Follow-ups are pressed by the client in the background, however slow the reader."""
+    emulator = Emulator(FAST)
+    async with emulator, emulator.client(rate_limit=None) as client:
+        generation = client.generate(prompt="x", batch_quantity=4, follow_ups=["U1"])
+        async with generation:
+            outcomes = generation.__aiter__()
+            first = await outcomes.__anext__()
+            await _until(lambda: emulator.counters.requests["createbybutton"] == 4)
+            rest = [first] + [o async for o in outcomes]
+    roots = [o for o in rest if o.parent_id is None]
+    assert len(rest) == 8
+    assert max(o.finished_at for o in roots) - min(o.finished_at for o in roots) < 1.0
+
+
+async def test_finish_times_are_when_jobs_ended_not_when_read() -> None:
+    """A slow reader does not move the outcomes' finishing times."""
+    emulator = Emulator(FAST)
+    async with emulator, emulator.client(rate_limit=None) as client:
+        read: list[tuple[float, JobOutcome]] = []
+        async for outcome in client.generate(prompt="x", batch_quantity=4):
+            read.append((time.time(), outcome))
+            await anyio.sleep(0.2)
+    assert read[-1][0] - read[0][0] >= 0.6
+    assert max(o.finished_at for _, o in read) - min(o.finished_at for _, o in read) < 0.3
+
+
+async def test_job_timeout_leaves_jobs_running_and_says_so() -> None:
+    """Jobs past job_timeout end as JobTimeoutError outcomes and are listed as left running."""
+    emulator = Emulator(EmulatorConfig(time_scale=1, durations=Fixed(60)))
+    async with emulator, emulator.client(rate_limit=None) as client:
+        generation = client.generate(prompt="x", batch_quantity=2, job_timeout=0.05)
+        tree = await generation.collect()
+    assert [type(o.error) for o in tree.outcomes] == [ak.JobTimeoutError] * 2
+    assert sorted(tree.left_running) == sorted(emulator.backend.jobs)
 
 
 async def test_create_failure_is_an_outcome() -> None:

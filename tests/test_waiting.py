@@ -4,6 +4,7 @@ shared rate budget against the emulator's per-key limit."""
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import akool_async as ak
@@ -131,3 +132,56 @@ async def test_throttling_slows_the_shared_rate() -> None:
         assert limiter.throttles >= 1
     assert emulator.counters.requests["quota/info"] - emulator.counters.rate_limited == 150
     assert emulator.counters.rate_limited < 150
+
+
+async def test_aclose_from_another_task_or_a_nested_scope_is_safe() -> None:
+    """aclose() may come from any task or scope; the ``async with`` body is not cancelled."""
+    emulator = Emulator(EmulatorConfig(instant=True))
+    async with emulator:
+        async with emulator.client() as client, anyio.create_task_group() as tg:
+            tg.start_soon(client.aclose)
+        body_ran_on = False
+        async with emulator.client() as client:
+            with anyio.fail_after(5):
+                await client.aclose()
+            await anyio.lowlevel.checkpoint()  # the body goes on: closing is not cancelling
+            body_ran_on = True
+        assert body_ran_on
+        with pytest.raises(ak.ClientClosedError):
+            await client.wait("abc")
+
+
+async def test_pending_waits_end_when_the_client_closes() -> None:
+    """A task waiting on a job gets ClientClosedError when the client closes, not a hang."""
+    emulator = Emulator(EmulatorConfig(time_scale=1, durations=Fixed(600)))
+    outcome: list[BaseException] = []
+    async with emulator, emulator.client(rate_limit=None) as client:
+        (job,) = await client.create_by_source_prompt(prompt="x")
+
+        async def waiter() -> None:
+            try:
+                await client.wait(job)
+            except ak.AkoolError as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            await client.aclose()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ak.ClientClosedError)
+
+
+async def test_a_cancelled_async_with_still_closes_the_pool() -> None:
+    """Cancelled from outside, leaving ``async with`` closes the HTTP pool all the same."""
+    emulator = Emulator(EmulatorConfig(instant=True))
+    http = None
+    async with emulator:
+        with anyio.CancelScope() as scope:
+            async with emulator.client() as client:
+                http = client._requester.transport._http  # type: ignore[attr-defined]
+                scope.cancel()
+                await anyio.sleep_forever()
+    assert client.is_closed
+    assert http is not None
+    assert http.is_closed
