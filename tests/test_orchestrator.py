@@ -80,7 +80,7 @@ async def _until(condition: Callable[[], bool]) -> None:
     """Wait (up to 10 s) for background work to make ``condition`` true."""
     with anyio.fail_after(10):
         while not condition():
-            await anyio.sleep(0.005)  # noqa: ASYNC110 - counters signal nothing; bounded above
+            await anyio.sleep(0.005)
 
 
 async def test_cancelling_reports_the_jobs_left_running() -> None:
