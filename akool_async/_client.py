@@ -98,7 +98,9 @@ class AkoolClient:
         self._requester = Requester(
             transport, auth, retry or RetryPolicy(), timeout, limiter, max_in_flight=max_in_flight
         )
-        self._scheduler = PollScheduler(self.info_by_model_id, self.clock, poll_policy)
+        self._scheduler = PollScheduler(
+            self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight
+        )
         self._background = Background()
 
     @property

@@ -34,8 +34,11 @@ _PRIOR_POINTS = 8
 _EM_STEPS = 30
 _MAX_WEIGHT = 8192.0
 _MIN_SPREAD = 0.1
-_MIN_FOR_SPREAD = 32
-_PROBES_TO_JUDGE = 4
+_MIN_FOR_SPREAD = 32  # finished jobs before the spread is re-estimated
+_SPAN_FOR_SPREAD = 0.3  # and the log-age band their polls must cover (about 35%)
+_MIN_AGE, _MAX_AGE = 1e-3, 1e7
+_TAIL, _TAIL_STEP = 0.05, 1.5  # past the slowest 5%, step at least half the age
+_PROBES_TO_JUDGE = 2
 _FAR = math.log(2.0)
 _INF = math.inf
 _NORMAL = NormalDist()
@@ -44,7 +47,11 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 def _cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / _SQRT2))
+    return 0.5 * math.erfc(-z / _SQRT2)
+
+
+def _sf(z: float) -> float:
+    return 0.5 * math.erfc(z / _SQRT2)
 
 
 def _pdf(z: float) -> float:
@@ -55,7 +62,7 @@ def _bin(age: float, edge: str) -> float:
     """A log age rounded outwards to the bin grid (``low`` down, ``high`` up)."""
     if age <= 0:
         return -_INF
-    scaled = math.log(age) / _BIN
+    scaled = math.log(min(max(age, _MIN_AGE), _MAX_AGE)) / _BIN
     return (math.floor(scaled) if edge == "low" else math.ceil(scaled)) * _BIN
 
 
@@ -73,6 +80,7 @@ class DurationModel:
         self._finished: dict[tuple[float, float], float] = {}
         self._running: dict[float, float] = {}
         self._since_fit = 0
+        self.spread_learned = False
         self.probes_left = probes
         self._probes: list[tuple[float, float, float]] = []
         self._spread0 = spread
@@ -81,14 +89,22 @@ class DurationModel:
         """The age (seconds since creation) of a job's first poll."""
         return math.exp(self.mu + self.sigma * self._first_z)
 
+    def oldest_running(self) -> float | None:
+        """The largest age at which a job was last seen still running, if any."""
+        return math.exp(max(self._running)) if self._running else None
+
     def next_age(self, age: float) -> float:
-        """Where half of the jobs still running at ``age`` will be done."""
-        z = (math.log(max(age, 1e-6)) - self.mu) / self.sigma
-        surviving = 1.0 - _cdf(z)
-        if surviving < 1e-9:  # far past anything seen: step out by a quarter of the age
-            return age * 1.25
+        """Where half of the jobs still running at ``age`` will be done. Past the slowest 5%,
+        at least half the age further: deep in the tail, halving the survivors takes ever
+        shorter steps, and a job that old says more about the model than about itself."""
+        z = (math.log(min(max(age, _MIN_AGE), _MAX_AGE)) - self.mu) / self.sigma
+        surviving = _sf(z)
+        if surviving < 1e-9:
+            return age * _TAIL_STEP
         z_next = _NORMAL.inv_cdf(min(1.0 - surviving / 2, 1.0 - 1e-12))
-        return max(age, math.exp(self.mu + self.sigma * z_next))
+        return max(
+            age * _TAIL_STEP if surviving < _TAIL else age, math.exp(self.mu + self.sigma * z_next)
+        )
 
     def take_probe(self) -> bool:
         """Whether the next new job should be probed (polled densely to learn from it)."""
@@ -97,9 +113,10 @@ class DurationModel:
             return True
         return False
 
-    @staticmethod
-    def probe_age(polls: int, floor: float) -> float:
-        return floor * _PROBE_GROWTH**polls
+    def probe_age(self, polls: int, floor: float) -> float:
+        """Probes start at a sixteenth of the first poll's age and double: a prior wrong by
+        2x or more shows within a few polls, without the floor's many."""
+        return max(floor, self.first_age() / 16) * _PROBE_GROWTH**polls
 
     # -- observations -----------------------------------------------------------------
 
@@ -113,24 +130,27 @@ class DurationModel:
     def finished(self, last_running_age: float, age: float) -> None:
         """A job finished after ``last_running_age`` (0: never seen running) and by ``age``."""
         self._forget(last_running_age)
-        key = (_bin(last_running_age, "low"), _bin(age, "high"))
+        key = (_bin(last_running_age, "low"), _bin(max(age, _MIN_AGE), "high"))
         self._finished[key] = self._finished.get(key, 0.0) + 1
         self._count()
 
-    def probe_finished(self, last_running_age: float, age: float) -> None:
-        """A probed job finished between two ages: once a few did, judge the prior by them."""
+    def probe_finished(self, last_running_age: float, age: float) -> bool:
+        """A probed job finished between two ages: once a few did, judge the prior by them.
+        True when the prior moved (jobs planned on it should be planned again)."""
         self._probes.append((_bin(last_running_age, "low"), _bin(age, "high"), 1.0))
         if len(self._probes) != _PROBES_TO_JUDGE:
-            return
+            return False
         mu, prior_mu = self.mu, statistics.fmean(x for x, _ in self._prior)
         for _ in range(_EM_STEPS):
             mu = statistics.fmean(_truncated_moments(mu, self._spread0, lo, hi)[0]
                                   for lo, hi, _ in self._probes)  # fmt: skip
-        if abs(mu - prior_mu) > _FAR:
-            self._prior = {
-                (x - prior_mu + mu, x - prior_mu + mu): n for (x, _), n in self._prior.items()
-            }
-            self.mu = mu
+        if abs(mu - prior_mu) <= _FAR:
+            return False
+        self._prior = {
+            (x - prior_mu + mu, x - prior_mu + mu): n for (x, _), n in self._prior.items()
+        }
+        self.mu = mu
+        return True
 
     def dropped(self, last_running_age: float) -> None:
         """A job is no longer followed (nobody waits for it): forget it."""
@@ -154,19 +174,20 @@ class DurationModel:
 
     def _fit(self, weight: float) -> None:
         self._since_fit = 0
-        if weight > _MAX_WEIGHT:  # let old observations fade, evenly
+        if weight > _MAX_WEIGHT:  # let old observations fade, evenly (the running are now)
             self._finished = {key: n / 2 for key, n in self._finished.items()}
-            self._running = {key: n / 2 for key, n in self._running.items()}
         mu, sigma = self.mu, self.sigma
         seen = [
             *((low, high, n) for (low, high), n in self._finished.items()),
             *((low, _INF, n) for low, n in self._running.items()),
         ]
         observations = [*((low, high, n) for (low, high), n in self._prior.items()), *seen]
-        # A few jobs, or polls at a narrow band of ages (a burst of first polls), fix the
-        # median but not the spread: re-estimate the spread only from enough observations
-        # spanning it (the median learns from the first, which is what probes are for).
-        learn_spread = weight >= _MIN_FOR_SPREAD and _span(seen) >= sigma
+        # A few jobs, only jobs still running, or polls at a narrow band of ages (a burst of
+        # first polls) fix the median but not the spread: re-estimate the spread only from
+        # enough finished jobs whose polls span a band of ages (the median learns at once).
+        finished = sum(self._finished.values())
+        learn_spread = finished >= _MIN_FOR_SPREAD and _span(seen) >= _SPAN_FOR_SPREAD
+        self.spread_learned = self.spread_learned or learn_spread
         for _ in range(_EM_STEPS):
             total = squares = count = 0.0
             for low, high, n in observations:
@@ -204,7 +225,7 @@ def _truncated_moments(mu: float, sigma: float, low: float, high: float) -> tupl
     if low == high:
         return low, low * low
     a, b = (low - mu) / sigma, (high - mu) / sigma
-    mass = _cdf(b) - _cdf(a)
+    mass = _sf(a) - _sf(b) if a > 0 else _cdf(b) - _cdf(a)  # the tail that keeps precision
     if mass < 1e-12:  # far in a tail: the nearest finite bound is the best guess
         x = low if math.isfinite(low) and (a > 0 or not math.isfinite(high)) else high
         return x, x * x

@@ -60,16 +60,23 @@ class PollPolicy:
     max_interval: float = 60.0
     queued_backoff: float = 1.5
     jitter: float = 0.1
-    probes: int = 4
-    senders: int = 8
+    probes: int = 2
+    senders: int | None = None  # long-lived pollers; default: the client's max_in_flight
 
     def __attrs_post_init__(self) -> None:
-        if not 1.05 <= self.polls_per_job <= 2.9:
-            raise ValueError("polls_per_job must be between 1.05 and 2.9")
-        if self.min_interval <= 0 or self.max_interval < self.min_interval:
-            raise ValueError("need 0 < min_interval <= max_interval")
-        if self.senders < 1:
-            raise ValueError("senders must be at least 1")
+        checks = {
+            "polls_per_job must be between 1.05 and 2.9": 1.05 <= self.polls_per_job <= 2.9,
+            "need 0 < min_interval <= max_interval": 0 < self.min_interval <= self.max_interval,
+            "expected_seconds and spread must be positive": self.expected_seconds > 0
+            and self.spread > 0,
+            "jitter must be in [0, 1)": 0 <= self.jitter < 1,
+            "queued_backoff must be at least 1": self.queued_backoff >= 1,
+            "probes must not be negative": self.probes >= 0,
+            "senders must be at least 1": self.senders is None or self.senders >= 1,
+        }
+        for problem, ok in checks.items():
+            if not ok:
+                raise ValueError(problem)
 
     @property
     def first_quantile(self) -> float:
@@ -105,8 +112,9 @@ class PollStats:
 
 class PollScheduler:
     def __init__(self, fetch: Fetch, clock: Clock, policy: PollPolicy | None = None,
-                 *, seed: int | None = None) -> None:  # fmt: skip
+                 *, seed: int | None = None, senders: int = 8) -> None:  # fmt: skip
         self.policy = policy or PollPolicy()
+        self._senders = self.policy.senders or senders
         self.clock = clock
         self.stats = PollStats()
         self._fetch = fetch
@@ -139,8 +147,9 @@ class PollScheduler:
             now = self.clock.now()
             if age is None:
                 entry = _Entry(job_id, now - self._model.first_age(), probe=False, learn=False)
-            else:
-                entry = _Entry(job_id, now - age, self._model.take_probe())
+            else:  # only a new job is probed: an old one would teach nothing but its age
+                probe = age <= self.policy.min_interval and self._model.take_probe()
+                entry = _Entry(job_id, now - age, probe)
             self._entries[job_id] = entry
             self._schedule(entry, self._first_due(entry, now))
         entry.listeners.append(listener)
@@ -174,17 +183,26 @@ class PollScheduler:
 
     def _first_due(self, entry: _Entry, now: float) -> float:
         if entry.probe:
-            return entry.origin + self._model.probe_age(0, self.policy.min_interval)
+            return now + self._jittered(self._model.probe_age(0, self.policy.min_interval))
+        first = self._model.first_age()
+        oldest = self._model.oldest_running()
+        if oldest is not None:  # no later than what has been seen, plus one long interval
+            first = min(first, oldest + self.policy.max_interval)
         # Jittered like every poll: a burst of new jobs is not polled all at one instant,
         # and polls at a spread of ages let the model learn the spread of durations too.
-        return max(now, entry.origin + self._jittered(self._model.first_age()))
+        return max(now, entry.origin + self._jittered(first))
 
     def _next_due(self, entry: _Entry, status: ImageStatus, now: float) -> float:
         policy, model = self.policy, self._model
         age = now - entry.origin
         if entry.probe:
-            probe_due = entry.origin + model.probe_age(entry.polls, policy.min_interval)
-            return max(now + policy.min_interval, probe_due)
+            probe_age = model.probe_age(entry.polls, policy.min_interval)
+            if probe_age < model.first_age():
+                step = min(policy.max_interval, max(policy.min_interval, probe_age - age))
+                return now + self._jittered(step)
+            # Probed up to where jobs are first polled anyway: from now on a normal job.
+            entry.probe = False
+            self._model.running(0.0, age)
         step = model.next_age(age) - age
         if status == ImageStatus.QUEUEING:
             # Not even started: behind the others, so back off, more each time.
@@ -196,7 +214,11 @@ class PollScheduler:
         return now + self._jittered(step)
 
     def _jittered(self, interval: float) -> float:
+        # Once the spread is known, never jitter by more than a third of it (a narrow
+        # spread would otherwise cost polls); before, jitter helps learn it.
         jitter = self.policy.jitter
+        if self._model.spread_learned:
+            jitter = min(jitter, self._model.sigma / 3)
         spread = self._random.uniform(1 - jitter, 1 + jitter)
         return max(self.policy.min_interval, interval * spread)
 
@@ -208,7 +230,7 @@ class PollScheduler:
         """Hand due jobs to the senders until cancelled (by the client's closing)."""
         send, receive = anyio.create_memory_object_stream[_Entry]()
         async with anyio.create_task_group() as senders, send, receive:
-            for _ in range(self.policy.senders):
+            for _ in range(self._senders):
                 senders.start_soon(self._sender, receive.clone())
             self.running = True
             task_status.started()
@@ -240,6 +262,8 @@ class PollScheduler:
                 await self._poll(entry)
 
     async def _poll(self, entry: _Entry) -> None:
+        if self._entries.get(entry.job_id) is not entry:
+            return  # unwatched while it waited for a sender
         try:
             job = await self._fetch(entry.job_id)
         except Exception as exc:
@@ -259,20 +283,35 @@ class PollScheduler:
         age = now - entry.origin
         self.stats.polls += 1
         entry.polls += 1
+        entry.interval = 0.0  # a success resets the back-off after failures
         if self._entries.get(entry.job_id) is not entry:
             return  # nobody waits any more
         if job.is_terminal:
-            self.stats.finished += 1
-            if entry.probe:
-                self._model.probe_finished(entry.last_age, age)
-            elif entry.learn:
-                self._model.finished(entry.last_age, age)
-            self._resolve(entry, job)
+            self._ended(entry, job, age)
             return
         if entry.learn and not entry.probe:
             self._model.running(entry.last_age, age)
         entry.last_age = age
         self._schedule(entry, self._next_due(entry, job.status, now))
+
+    def _ended(self, entry: _Entry, job: ImageJob, age: float) -> None:
+        self.stats.finished += 1
+        if job.status == ImageStatus.FAILED:  # may fail fast or late: not a duration
+            if entry.learn and not entry.probe:
+                self._model.dropped(entry.last_age)
+        elif entry.probe:
+            if self._model.probe_finished(entry.last_age, age):
+                self._replan()
+        elif entry.learn:
+            self._model.finished(entry.last_age, age)
+        self._resolve(entry, job)
+
+    def _replan(self) -> None:
+        """The prior moved: jobs not yet polled get their first poll from the new model."""
+        now = self.clock.now()
+        for entry in self._entries.values():
+            if entry.polls == 0 and not entry.probe:
+                self._schedule(entry, self._first_due(entry, now))
 
     def _resolve(self, entry: _Entry, result: Result) -> None:
         del self._entries[entry.job_id]

@@ -33,6 +33,7 @@ class RateLimiter:
         clock: Clock | None = None,
         min_fraction: float = 0.1,
         recovery: float = 30.0,
+        max_pause: float = 60.0,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
@@ -42,6 +43,7 @@ class RateLimiter:
         self.clock = clock or MonotonicClock()
         self._min_rate = self.configured_rate * min_fraction
         self._recovery = recovery
+        self._max_pause = max_pause
         self._rate = self.configured_rate
         self._tat = self.clock.now()  # the theoretical arrival time of the next request
         self._updated = self._tat
@@ -57,39 +59,49 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for this request's slot."""
-        now = self.clock.now()
-        self._recover(now)
-        interval = 1.0 / self._rate
-        arrival = max(self._tat, now)
-        allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
-        self._tat = arrival + interval
-        if allowed_at <= now:
-            return
-        try:
-            await sleep_until(self.clock, allowed_at)
-        except anyio.get_cancelled_exc_class():
-            if self._tat == arrival + interval:  # nobody reserved after us: give it back
-                self._tat = arrival
-            raise
+        while True:
+            now = self.clock.now()
+            self._recover(now)
+            interval = 1.0 / self._rate
+            arrival = max(self._tat, now)
+            allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
+            self._tat = max(arrival, allowed_at) + interval
+            if allowed_at <= now:
+                return
+            try:
+                await sleep_until(self.clock, allowed_at)
+            except anyio.get_cancelled_exc_class():
+                if self._tat == max(arrival, allowed_at) + interval:  # nobody came after us
+                    self._tat -= interval
+                raise
+            if self.clock.now() >= self._not_before:
+                return
+            # A Retry-After came while this one slept: take a new slot after the pause.
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The server said too many requests: slow everyone down (once per episode)."""
         now = self.clock.now()
         self._recover(now)
+        if now >= self._calm_after:
+            self.throttles += 1
+            self._set_rate(max(self._min_rate, self._rate / 2), now)
+            # Requests already granted at the old rate will still arrive; one burst's worth
+            # of time at the new rate lets them drain before another halving.
+            self._calm_after = now + self.burst / self._rate
         if retry_after:
-            # Nobody goes before the server's own wait has passed, and then at the rate.
-            self._not_before = max(self._not_before, now + retry_after)
+            # Nobody goes before the server's own wait (capped) has passed, then at the rate.
+            pause = min(retry_after, self._max_pause)
+            self._not_before = max(self._not_before, now + pause)
             self._tat = max(self._tat, self._not_before + (self.effective_burst - 1) / self._rate)
-        if now < self._calm_after:
-            return
-        self.throttles += 1
-        self._rate = max(self._min_rate, self._rate / 2)
-        # Requests already granted at the old rate will still arrive; one burst's worth
-        # of time at the new rate lets them drain before another halving.
-        self._calm_after = now + self.burst / self._rate
 
     def _recover(self, now: float) -> None:
         if self._rate < self.configured_rate:
             regained = (now - self._updated) * self.configured_rate / self._recovery
-            self._rate = min(self.configured_rate, self._rate + regained)
+            self._set_rate(min(self.configured_rate, self._rate + regained), now)
         self._updated = now
+
+    def _set_rate(self, rate: float, now: float) -> None:
+        """Change the rate, keeping the backlog the same number of requests (not seconds)."""
+        if self._tat > now:
+            self._tat = now + (self._tat - now) * self._rate / rate
+        self._rate = rate

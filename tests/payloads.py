@@ -19,16 +19,13 @@ def job(job_id: str = "6650a1b2c3d4e5f6a7b8c9d0", status: int = 1, **fields: Any
 
 
 def finished(job_id: str = "662a10df4197b3af58532e89", **fields: Any) -> dict[str, Any]:
-    buttons = ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
-    return job(
-        job_id,
-        3,
-        image=f"https://cdn.test/{job_id}.png",
-        buttons=buttons,
-        used_buttons=[],
-        upscaled_urls=[],
-        **fields,
-    )
+    defaults = {
+        "buttons": ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"],
+        "used_buttons": [],
+        "upscaled_urls": [],
+        "image": f"https://cdn.test/{job_id}.png",
+    }
+    return job(job_id, 3, **{**defaults, **fields})
 
 
 def ok(data: Any = None, **top: Any) -> httpx.Response:

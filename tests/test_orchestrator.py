@@ -7,10 +7,14 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+import respx
 
 import akool_async as ak
-from akool_async import Button, ImageStatus, JobOutcome
+from akool_async import AkoolClient, Button, ImageStatus, JobOutcome
 from akool_async.emulator import Credits, Emulator, EmulatorConfig, Faults, Fixed
+
+from .conftest import API_KEY, BASE_URL
+from .payloads import finished, job, ok
 
 FAST = EmulatorConfig(time_scale=1000, durations=Fixed(30))
 
@@ -181,6 +185,25 @@ async def test_many_generations_share_one_scheduler() -> None:
     assert len(trees) == 20
     assert all(o.ok for tree in trees for o in tree.outcomes)
     assert polls == emulator.counters.requests["infobymodelid"]
+
+
+async def test_follow_ups_are_checked_against_the_parents_buttons(
+    api: respx.MockRouter,
+) -> None:
+    """A button the finished image does not offer is refused without a request: no credit."""
+    api.post("/api/open/v4/content/image/createBySourcePrompt").mock(return_value=ok(job("p1")))
+    api.get("/api/open/v3/content/image/infobymodelid").mock(
+        return_value=ok(finished("p1", buttons=["U2", "V1"], used_buttons=["U1"]))
+    )
+    pressed = api.post("/api/open/v3/content/image/createbybutton")
+    policy = ak.PollPolicy(expected_seconds=0.01, min_interval=0.01)
+    async with AkoolClient(
+        api_key=API_KEY, base_url=BASE_URL, rate_limit=None, poll_policy=policy
+    ) as client:
+        tree = await client.generate(prompt="x", follow_ups=["U1", "U3"]).collect()
+    refused = [o for o in tree.outcomes if o.parent_id == "p1"]
+    assert [type(o.error) for o in refused] == [ak.ValidationError] * 2
+    assert not pressed.called
 
 
 def test_bad_follow_ups_are_refused_before_anything_is_sent() -> None:

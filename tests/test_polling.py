@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import statistics
 from collections.abc import AsyncIterator
 
@@ -131,7 +132,6 @@ async def test_queued_jobs_back_off_with_jitter_above_the_floor() -> None:
     clock = FakeClock()
     fake = FakeAkool(clock)
     fake.add("stuck", 600, queue_share=1.0)
-    fake.add_lognormal(20)  # let the ladder settle on ~30 s jobs first
     times: list[float] = []
     original = fake.fetch
 
@@ -252,3 +252,105 @@ def test_policy_bounds(polls: float) -> None:
     """A polls-per-job target outside what the ladder can do is refused."""
     with pytest.raises(ValueError, match="polls_per_job"):
         PollPolicy(polls_per_job=polls)
+
+
+async def test_a_service_much_slower_than_the_prior_is_learned_without_blowing_up() -> None:
+    """Jobs of ~200 s against a 30 s prior: the model converges and later waves stay cheap."""
+    fake = FakeAkool(FakeClock(), seed=6)
+    async with running(fake, PollPolicy(min_interval=1.0)) as scheduler:
+        waves = []
+        for _ in range(3):
+            ids = fake.add_lognormal(300, median=200.0)
+            await collect(scheduler, ids)
+            waves.append((_polls_per_job(fake, ids), statistics.median(fake.delays()[-300:])))
+        model = scheduler._model
+    assert 150 < math.exp(model.mu) < 260
+    assert waves[-1][0] <= 1.7
+    assert waves[0][0] <= 8  # the first wave pays for the wrong prior, within bounds
+
+
+async def test_a_much_faster_service_replans_the_first_wave() -> None:
+    """Jobs of ~5 s against a 30 s prior: probes move the prior and the waiting jobs' first
+    polls come early, not at the prior's 38 s."""
+    fake = FakeAkool(FakeClock(), seed=7)
+    ids = fake.add_lognormal(300, median=5.0)
+    async with running(fake, PollPolicy(min_interval=0.5)) as scheduler:
+        await collect(scheduler, ids)
+    assert statistics.median(fake.delays()) < 10
+
+
+async def test_probes_stay_few_and_never_exceed_the_longest_interval() -> None:
+    """A lone batch of long jobs (all probed) is polled at most once a minute, and a few times."""
+    clock = FakeClock()
+    fake = FakeAkool(clock)
+    times: dict[str, list[float]] = {}
+    original = fake.fetch
+
+    async def recording(job_id: str) -> ImageJob:
+        times.setdefault(job_id, []).append(clock.now())
+        return await original(job_id)
+
+    for n in range(4):
+        fake.add(f"long{n}", 600.0)
+    fake.fetch = recording  # type: ignore[method-assign]
+    async with running(fake, PollPolicy()) as scheduler:
+        await collect(scheduler, list(fake.jobs))
+    for polled in times.values():
+        gaps = [b - a for a, b in itertools.pairwise(polled)]
+        assert max(gaps) <= 60 * 1.1
+        assert len(polled) <= 20
+
+
+async def test_a_job_unwatched_while_waiting_for_a_sender_is_not_polled() -> None:
+    """With one sender busy, a job dropped while queued for it is never fetched."""
+    fake = FakeAkool(FakeClock())
+    fake.add("a", 30)
+    fake.add("b", 30)
+    release = anyio.Event()
+    original = fake.fetch
+
+    async def slow(job_id: str) -> ImageJob:
+        if job_id == "a":
+            await release.wait()
+        return await original(job_id)
+
+    fake.fetch = slow  # type: ignore[method-assign]
+    scheduler = PollScheduler(fake.fetch, fake.clock, PollPolicy(probes=0, senders=1), seed=1)
+    async with anyio.create_task_group() as tg:
+        await tg.start(scheduler.run)
+        watch = WatchSet(scheduler)
+        watch.add("a")
+        watch.add("b")
+        fake.clock.advance(1000)
+        await anyio.wait_all_tasks_blocked()
+        watch.close()  # "b" waits for the sender "a" holds
+        release.set()
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    assert "b" not in fake.polls
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"spread": 0}, {"expected_seconds": 0}, {"jitter": 1.0}, {"queued_backoff": 0.5},
+     {"probes": -1}, {"senders": 0}, {"min_interval": 0}, {"max_interval": 0.1}],
+)  # fmt: skip
+def test_policy_refuses_settings_that_cannot_work(fields: dict[str, float]) -> None:
+    """Every setting that would divide by zero or poll nonsensically is refused."""
+    with pytest.raises(ValueError):  # noqa: PT011 - each field has its own message
+        PollPolicy(**fields)  # type: ignore[arg-type]
+
+
+def test_duration_model_takes_extreme_ages() -> None:
+    """Ages of zero and infinity neither poison the model nor raise."""
+    from akool_async._durations import DurationModel
+
+    model = DurationModel(expected=30, spread=0.35, first_quantile=0.775, probes=0)
+    for _ in range(40):
+        model.finished(0.0, 0.0)
+        model.running(0.0, math.inf)
+        model.finished(10.0, 40.0)
+    model._fit(1.0)
+    assert math.isfinite(model.mu)
+    assert math.isfinite(model.sigma)
+    assert model.next_age(1e12) > 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import anyio
+import anyio.lowlevel
 import pytest
 
 from akool_async._ratelimit import RATE_MARGIN, RateLimiter
@@ -113,3 +116,50 @@ def test_bad_settings_are_refused() -> None:
         RateLimiter(0)
     with pytest.raises(ValueError, match="burst"):
         RateLimiter(5, burst=0)
+
+
+async def test_a_throttle_mid_backlog_does_not_release_a_burst() -> None:
+    """After the burst is spent, halving the rate grants nothing more at once."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=10, clock=clock)
+    for _ in range(limiter.effective_burst):
+        await limiter.acquire()
+    limiter.throttled()
+    granted = await _times(limiter, clock, 4)
+    assert min(granted) > 0
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *sorted(granted)])]
+    assert all(gap >= 1 / limiter.rate - 1e-9 for gap in gaps[1:])
+
+
+async def test_requests_already_waiting_respect_a_later_retry_after() -> None:
+    """Waiters who reserved slots before a Retry-After still wait it out, then go paced."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=2, clock=clock)
+    granted: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        granted.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        assert granted == [0.0]  # the burst (less its reserve) went at once
+        limiter.throttled(retry_after=5)
+        async with clock.autojump():
+            await anyio.wait_all_tasks_blocked()
+            while len(granted) < 6:
+                await anyio.lowlevel.checkpoint()
+    later = sorted(granted[1:])
+    assert min(later) >= 5
+    assert all(b - a >= 1 / limiter.rate - 1e-9 for a, b in itertools.pairwise(later))
+
+
+async def test_retry_after_is_capped() -> None:
+    """A day-long Retry-After pauses no longer than max_pause."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=1, clock=clock, max_pause=30)
+    limiter.throttled(retry_after=86400)
+    granted = await _times(limiter, clock, 1)
+    assert 30 <= granted[0] < 40
