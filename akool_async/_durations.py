@@ -37,7 +37,6 @@ _MIN_SPREAD = 0.1
 _MIN_FOR_SPREAD = 32  # finished jobs before the spread is re-estimated
 _SPAN_FOR_SPREAD = 0.3  # and the log-age band their polls must cover (about 35%)
 _MIN_AGE, _MAX_AGE = 1e-3, 1e7
-_TAIL, _TAIL_STEP = 0.05, 1.5  # past the slowest 5%, step at least half the age
 _PROBES_TO_JUDGE = 2
 _FAR = math.log(2.0)
 _INF = math.inf
@@ -94,17 +93,13 @@ class DurationModel:
         return math.exp(max(self._running)) if self._running else None
 
     def next_age(self, age: float) -> float:
-        """Where half of the jobs still running at ``age`` will be done. Past the slowest 5%,
-        at least half the age further: deep in the tail, halving the survivors takes ever
-        shorter steps, and a job that old says more about the model than about itself."""
+        """Where half of the jobs still running at ``age`` will be done."""
         z = (math.log(min(max(age, _MIN_AGE), _MAX_AGE)) - self.mu) / self.sigma
         surviving = _sf(z)
-        if surviving < 1e-9:
-            return age * _TAIL_STEP
+        if surviving < 1e-9:  # beyond anything the model expects: step out by a quarter
+            return age * 1.25
         z_next = _NORMAL.inv_cdf(min(1.0 - surviving / 2, 1.0 - 1e-12))
-        return max(
-            age * _TAIL_STEP if surviving < _TAIL else age, math.exp(self.mu + self.sigma * z_next)
-        )
+        return max(age, math.exp(self.mu + self.sigma * z_next))
 
     def take_probe(self) -> bool:
         """Whether the next new job should be probed (polled densely to learn from it)."""

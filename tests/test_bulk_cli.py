@@ -1,0 +1,194 @@
+"""``akool-async bulk`` as users run it: a subprocess against the emulator over real HTTP,
+killed, interrupted, faulted, resumed; never paying twice, never losing an image."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed, serve_emulator
+
+CLI = [sys.executable, "-m", "akool_async", "bulk"]
+FAST_ARGS = ["--rate", "3000", "--concurrency", "32", "--quiet"]
+
+
+FAST = EmulatorConfig(time_scale=2000, durations=Fixed(30), image_max_side=16)
+
+
+@contextlib.contextmanager
+def served(config: EmulatorConfig = FAST) -> Iterator[tuple[Emulator, dict[str, str]]]:
+    """An emulator on a loopback port, and the environment that points the CLI at it."""
+    emulator = Emulator(config)
+    with serve_emulator(emulator=emulator) as running:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
+        env.update(AKOOL_API_KEY=running.api_key, AKOOL_BASE_URL=running.base_url)
+        yield emulator, env
+
+
+@pytest.fixture
+def emulator() -> Iterator[tuple[Emulator, dict[str, str]]]:
+    with served() as pair:
+        yield pair
+
+
+def prompts(path: Path, count: int, **fields: Any) -> Path:
+    with path.open("w") as file:
+        for n in range(count):
+            file.write(json.dumps({"id": f"r{n}", "prompt": f"a fox, take {n}", **fields}) + "\n")
+    return path
+
+
+def bulk(
+    env: dict[str, str], *arguments: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *arguments], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+
+
+def manifest(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def item_states(out: Path) -> dict[str, str]:
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        return dict(db.execute("SELECT key, state FROM items").fetchall())
+
+
+def test_two_hundred_prompts_of_four_with_a_follow_up_each(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """800 images and 800 upscales: each on disk once, byte for byte the emulator's."""
+    server, env = emulator
+    source = prompts(tmp_path / "p.jsonl", 200, batch_quantity=4, follow_ups=["U1"])
+    out = tmp_path / "out"
+    result = bulk(env, str(source), "--out", str(out), *FAST_ARGS)
+    assert result.returncode == 0, result.stderr
+    records = manifest(out)
+    assert len(records) == 1600
+    assert all(r["ok"] for r in records)
+    paths = [r["path"] for r in records]
+    assert len(set(paths)) == 1600
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert files == sorted(paths)
+    for record in records:
+        assert (out / record["path"]).read_bytes() == server.image_bytes(record["job_id"])
+    assert server.counters.jobs_created == 1600
+    assert not server.counters.duplicate_creates
+    assert "done: 1600 images (200 requests)" in result.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path, seed: int
+) -> None:
+    """SIGKILL at a seeded random moment, then --resume until done: no create twice, every
+    image of every certain request on disk, and few uncertain requests (creates in flight)."""
+    server, env = emulator
+    source = prompts(tmp_path / "p.jsonl", 80, batch_quantity=2, follow_ups=["V1"])
+    out = tmp_path / "out"
+    chance = random.Random(seed)
+    process = subprocess.Popen([*CLI, str(source), "--out", str(out), *FAST_ARGS], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(chance.uniform(0.5, 3.0))  # the kill point under test, not a wait for a race
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    for _ in range(3):
+        result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
+        if result.returncode == 0:
+            break
+    states = item_states(out)
+    uncertain = [key for key, state in states.items() if state == "uncertain"]
+    assert len(uncertain) <= 8  # the client's cap on requests in flight at the kill
+    assert set(states.values()) <= {"done", "uncertain"}
+    assert not server.counters.duplicate_creates
+    saved = {r["job_id"] for r in manifest(out) if r["ok"]}
+    for job in server.backend.jobs.values():
+        key = f"id:r{job.prompt.rsplit(' ', 1)[-1]}"
+        if states.get(key) == "done":
+            assert job.id in saved
+    done = [key for key, state in states.items() if state == "done"]
+    assert len(saved) >= len(done) * 4 - len(uncertain) * 2
+
+
+def test_faults_end_in_the_manifest_with_their_reasons(tmp_path: Path) -> None:
+    """5xx, dropped connections, 1005, 1108 and failed jobs: the run completes, every
+    failure recorded with its reason, everything else done."""
+    faults = Faults(http_5xx=0.04, drop_connection=0.04, code_1005=0.05, code_1108=0.05)
+    with served(attrs.evolve(FAST, faults=faults, fail_rate=0.1)) as (server, env):
+        source = prompts(tmp_path / "p.jsonl", 60, batch_quantity=2)
+        out = tmp_path / "out"
+        result = bulk(env, str(source), "--out", str(out), *FAST_ARGS)
+    assert result.returncode == 1
+    records = manifest(out)
+    failed = [r for r in records if not r["ok"]]
+    assert failed
+    assert all(r["error"] or r["status"] == "failed" for r in failed)
+    states = item_states(out)
+    assert set(states.values()) <= {"done", "failed", "uncertain"}
+    assert sum(1 for s in states.values() if s == "done") > 20
+    assert sum(server.counters.faults.values()) > 0
+    assert not server.counters.duplicate_creates
+
+
+def test_ctrl_c_stops_records_and_resumes(tmp_path: Path) -> None:
+    """Ctrl-C exits 130 with a journal that --resume finishes; a second Ctrl-C exits at once."""
+    with served(attrs.evolve(FAST, time_scale=20)) as (server, env):
+        _interrupt_twice_then_finish(server, env, tmp_path)
+
+
+def _interrupt_twice_then_finish(server: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+    source = prompts(tmp_path / "p.jsonl", 40)
+    out = tmp_path / "out"
+    for presses in (1, 2):
+        process = subprocess.Popen([*CLI, str(source), "--out", str(out), "--resume", *FAST_ARGS],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)  # fmt: skip
+        _until(lambda: (out / "journal.sqlite").exists() and any(
+            s == "submitted" for s in item_states(out).values()))  # fmt: skip
+        for _ in range(presses):
+            process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == 130, errors
+    result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert set(item_states(out).values()) == {"done"}
+    assert not server.counters.duplicate_creates
+
+
+def test_usage_errors_and_bad_lines(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """Missing files, a journal without --resume and bad buttons exit 2; bad lines are named."""
+    _, env = emulator
+    assert bulk(env, str(tmp_path / "missing.jsonl")).returncode == 2
+    source = tmp_path / "p.jsonl"
+    source.write_text('{"prompt": "a fox"}\nnot json\n{"prompt": "x", "scale": "5:4"}\n')
+    out = tmp_path / "out"
+    assert bulk(env, str(source), "--out", str(out), "--follow-ups", "Z9").returncode == 2
+    result = bulk(env, str(source), "--out", str(out), "--rate", "1000")
+    assert result.returncode == 1
+    assert "line 2: invalid: not JSON" in result.stderr
+    assert "line 3: invalid" in result.stderr
+    assert "scale" in result.stderr
+    assert "done: 1 images (1 requests)" in result.stdout
+    assert bulk(env, str(source), "--out", str(out)).returncode == 2
+
+
+def _until(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
