@@ -93,13 +93,20 @@ class DurationModel:
         return math.exp(max(self._running)) if self._running else None
 
     def next_age(self, age: float) -> float:
-        """Where half of the jobs still running at ``age`` will be done."""
+        """Where half of the jobs still running at ``age`` will be done.
+
+        A job older than the model can explain (fewer survivors than one in twenty times the
+        jobs seen) says more about the model than about itself: then step out by at least a
+        quarter of its age, instead of halving a vanishing tail in ever shorter steps.
+        """
         z = (math.log(min(max(age, _MIN_AGE), _MAX_AGE)) - self.mu) / self.sigma
         surviving = _sf(z)
-        if surviving < 1e-9:  # beyond anything the model expects: step out by a quarter
-            return age * 1.25
-        z_next = _NORMAL.inv_cdf(min(1.0 - surviving / 2, 1.0 - 1e-12))
-        return max(age, math.exp(self.mu + self.sigma * z_next))
+        seen = len(self._prior) + sum(self._finished.values()) + sum(self._running.values())
+        floor = age * 1.25 if surviving < 1 / (20 * seen) else age
+        if surviving < 1e-12:
+            return floor
+        z_next = _NORMAL.inv_cdf(1.0 - surviving / 2)
+        return max(floor, math.exp(self.mu + self.sigma * z_next))
 
     def take_probe(self) -> bool:
         """Whether the next new job should be probed (polled densely to learn from it)."""
