@@ -74,7 +74,7 @@ def test_two_hundred_prompts_of_four_with_a_follow_up_each(
     server, env = emulator
     source = prompts(tmp_path / "p.jsonl", 200, batch_quantity=4, follow_ups=["U1"])
     out = tmp_path / "out"
-    result = bulk(env, str(source), "--out", str(out), *FAST_ARGS)
+    result = bulk(env, str(source), "--out", str(out), "--rate", "3000", "--concurrency", "32")
     assert result.returncode == 0, result.stderr
     records = manifest(out)
     assert len(records) == 1600
@@ -156,8 +156,7 @@ def _interrupt_twice_then_finish(server: Emulator, env: dict[str, str], tmp_path
         process = subprocess.Popen([*CLI, str(source), "--out", str(out), "--resume", *FAST_ARGS],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)  # fmt: skip
-        _until(lambda: (out / "journal.sqlite").exists() and any(
-            s == "submitted" for s in item_states(out).values()))  # fmt: skip
+        _until(lambda runs=presses: _runs(out) >= runs)  # this run is underway (and listening)
         for _ in range(presses):
             process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
@@ -185,6 +184,15 @@ def test_usage_errors_and_bad_lines(
     assert "scale" in result.stderr
     assert "done: 1 images (1 requests)" in result.stdout
     assert bulk(env, str(source), "--out", str(out)).returncode == 2
+
+
+def _runs(out: Path) -> int:
+    """Runs recorded in the journal (a run records itself once it listens for Ctrl-C)."""
+    try:
+        with sqlite3.connect(out / "journal.sqlite") as db:
+            return int(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
 
 
 def _until(condition: Any, seconds: float = 60) -> None:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from .._exceptions import AkoolError, ValidationError
 from .._models import Button
 from .._requests import ButtonRequest
-from ..bulk import BulkStats, read_items, run_bulk
+from ..bulk import BulkRun, BulkStats, read_items, run_bulk
 from ..bulk._input import count_lines
 from ._connect import connect
 from ._progress import progress
@@ -89,30 +90,25 @@ def _buttons(text: str) -> tuple[Button, ...]:
 
 async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Button, ...]) -> int:
     stats = BulkStats()
-    total = await anyio.to_thread.run_sync(count_lines, args.prompts)
-    async with connect(rate_limit=args.rate) as connection:
-        items = read_items(args.prompts, follow_ups)
-        async with (
-            run_bulk(
-                connection.client,
-                items,
-                out_dir=args.out,
-                journal=journal,
-                concurrency=args.concurrency,
-                budget=args.budget,
-                resubmit_uncertain=args.resubmit_uncertain,
-                stats=stats,
-            ) as bulk,  # fmt: skip
-            anyio.create_task_group() as tasks,
-        ):
-            tasks.start_soon(_interrupts, bulk)
-            async with progress(stats, total=total, quiet=args.quiet):
-                async for result in bulk:
-                    if result.state in ("invalid", "failed") and not args.quiet:
-                        print(
-                            f"line {result.line}: {result.state}: {result.error}", file=sys.stderr
-                        )
-            tasks.cancel_scope.cancel()
+    running: list[BulkRun] = []
+    async with anyio.create_task_group() as signals:
+        # Listening before anything is submitted: a Ctrl-C is never the default handler's.
+        await signals.start(_interrupts, running)
+        total = await anyio.to_thread.run_sync(count_lines, args.prompts)
+        async with connect(rate_limit=args.rate) as connection:
+            items = read_items(args.prompts, follow_ups)
+            async with run_bulk(
+                connection.client, items, out_dir=args.out, journal=journal,
+                concurrency=args.concurrency, budget=args.budget,
+                resubmit_uncertain=args.resubmit_uncertain, stats=stats,
+            ) as bulk:  # fmt: skip
+                running.append(bulk)
+                async with progress(stats, total=total, quiet=args.quiet):
+                    async for result in bulk:
+                        if result.state in ("invalid", "failed") and not args.quiet:
+                            line = f"line {result.line}: {result.state}: {result.error}"
+                            print(line, file=sys.stderr)
+        signals.cancel_scope.cancel()
     assert bulk.summary is not None
     if not args.quiet or bulk.summary.images_failed or bulk.summary.uncertain:
         for line in bulk.summary.lines():
@@ -126,12 +122,14 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
     return EXIT_FAILED if bad else EXIT_OK
 
 
-async def _interrupts(bulk: Any) -> None:
-    """First Ctrl-C: stop, record, exit 130. Second: exit at once."""
+async def _interrupts(running: list[BulkRun], *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    """First Ctrl-C: stop, record, exit 130. Second (or one before the run): exit at once."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         async for _ in signals:
-            if bulk.stopping:
+            if not running or running[0].stopping:
+                sys.stderr.flush()
                 os._exit(EXIT_INTERRUPTED)  # the journal is consistent whenever we die
             print("stopping: recording what is in flight (Ctrl-C again to quit at once)",
                   file=sys.stderr, flush=True)  # fmt: skip
-            bulk.stop(cancel_in_flight=True)
+            running[0].stop(cancel_in_flight=True)
