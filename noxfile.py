@@ -18,8 +18,10 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "akool_async", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "akool_async", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "akool_async", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "akool_async", "tests", "benchmarks", "examples", "noxfile.py"
+    )
 
 
 @nox.session

@@ -62,6 +62,7 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._transport import StreamedResponse, Transport
 from ._version import __version__
+from .webhook import WebhookEvent, WebhookReceiver, WebhookStats
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -130,7 +131,10 @@ __all__ = [
     "VerificationRequiredError",
     "WebhookDecryptError",
     "WebhookError",
+    "WebhookEvent",
     "WebhookPayloadError",
+    "WebhookReceiver",
     "WebhookSignatureError",
+    "WebhookStats",
     "__version__",
 ]

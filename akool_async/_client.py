@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
 import httpx
 
 from . import _protocol as api
@@ -38,6 +40,7 @@ from ._transport import (
     HttpxTransport,
     Transport,
 )
+from .webhook import WebhookEvent, WebhookReceiver
 
 DEFAULT_BASE_URL = "https://openapi.akool.com"
 
@@ -73,6 +76,8 @@ class AkoolClient:
         rate_limit: float | None = DEFAULT_RATE,
         rate_burst: int = DEFAULT_BURST,
         poll_policy: PollPolicy | None = None,
+        webhook: WebhookReceiver | None = None,
+        webhook_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Transport | None = None,
         clock: Clock | None = None,
@@ -102,6 +107,10 @@ class AkoolClient:
             self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight
         )
         self._background = Background()
+        self.webhook = webhook
+        self.webhook_url = None if webhook_url is None else check_url("webhook_url", webhook_url)
+        self._unsubscribe: Callable[[], None] | None = None
+        self._loop_thread = 0
 
     @property
     def retry(self) -> RetryPolicy:
@@ -123,7 +132,19 @@ class AkoolClient:
         self._requester.check_open()
         if not self._background.running:
             await self._background.start(self._scheduler.run)
+            if self.webhook is not None:
+                self._loop_thread = threading.get_ident()
+                self._unsubscribe = self.webhook.subscribe(self._on_callback)
+                self._scheduler.expect_callbacks()
         return self
+
+    def _on_callback(self, event: WebhookEvent) -> None:
+        if threading.get_ident() != self._loop_thread:  # the scheduler is not thread-safe
+            raise ConfigurationError(
+                "the WebhookReceiver runs in another thread than this AkoolClient's event "
+                "loop: serve it from the same app (the same event loop) as the client"
+            )
+        self._scheduler.notify(event)
 
     async def __aexit__(
         self,
@@ -141,6 +162,8 @@ class AkoolClient:
         requests on the wire finish (briefly), close the pool. Safe from any task."""
         if not self.is_closed:
             self._requester.closed = True
+            if self._unsubscribe is not None:
+                self._unsubscribe()
             self._background.stop()
             await self._requester.transport.aclose()
 
@@ -219,11 +242,20 @@ class AkoolClient:
         request: SourcePromptRequest | PromptRequest | ButtonRequest,
         *,
         timeout: float | None = None,
+        before_send: Callable[[], Awaitable[object]] | None = None,
     ) -> tuple[ImageJob, ...]:
-        """Send an already built (and so validated) create request; the jobs it created."""
+        """Send an already built (and so validated) create request; the jobs it created.
+
+        A request without a webhook URL gets the client's ``webhook_url``, if it has one.
+        ``before_send`` is awaited once, right before the request first leaves (it holds
+        its place on the wire and its rate slot by then): record the intent to create
+        there, and a crash before that point provably created nothing.
+        """
+        if request.webhook_url is None and self.webhook_url is not None:
+            request = attrs.evolve(request, webhook_url=self.webhook_url)
         expected = request.batch_quantity if isinstance(request, SourcePromptRequest) else 1
         read = functools.partial(api.read_jobs, expected=expected)
-        return await self._requester.call(api.create_request(request), read, timeout)
+        return await self._requester.call(api.create_request(request), read, timeout, before_send)
 
     async def info_by_model_id(
         self, job_id: str | ImageJob, *, timeout: float | None = None
@@ -318,6 +350,12 @@ class AkoolClient:
                 "with `async with AkoolClient(...) as client`"
             )
         return WatchSet(self._scheduler)
+
+    async def _with_buttons(self, job: ImageJob) -> ImageJob:
+        """The job with its buttons: one ended by a callback is looked at once more."""
+        if job.extra.get("via") == "webhook" and job.status == ImageStatus.COMPLETED:
+            return await self.info_by_model_id(job.id)
+        return job
 
     @property
     def poll_stats(self) -> PollStats:

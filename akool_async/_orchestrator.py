@@ -266,7 +266,15 @@ class Generation:
             error = JobFailedError("the job failed", job=result)
         children: list[str] = []
         if error is None and mine.parent_id is None and job.status == ImageStatus.COMPLETED:
-            for button in self.follow_ups:
+            buttons = self.follow_ups
+            if buttons:
+                try:
+                    job = await self._client._with_buttons(job)  # a callback carries none
+                except AkoolError as exc:
+                    for button in buttons:
+                        self._push(self._failed_create(exc, time.time(), job.id, button))
+                    buttons = ()
+            for button in buttons:
                 try:
                     request = ButtonRequest.for_parent(job, button)
                 except AkoolError as exc:

@@ -21,8 +21,9 @@ import itertools
 import logging
 import random
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 
 import anyio
 import anyio.abc
@@ -33,12 +34,15 @@ from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, JobTimeoutError, PayloadError
 from ._models import ImageJob, ImageStatus
 from ._retry import READ_RETRYABLE
+from ._webhook_crypto import WebhookEvent
 
 Result = ImageJob | Exception
 Listener = Callable[[str, Result], None]
 Fetch = Callable[[str], Awaitable[ImageJob]]
 
 _TRANSIENT = (*READ_RETRYABLE, PayloadError)
+_VIA_WEBHOOK = MappingProxyType({"via": "webhook"})
+CALLED_BACK_KEPT = 4096  # callbacks kept for jobs nobody waits on yet (~0.5 KB each)
 log = logging.getLogger("akool_async")
 
 
@@ -62,6 +66,8 @@ class PollPolicy:
     jitter: float = 0.1
     probes: int = 2
     senders: int | None = None  # long-lived pollers; default: the client's max_in_flight
+    webhook_safety: float = 4.0  # callbacks flowing: poll no sooner than this many first ages
+    webhook_silence: float = 60.0  # callbacks count as flowing until this long without one
 
     def __attrs_post_init__(self) -> None:
         checks = {
@@ -73,6 +79,7 @@ class PollPolicy:
             "queued_backoff must be at least 1": self.queued_backoff >= 1,
             "probes must not be negative": self.probes >= 0,
             "senders must be at least 1": self.senders is None or self.senders >= 1,
+            "webhook_safety must be at least 1": self.webhook_safety >= 1,
         }
         for problem, ok in checks.items():
             if not ok:
@@ -108,6 +115,8 @@ class PollStats:
     polls: int = 0
     finished: int = 0
     failed_polls: int = 0
+    callbacks: int = 0  # verified webhook events received
+    by_callback: int = 0  # jobs that ended by a callback, not a poll
 
 
 class PollScheduler:
@@ -130,6 +139,9 @@ class PollScheduler:
         self._order = itertools.count()
         self._wake = anyio.Event()
         self.running = False
+        self._flowing = False  # webhooks arriving: polls are only a safety net
+        self._last_callback = 0.0
+        self._called_back: OrderedDict[str, ImageJob] = OrderedDict()  # ended, not yet awaited
 
     @property
     def watching(self) -> int:
@@ -143,13 +155,20 @@ class PollScheduler:
         ``age``: seconds since the job was created; None when unknown (it is polled now).
         """
         entry = self._entries.get(job_id)
+        if entry is None and job_id in self._called_back:
+            self.stats.by_callback += 1  # it ended before anyone waited: no poll needed
+            listener(job_id, self._called_back.pop(job_id))
+            return
         if entry is None:
             now = self.clock.now()
             if age is None:
                 entry = _Entry(job_id, now - self._model.first_age(), probe=False, learn=False)
             else:  # only a new job is probed: an old one would teach nothing but its age
-                probe = age <= self.policy.min_interval and self._model.take_probe()
+                young = age <= self.policy.min_interval and not self._flowing
+                probe = young and self._model.take_probe()
                 entry = _Entry(job_id, now - age, probe)
+            if self._flowing and not self._entries:
+                self._last_callback = max(self._last_callback, now)  # silence counts from here
             self._entries[job_id] = entry
             self._schedule(entry, self._first_due(entry, now))
         entry.listeners.append(listener)
@@ -179,9 +198,62 @@ class PollScheduler:
         if self._heap[0][2] is entry:
             self._wake.set()
 
+    # -- webhooks -------------------------------------------------------------------------
+
+    def expect_callbacks(self) -> None:
+        """A webhook receiver is attached: count callbacks as flowing until a silence says
+        otherwise, so jobs are not polled (nor probed) ahead of their callbacks."""
+        self._flowing = True
+        self._last_callback = self.clock.now()
+
+    def notify(self, event: WebhookEvent) -> None:
+        """A verified callback: end its job's wait at once; while callbacks flow, polls
+        stretch to a safety net for callbacks that never come."""
+        now = self.clock.now()
+        self._last_callback = now
+        self.stats.callbacks += 1
+        if not self._flowing:
+            self._flowing = True
+            self._replan_all(now)
+        if not event.status.is_terminal:
+            return
+        job = ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)
+        entry = self._entries.get(event.job_id)
+        if entry is None:  # kept a while for a wait that starts later (a loop of waits)
+            self._called_back[event.job_id] = job
+            if len(self._called_back) > CALLED_BACK_KEPT:
+                self._called_back.popitem(last=False)
+            return
+        self.stats.by_callback += 1
+        self._ended(entry, job, now - entry.origin)
+
+    def _silent_at(self) -> float:
+        """When callbacks will count as stopped, if none comes before."""
+        return self._last_callback + max(self.policy.webhook_silence, 2 * self._model.first_age())
+
+    def _check_silence(self, now: float) -> None:
+        if self._flowing and now >= self._silent_at():
+            self._flowing = False  # callbacks stopped: polling takes over again
+            self._replan_all(now)
+
+    def _replan_all(self, now: float) -> None:
+        for entry in list(self._entries.values()):
+            if entry.polls == 0:
+                due = self._first_due(entry, now)
+            elif self._flowing:
+                due = max(entry.due, now + self._safety_age())
+            else:
+                due = min(entry.due, now + self._jittered(self.policy.min_interval))
+            self._schedule(entry, due)
+
+    def _safety_age(self) -> float:
+        return self.policy.webhook_safety * self._model.first_age()
+
     # -- when to poll -----------------------------------------------------------------------
 
     def _first_due(self, entry: _Entry, now: float) -> float:
+        if self._flowing:
+            return max(now, entry.origin + self._jittered(self._safety_age()))
         if entry.probe:
             return now + self._jittered(self._model.probe_age(0, self.policy.min_interval))
         first = self._model.first_age()
@@ -211,6 +283,8 @@ class PollScheduler:
         else:
             entry.queued = 0
         step = min(policy.max_interval, max(policy.min_interval, step))
+        if self._flowing:
+            step = max(step, self._safety_age())
         return now + self._jittered(step)
 
     def _jittered(self, interval: float) -> float:
@@ -236,9 +310,14 @@ class PollScheduler:
             task_status.started()
             try:
                 while True:
+                    self._check_silence(self.clock.now())
                     await self._dispatch_due(send)
                     self._wake = anyio.Event()
-                    await self.clock.wait(self._wake, self._heap[0][0] if self._heap else None)
+                    until = self._heap[0][0] if self._heap else None
+                    if self._flowing:  # wake when callbacks would count as stopped
+                        silent_at = self._silent_at()
+                        until = silent_at if until is None else min(until, silent_at)
+                    await self.clock.wait(self._wake, until)
             finally:
                 self.running = False
                 self._close_all()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -38,6 +38,7 @@ from ._transport import DEFAULT_MAX_IN_FLIGHT, Transport
 
 T = TypeVar("T")
 Reader = Callable[[Mapping[str, Any], RequestSpec], T]
+BeforeSend = Callable[[], Awaitable[object]]
 
 log = logging.getLogger("akool_async")
 _NO_HEADERS: Mapping[str, str] = {}
@@ -69,13 +70,25 @@ class Requester:
         if self.closed:
             raise ClientClosedError("this AkoolClient is closed")
 
-    async def call(self, request: RequestSpec, read: Reader[T], timeout: float | None) -> T:
-        """Send ``request`` under the retry policy and read its answer with ``read``."""
+    async def call(
+        self,
+        request: RequestSpec,
+        read: Reader[T],
+        timeout: float | None,
+        before_send: BeforeSend | None = None,
+    ) -> T:
+        """Send ``request`` under the retry policy and read its answer with ``read``.
+
+        ``before_send`` is awaited once, when the request first holds its place on the wire
+        and its rate slot: until then nothing was sent, so a caller that records its intent
+        there knows a crash before it left nothing on the server.
+        """
         self.check_open()
         attempt = itertools.count(1)
         seconds = self.timeout if timeout is None else timeout
+        announce = None if before_send is None else _once(before_send)
         return await self.retry.call(
-            lambda: self._attempt(request, read, seconds, next(attempt)),
+            lambda: self._attempt(request, read, seconds, next(attempt), announce),
             creates=request.endpoint.creates,
             endpoint=request.endpoint.name,
             paced=self.limiter is not None,
@@ -87,7 +100,12 @@ class Requester:
         return await self.call(request, read_token, None)
 
     async def _attempt(
-        self, request: RequestSpec, read: Reader[T], timeout: float, attempt: int
+        self,
+        request: RequestSpec,
+        read: Reader[T],
+        timeout: float,
+        attempt: int,
+        announce: BeforeSend | None = None,
     ) -> T:
         self.check_open()  # also between retries: a closed client sends nothing more
         if request.endpoint is GET_TOKEN:
@@ -95,7 +113,7 @@ class Requester:
         auth = self.auth
         headers, generation = await auth.headers(self._fetch_token)
         try:
-            return await self._exchange(request, headers, read, timeout, attempt)
+            return await self._exchange(request, headers, read, timeout, attempt, announce=announce)
         except InvalidTokenError:
             if not auth.refreshable:
                 raise
@@ -112,6 +130,8 @@ class Requester:
         read: Reader[T],
         timeout: float,
         attempt: int,
+        *,
+        announce: BeforeSend | None = None,
     ) -> T:
         started = time.perf_counter()
         response: RawResponse | None = None
@@ -119,6 +139,8 @@ class Requester:
             async with self.in_flight:
                 if self.limiter is not None:
                     await self.limiter.acquire()
+                if announce is not None:
+                    await announce()
                 response = await self.transport.send(request, headers, timeout=timeout)
             result = read(parse_envelope(request, response), request)
         except AkoolError as exc:
@@ -147,6 +169,17 @@ class Requester:
                 if form in exc.message:
                     exc.message = exc.message.replace(form, "<redacted>")
                     exc.args = (exc.message,)
+
+
+def _once(hook: BeforeSend) -> BeforeSend:
+    """``hook`` on the first call only (a retry or a token refresh sends the request again)."""
+    pending: list[BeforeSend] = [hook]
+
+    async def announce() -> None:
+        if pending:
+            await pending.pop()()
+
+    return announce
 
 
 def _log_request(

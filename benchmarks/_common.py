@@ -22,6 +22,7 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 class EmulatorProcess:
     base_url: str
     api_key: str
+    client_id: str
 
     def counters(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/_emulator/counters", timeout=60).json()  # type: ignore[no-any-return]
@@ -49,7 +50,9 @@ def emulator_process(*arguments: str) -> Iterator[EmulatorProcess]:
     try:
         assert process.stdout is not None
         settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
-        yield EmulatorProcess(settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"])
+        yield EmulatorProcess(
+            settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"], settings["AKOOL_CLIENT_ID"]
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

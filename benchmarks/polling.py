@@ -6,13 +6,15 @@ queue for it) are followed three ways, each against a fresh emulator with the sa
 
 - scheduler: ``client.generate()``; one poll scheduler and one rate budget for all jobs;
 - naive 3 s: a loop per job that polls every 3 s (the docs' examples, third-party clients);
-- fixed 0.5 s: a loop per job that polls every 0.5 s (Replicate's client).
+- fixed 0.5 s: a loop per job that polls every 0.5 s (Replicate's client);
+- webhook: the scheduler with a ``WebhookReceiver`` served (uvicorn, on the client's event
+  loop) where the emulator sends its signed, encrypted callbacks: polls are a safety net.
 
 For each: polls per completed job, the median and p95 delay between the emulator
 finishing a job and the client noticing (also as a share of the job's duration),
 rate-limit rejections, makespan over its lower bound, and client CPU per job.
 Goal (issue 4): at most 1.5 polls per job, a median notice delay under 10% of the job's
-duration, zero rejections.
+duration, zero rejections. Goal (issue 6): under 0.2 polls per job with webhooks.
 
     python benchmarks/polling.py [--jobs 2000] [--time-scale 2] [--rate 1000]
                                  [--polls-per-job 1.5] [--only scheduler]
@@ -21,14 +23,23 @@ duration, zero rejections.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import attrs
-from _common import emulator_process, median, percentile, pin_client  # benchmarks/ is on sys.path
+from _common import (  # benchmarks/ is on sys.path
+    EmulatorProcess,
+    emulator_process,
+    median,
+    percentile,
+    pin_client,
+)
 
-from akool_async import AkoolClient, ImageJob, RetryPolicy
+from akool_async import AkoolClient, ImageJob, RetryPolicy, WebhookReceiver
+from akool_async.emulator._server import listening_socket, uvicorn_server
 
 BATCH = 4
 
@@ -87,12 +98,13 @@ async def measure(
     ]
     with emulator_process(*emulator_args) as server:
         noticed: dict[str, float] = {}
-        paced = name == "scheduler"  # the naive loops pace nothing, as users' loops do
-        async with AkoolClient(
+        paced = name in {"scheduler", "webhook"}  # the naive loops pace nothing, as users' do
+        async with webhook_receiver(server, enabled=name == "webhook") as hook, AkoolClient(
             api_key=server.api_key, base_url=server.base_url,
             rate_limit=args.rate if paced else None, rate_burst=args.burst,
             retry=RetryPolicy(attempts=30, timeout=None),
             poll_policy=_policy(args) if paced else None,
+            webhook=hook[0] if hook else None, webhook_url=hook[1] if hook else None,
         ) as client:  # fmt: skip
             started, cpu = time.time(), time.process_time()
             await follow(client, args.jobs // BATCH, noticed)
@@ -100,6 +112,24 @@ async def measure(
         counters, jobs = server.counters(), server.jobs()
     return Run(name, noticed, started, cpu, counters["requests"].get("infobymodelid", 0),
                counters["rate_limited"], jobs)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver(
+    server: EmulatorProcess, *, enabled: bool
+) -> AsyncIterator[tuple[WebhookReceiver, str] | None]:
+    """A receiver served by uvicorn on this event loop, and its URL (when ``enabled``)."""
+    if not enabled:
+        yield None
+        return
+    receiver = WebhookReceiver(api_key=server.api_key, client_id=server.client_id)
+    listener = listening_socket()
+    web = uvicorn_server(receiver, log_level="critical")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(web.serve, sockets=[listener]))
+        yield receiver, f"http://127.0.0.1:{listener.getsockname()[1]}/akool/webhook"
+        web.should_exit = True
+    listener.close()
 
 
 def _policy(args: argparse.Namespace) -> object:
@@ -155,6 +185,7 @@ async def main() -> None:
         "scheduler": run_scheduler,
         "naive 3 s": naive_loop(3.0 / args.time_scale),
         "fixed 0.5 s": naive_loop(0.5 / args.time_scale),
+        "webhook": run_scheduler,
     }
     only = {v.strip() for v in args.only.split(",") if v.strip()}
     results = {}
@@ -164,10 +195,15 @@ async def main() -> None:
     if "scheduler" in results and len(results) > 1:
         ours = results["scheduler"]
         for name, theirs in results.items():
-            if name != "scheduler":
+            if name not in {"scheduler", "webhook"}:
                 polls = ours["polls/job"] / theirs["polls/job"]
                 cpu = ours["cpu ms/job"] / theirs["cpu ms/job"]
                 print(f"scheduler vs {name}: polls/job x{polls:.2f}, cpu/job x{cpu:.2f}")
+        if "webhook" in results:
+            theirs = results["webhook"]
+            polls = theirs["polls/job"] / ours["polls/job"]
+            delay = theirs["median delay s"] / ours["median delay s"]
+            print(f"webhook vs scheduler: polls/job x{polls:.3f}, median delay x{delay:.3f}")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import anyio.lowlevel
 import attrs
 
 from akool_async import AkoolError, ImageJob, ImageStatus
+from akool_async.webhook import WebhookEvent
 
 _SETTLE_STEPS = 20
 
@@ -131,3 +132,20 @@ class FakeAkool:
 
     def fail_next(self, job_id: str, *errors: AkoolError) -> None:
         self.errors.setdefault(job_id, []).extend(errors)
+
+
+async def send_callbacks(
+    fake: FakeAkool,
+    notify: Callable[[WebhookEvent], None],
+    ids: list[str],
+    *,
+    lost: frozenset[str] = frozenset(),
+) -> None:
+    """Akool's webhooks, on the fake clock: each job's final status at its end, except for
+    the ``lost`` ones (a callback that never arrives)."""
+    for job_id in sorted(ids, key=lambda j: fake.jobs[j].done_at):
+        job = fake.jobs[job_id]
+        await fake.clock.wait(anyio.Event(), job.done_at)
+        if job_id not in lost:
+            url = f"https://cdn.test/{job_id}.png" if job.outcome == ImageStatus.COMPLETED else None
+            notify(WebhookEvent(job_id=job_id, status=job.outcome, type="image", url=url))

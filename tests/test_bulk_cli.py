@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed, serve_emulator
 
 CLI = [sys.executable, "-m", "akool_async", "bulk"]
+CREATE = "createBySourcePrompt"
 FAST_ARGS = ["--rate", "3000", "--concurrency", "32", "--quiet"]
 
 
@@ -65,6 +66,11 @@ def manifest(out: Path) -> list[dict[str, Any]]:
 def item_states(out: Path) -> dict[str, str]:
     with sqlite3.connect(out / "journal.sqlite") as db:
         return dict(db.execute("SELECT key, state FROM items").fetchall())
+
+
+def item_errors(out: Path) -> dict[str, str]:
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        return dict(db.execute("SELECT key, error FROM items WHERE error IS NOT NULL").fetchall())
 
 
 def test_two_hundred_prompts_of_four_with_a_follow_up_each(
@@ -112,7 +118,7 @@ def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
     states = item_states(out)
     uncertain = [key for key, state in states.items() if state == "uncertain"]
     assert len(uncertain) <= 8  # the client's cap on requests in flight at the kill
-    assert set(states.values()) <= {"done", "uncertain"}
+    assert set(states.values()) <= {"done", "uncertain"}, item_errors(out)
     assert not server.counters.duplicate_creates
     saved = {r["job_id"] for r in manifest(out) if r["ok"]}
     for job in server.backend.jobs.values():
@@ -144,27 +150,64 @@ def test_faults_end_in_the_manifest_with_their_reasons(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_records_and_resumes(tmp_path: Path) -> None:
-    """Ctrl-C exits 130 with a journal that --resume finishes; a second Ctrl-C exits at once."""
+    """One Ctrl-C exits 130 having recorded what was in flight: --resume finishes every item
+    without creating anything twice."""
     with served(attrs.evolve(FAST, time_scale=20)) as (server, env):
-        _interrupt_twice_then_finish(server, env, tmp_path)
+        source, out = prompts(tmp_path / "p.jsonl", 40), tmp_path / "out"
+        _interrupt(env, source, out, presses=1, when=lambda: _runs(out) >= 1)
+        result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert set(item_states(out).values()) == {"done"}
+        assert not server.counters.duplicate_creates
 
 
-def _interrupt_twice_then_finish(server: Emulator, env: dict[str, str], tmp_path: Path) -> None:
-    source = prompts(tmp_path / "p.jsonl", 40)
-    out = tmp_path / "out"
-    for presses in (1, 2):
-        process = subprocess.Popen([*CLI, str(source), "--out", str(out), "--resume", *FAST_ARGS],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True)  # fmt: skip
-        _until(lambda runs=presses: _runs(out) >= runs)  # this run is underway (and listening)
-        for _ in range(presses):
-            process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=60)
-        assert process.returncode == 130, errors
-    result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
-    assert result.returncode == 0, result.stderr
-    assert set(item_states(out).values()) == {"done"}
-    assert not server.counters.duplicate_creates
+def test_second_ctrl_c_quits_at_once_with_a_consistent_journal(tmp_path: Path) -> None:
+    """A second Ctrl-C exits at once: a create then in flight may or may not have reached
+    the server, so its item is uncertain (never resubmitted silently); the rest resumes, and
+    --resubmit-uncertain finishes the run, paying twice at most for those uncertain items."""
+    with served(attrs.evolve(FAST, time_scale=20)) as (server, env):
+        source, out = prompts(tmp_path / "p.jsonl", 40), tmp_path / "out"
+        _interrupt(env, source, out, presses=1, when=lambda: _runs(out) >= 1)
+        # Creates now answer late (having created), so the exit finds one in flight.
+        server.set_faults(Faults(slow=1.0, slow_seconds=3, endpoints=frozenset({CREATE})))
+        sent = server.counters.requests[CREATE]
+        _interrupt(
+            env, source, out, presses=2, when=lambda: server.counters.requests[CREATE] > sent
+        )
+        server.set_faults(Faults())
+        with sqlite3.connect(out / "journal.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
+        states = item_states(out)
+        uncertain = {key for key, state in states.items() if state == "uncertain"}
+        assert set(states.values()) <= {"done", "uncertain"}
+        assert 1 <= len(uncertain) <= 8  # the client's cap on requests in flight at the exit
+        assert result.returncode == (1 if uncertain else 0), result.stdout + result.stderr
+        assert not server.counters.duplicate_creates
+        result = bulk(env, str(source), "--out", str(out), "--resume", "--resubmit-uncertain",
+                      *FAST_ARGS)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert set(item_states(out).values()) == {"done"}
+        assert len(server.counters.duplicate_creates) <= len(uncertain)
+
+
+def _interrupt(
+    env: dict[str, str], source: Path, out: Path, *, presses: int, when: Callable[[], bool]
+) -> None:
+    """Start a run, press Ctrl-C ``presses`` times once ``when()``, and expect exit 130."""
+    process = subprocess.Popen([*CLI, str(source), "--out", str(out), "--resume", *FAST_ARGS],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    _until(when)
+    process.send_signal(signal.SIGINT)
+    if presses == 2:  # once the first is handled (two signals at once may arrive as one)
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "stopping" in line:
+                break
+        process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
 
 
 def test_usage_errors_and_bad_lines(

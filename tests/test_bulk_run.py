@@ -151,6 +151,30 @@ async def test_a_failed_press_is_pressed_again_on_resume(tmp_path: Path) -> None
     assert emulator.counters.jobs_created == 4
 
 
+async def test_a_press_whose_answer_was_lost_leaves_its_request_uncertain(
+    tmp_path: Path,
+) -> None:
+    """The press reached the server (its job exists) but its id never came back: the
+    request is uncertain, and neither resuming nor resubmitting presses or creates again."""
+    emulator = Emulator(FAST)
+    emulator.set_faults(Faults(drop_connection=1.0, endpoints=frozenset({"createbybutton"})))
+    async with emulator:
+        first, run = await bulk(emulator, items(2, follow_ups=["V1"]), tmp_path)
+        assert [r.state for r in first] == ["uncertain"] * 2
+        assert run.summary.uncertain == 2
+        lost = [image for r in first for image in r.images if not image.ok]
+        assert [(image.button, image.uncertain) for image in lost] == [("V1", True)] * 2
+        emulator.set_faults(Faults())
+        again, _ = await bulk(emulator, items(2, follow_ups=["V1"]), tmp_path)
+        forced, _ = await bulk(
+            emulator, items(2, follow_ups=["V1"]), tmp_path, resubmit_uncertain=True
+        )
+    assert [r.state for r in again + forced] == ["uncertain"] * 4
+    assert emulator.counters.requests["createbybutton"] == 2
+    assert emulator.counters.requests["createBySourcePrompt"] == 2
+    assert len(list(tmp_path.glob("*/*.png"))) == 2  # the parents' images
+
+
 async def test_verified_images_are_not_downloaded_again(tmp_path: Path) -> None:
     """A resumed run with every file present and matching its hash downloads nothing."""
     emulator = Emulator(FAST)

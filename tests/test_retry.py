@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -19,6 +21,7 @@ from akool_async import (
     RequestTimeoutError,
     RetryPolicy,
     ServerError,
+    SourcePromptRequest,
     SubmissionUncertainError,
     TooManyRequestsError,
 )
@@ -238,3 +241,63 @@ def test_policy_needs_an_attempt() -> None:
     """A policy with no attempts is refused."""
     with pytest.raises(ValueError, match="at least 1"):
         RetryPolicy(attempts=0)
+
+
+async def test_before_send_runs_once_right_before_the_first_send(api: respx.MockRouter) -> None:
+    """A create's ``before_send`` hook runs before anything reaches the server, and once
+    only, however many attempts the create takes."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append("sent")
+        return fail(1005) if seen.count("sent") < 3 else ok(job("third"))
+
+    api.post(V4).mock(side_effect=answer)
+
+    async def record_intent() -> None:
+        seen.append("intent")
+
+    async with _client() as client:
+        request = SourcePromptRequest(prompt="a fox")
+        jobs = await client.submit(request, before_send=record_intent)
+    assert [j.id for j in jobs] == ["third"]
+    assert seen == ["intent", "sent", "sent", "sent"]
+
+
+async def test_before_send_is_not_run_for_a_request_never_sent(api: respx.MockRouter) -> None:
+    """Cancelled while waiting for its place on the wire: nothing sent, no intent recorded."""
+    route = api.post(V4).mock(return_value=ok(job("a")))
+    recorded: list[int] = []
+
+    async def record_intent() -> None:
+        recorded.append(1)
+
+    async with _client() as client:
+        places = client._requester.in_flight
+        holders = [object() for _ in range(int(places.total_tokens))]
+        for holder in holders:  # every place on the wire is taken
+            await places.acquire_on_behalf_of(holder)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                functools.partial(
+                    client.submit, SourcePromptRequest(prompt="a fox"), before_send=record_intent
+                )
+            )
+            await anyio.wait_all_tasks_blocked()
+            tasks.cancel_scope.cancel()
+        for holder in holders:
+            places.release_on_behalf_of(holder)
+    assert recorded == []
+    assert route.call_count == 0
+
+
+async def test_a_failing_before_send_sends_nothing(api: respx.MockRouter) -> None:
+    route = api.post(V4).mock(return_value=ok(job("a")))
+
+    async def journal_is_full() -> None:
+        raise OSError("disk full")
+
+    async with _client() as client:
+        with pytest.raises(OSError, match="disk full"):
+            await client.submit(SourcePromptRequest(prompt="a fox"), before_send=journal_is_full)
+    assert route.call_count == 0

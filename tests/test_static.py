@@ -22,7 +22,7 @@ def test_mypy_strict_is_clean() -> None:
 def test_ruff_is_clean() -> None:
     """ruff finds nothing in the package, tests and benchmarks, and formatting holds."""
     ruff = str(Path(sys.executable).parent / "ruff")  # installed by the [test] extra
-    targets = ("akool_async", "tests", "benchmarks", "noxfile.py")
+    targets = ("akool_async", "tests", "benchmarks", "examples", "noxfile.py")
     check = _run(ruff, "check", *targets)
     assert check.returncode == 0, check.stdout + check.stderr
     form = _run(ruff, "format", "--check", *targets)

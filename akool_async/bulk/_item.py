@@ -74,6 +74,7 @@ class ImageResult:
     sha256: str | None
     credits: float | None
     error: str | None
+    uncertain: bool = False  # a follow-up pressed before a kill: its job exists, its id is lost
 
     @property
     def ok(self) -> bool:
@@ -203,17 +204,17 @@ class ItemRunner:
         if state in FINISHED_STATES:
             self.stats.skipped += 1
             return self._result(item, "skipped")
+        # An uncertain item with jobs was created; only a follow-up of it is in doubt.
+        known = state in (SUBMITTED, UNCERTAIN)
+        records = await self.journal.jobs_of(item.key) if known else []
+        if state == SUBMITTED or (state == UNCERTAIN and records):
+            presses = await self.journal.presses_of(item.key)
+            return await _Follow(self, item, records, presses, resumed=True).run()
         if state in (UNCERTAIN, SUBMITTING) and not self.resubmit_uncertain:
             reason = "the create may have reached the server before the run stopped"
             await self.journal.item_state(item.key, UNCERTAIN, reason)
             self.stats.uncertain += 1
             return self._result(item, UNCERTAIN, error=reason)
-        if state == SUBMITTED:
-            records, presses = (
-                await self.journal.jobs_of(item.key),
-                await self.journal.presses_of(item.key),
-            )
-            return await _Follow(self, item, records, presses, resumed=True).run()
         created = await self._create(item)
         if isinstance(created, ItemResult):
             return created
@@ -226,17 +227,25 @@ class ItemRunner:
             self.stats.over_budget += 1
             return self._result(item, "budget", error="the credit budget would be exceeded")
         jobs: list[ImageJob] = []
+        sending = anyio.CancelScope()
+        recorded = False
+
+        async def record_intent() -> None:
+            nonlocal recorded
+            _shield(sending)  # from here on the create is on its way: let it answer
+            await self.journal.intent(
+                item.key,
+                item.line,
+                item.user_id,
+                _payload(item),
+                [b.value for b in item.follow_ups],
+            )
+            recorded = True
+
         try:
-            with anyio.move_on_after(SHIELD_SECONDS, shield=True):
-                await self.journal.intent(
-                    item.key,
-                    item.line,
-                    item.user_id,
-                    _payload(item),
-                    [b.value for b in item.follow_ups],
-                )
+            with sending:
                 try:
-                    jobs = list(await self.client.submit(item.request))
+                    jobs = list(await self.client.submit(item.request, before_send=record_intent))
                 except SubmissionUncertainError as exc:
                     if not exc.job_ids:
                         await self.journal.item_state(item.key, UNCERTAIN, str(exc.message))
@@ -246,6 +255,8 @@ class ItemRunner:
                         ImageJob(id=job_id, status=ImageStatus.QUEUEING) for job_id in exc.job_ids
                     ]
                 except AkoolError as exc:
+                    if not recorded:  # refused before it was sent: recorded as failed all the same
+                        await record_intent()
                     await self.journal.item_state(item.key, FAILED, _reason(exc))
                     return self._result(item, FAILED, error=_reason(exc))
                 await self.journal.submitted(item.key, jobs)
@@ -339,8 +350,15 @@ class _Follow:
         await runner.journal.job_ended(result, job.error)
         if result.status == ImageStatus.COMPLETED:
             saving.start_soon(self._save, job, self.records.get(job.job_id))
-            if job.parent_id is None:
-                await self._press_follow_ups(result, watch)
+            if job.parent_id is None and self.item.follow_ups:
+                try:
+                    parent = await runner.client._with_buttons(result)  # callbacks carry none
+                except AkoolError as exc:
+                    self.lost.extend(
+                        _missing(job.job_id, b, _reason(exc)) for b in self.item.follow_ups
+                    )
+                    return
+                await self._press_follow_ups(parent, watch)
 
     async def _press_follow_ups(self, parent: ImageJob, watch: WatchSet) -> None:
         for button in self.item.follow_ups:
@@ -349,7 +367,7 @@ class _Follow:
                 continue  # pressed before: its job is followed like the others
             if key in self.presses and button in parent.used_buttons:
                 lost = "pressed before the run stopped; the new job's id was lost"
-                self.lost.append(_missing(parent.id, button, lost))
+                self.lost.append(_missing(parent.id, button, lost, uncertain=True))
                 continue
             await self._press(parent, button, watch)  # never pressed, or provably not
 
@@ -361,12 +379,22 @@ class _Follow:
             self.lost.append(_missing(parent.id, button, "the credit budget would be exceeded"))
             return
         children: list[ImageJob] = []
+        pressing = anyio.CancelScope()
+
+        async def record_intent() -> None:
+            _shield(pressing)
+            await runner.journal.press_intent(item.key, parent.id, button.value)
+
         try:
-            with anyio.move_on_after(SHIELD_SECONDS, shield=True):
-                await runner.journal.press_intent(item.key, parent.id, button.value)
+            with pressing:
                 try:
                     request = ButtonRequest.for_parent(parent, button)
-                    children = list(await runner.client.submit(request))
+                    children = list(await runner.client.submit(request, before_send=record_intent))
+                except SubmissionUncertainError as exc:  # pressed, perhaps: never again
+                    if not exc.job_ids:
+                        self.lost.append(_missing(parent.id, button, exc.message, uncertain=True))
+                        return
+                    children = [ImageJob(id=exc.job_ids[0], status=ImageStatus.QUEUEING)]
                 except AkoolError as exc:
                     self.lost.append(_missing(parent.id, button, _reason(exc)))
                     return
@@ -414,15 +442,19 @@ class _Follow:
     def _outcome(self) -> ItemResult:
         images = tuple(job.result() for job in self.jobs.values()) + tuple(self.lost)
         ok = all(image.ok for image in images) and bool(images)
-        state = DONE if ok else FAILED
-        error = None if ok else next((i.error for i in images if i.error), "incomplete")
-        self.runner.stats.items_done += 1
+        short = [image for image in images if not image.ok]
+        state = DONE if ok else UNCERTAIN if all(i.uncertain for i in short) else FAILED
+        error = None if ok else next((i.error for i in short if i.error), "incomplete")
+        if state == UNCERTAIN:
+            self.runner.stats.uncertain += 1
+        else:
+            self.runner.stats.items_done += 1
         return ItemResult(self.item.line, self.item.key, self.item.user_id, state, images, error)
 
 
-def _missing(parent_id: str, button: Button, error: str) -> ImageResult:
+def _missing(parent_id: str, button: Button, error: str, *, uncertain: bool = False) -> ImageResult:
     """A follow-up with no job to show for it."""
-    return ImageResult(None, parent_id, button.value, None, None, None, None, error)
+    return ImageResult(None, parent_id, button.value, None, None, None, None, error, uncertain)
 
 
 def _payload(item: BulkItem) -> dict[str, object]:
@@ -469,6 +501,13 @@ def _from_record(record: JobRecord) -> _Job:
 
 def _seconds(milliseconds: int | None) -> float | None:
     return None if milliseconds is None else milliseconds / 1000
+
+
+def _shield(scope: anyio.CancelScope) -> None:
+    """Protect a request that is about to be sent from cancellation, for a bounded time: a
+    stopping run waits for its answer (the job ids) rather than leave it uncertain."""
+    scope.shield = True
+    scope.deadline = anyio.current_time() + SHIELD_SECONDS
 
 
 def _reason(error: BaseException) -> str:

@@ -167,4 +167,5 @@ class Emulator:
             expected_seconds=expected,
             spread=spread,
             min_interval=min(1.0, max(0.001, expected / 30)),
+            webhook_silence=2 * expected,  # the real default (60 s) is two typical jobs
         )

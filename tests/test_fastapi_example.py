@@ -1,0 +1,85 @@
+"""examples/fastapi_app.py under uvicorn on a loopback port, with the emulator sending real
+callbacks: 200 concurrent requests each get their result, and shutdown leaves nothing."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from akool_async.emulator import EmulatorConfig, Fixed, serve_emulator
+from akool_async.emulator._server import listening_socket, uvicorn_server
+
+pytest.importorskip("fastapi")
+pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])  # uvicorn runs on asyncio
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "fastapi_app.py"
+REQUESTS = 200
+
+
+def load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fastapi_app", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def open_sockets() -> int:
+    """Sockets this process holds open (Linux), to catch a leaked connection."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd).startswith("socket:"))
+
+
+async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("counts sockets through /proc")
+    example = load_example()
+    config = EmulatorConfig(time_scale=100, durations=Fixed(30), image_max_side=16)
+    tasks_before = {task.id for task in anyio.get_running_tasks()}
+    with serve_emulator(config) as akool:
+        sockets_before = open_sockets()
+        listener = listening_socket()
+        app_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        app = example.create_app(api_key=config.api_key, client_id=config.client_id,
+                                 public_url=app_url, base_url=akool.base_url,
+                                 rate_limit=None)  # fmt: skip
+        server = uvicorn_server(app, log_level="critical")
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(functools.partial(server.serve, sockets=[listener]))
+            limits = httpx.Limits(max_connections=REQUESTS)
+            async with httpx.AsyncClient(base_url=app_url, limits=limits, timeout=60) as http:
+                results: list[dict[str, Any]] = []
+
+                async def one(n: int) -> None:
+                    started = await http.post("/generations", json={"prompt": f"a fox, {n}"})
+                    started.raise_for_status()
+                    (job_id,) = started.json()["job_ids"]
+                    answer = await http.get(f"/jobs/{job_id}", params={"timeout": 60})
+                    assert answer.status_code == 200, answer.text
+                    results.append(answer.json())
+
+                async with anyio.create_task_group() as clients:
+                    for n in range(REQUESTS):
+                        clients.start_soon(one, n)
+                refused = await http.post("/generations", json={"prompt": "x", "scale": "5:4"})
+            server.should_exit = True
+        listener.close()
+        assert open_sockets() <= sockets_before  # every connection the app opened is closed
+        counters = akool.emulator.counters
+    assert {tuple(sorted(r)) for r in results} == {("job_id", "status", "url")}
+    assert all(r["status"] == "completed" and r["url"] for r in results)
+    assert len({r["job_id"] for r in results}) == REQUESTS
+    assert refused.status_code == 422
+    assert "scale" in refused.json()["detail"]
+    assert counters.callbacks_sent >= REQUESTS
+    assert counters.requests["infobymodelid"] <= REQUESTS * 0.2  # callbacks did the work
+    assert {task.id for task in anyio.get_running_tasks()} == tasks_before

@@ -1,0 +1,107 @@
+"""The poll scheduler with webhooks, on a fake clock: callbacks end waits, polls shrink to a
+safety net while they flow, catch the one that is lost, and take over when they stop."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import statistics
+from collections.abc import AsyncIterator
+
+import anyio
+
+from akool_async import ImageJob, ImageStatus, PollPolicy
+from akool_async._polling import PollScheduler
+from akool_async.webhook import WebhookEvent
+
+from .fakes import FakeAkool, FakeClock, send_callbacks
+from .test_polling import FAST, collect
+
+
+@contextlib.asynccontextmanager
+async def hooked(
+    fake: FakeAkool, *, expect: bool = True, policy: PollPolicy = FAST
+) -> AsyncIterator[tuple[PollScheduler, anyio.abc.TaskGroup]]:
+    """A running scheduler (told to expect callbacks, or not) and a task group to send
+    callbacks from."""
+    scheduler = PollScheduler(fake.fetch, fake.clock, policy, seed=1)
+    if expect:
+        scheduler.expect_callbacks()
+    async with fake.clock.autojump(), anyio.create_task_group() as tasks:
+        await tasks.start(scheduler.run)
+        yield scheduler, tasks
+        tasks.cancel_scope.cancel()
+
+
+async def test_flowing_callbacks_end_every_wait_without_a_poll() -> None:
+    fake = FakeAkool(FakeClock(), seed=1)
+    ids = fake.add_lognormal(500)
+    async with hooked(fake) as (scheduler, tasks):
+        tasks.start_soon(send_callbacks, fake, scheduler.notify, ids)
+        results = await collect(scheduler, ids)
+    assert all(isinstance(r, ImageJob) and r.url for r in results.values())
+    assert sum(fake.polls.values()) == 0
+    assert scheduler.stats.by_callback == 500
+
+
+async def test_a_lost_callback_is_caught_by_the_safety_net() -> None:
+    fake = FakeAkool(FakeClock(), seed=2)
+    ids = fake.add_lognormal(100)
+    lost = frozenset(ids[:3])
+    async with hooked(fake) as (scheduler, tasks):
+        tasks.start_soon(functools.partial(send_callbacks, fake, scheduler.notify, ids, lost=lost))
+        results = await collect(scheduler, ids)
+    assert all(isinstance(r, ImageJob) and r.status is ImageStatus.COMPLETED
+               for r in results.values())  # fmt: skip
+    assert {job_id for job_id, n in fake.polls.items() if n} == lost
+
+
+async def test_polling_takes_over_when_callbacks_stop() -> None:
+    """A wave on callbacks, then a wave whose callbacks never come: after the silence
+    window the second wave is polled as if no webhook were set."""
+    policy = PollPolicy(min_interval=0.5, webhook_silence=60)
+    fake = FakeAkool(FakeClock(), seed=3)
+    first = fake.add_lognormal(50)
+    async with hooked(fake, policy=policy) as (scheduler, tasks):
+        tasks.start_soon(send_callbacks, fake, scheduler.notify, first)
+        await collect(scheduler, first)
+        second = fake.add_lognormal(200)
+        started = fake.clock.now()
+        results = await collect(scheduler, second)
+    assert len(results) == 200
+    assert sum(fake.polls.get(j, 0) for j in first) == 0
+    noticed = [fake.noticed[j] for j in second]
+    assert min(noticed) >= started + 60  # the silence window is waited out once...
+    delays = [fake.noticed[j] - fake.jobs[j].done_at for j in second]
+    assert statistics.median(delays) < 60  # ...then polling, not the safety net, finds them
+    assert sum(fake.polls[j] for j in second) / 200 <= 2.5
+
+
+async def test_the_first_callback_stretches_polling() -> None:
+    """Not told to expect callbacks: jobs are polled (and probed) until the first one
+    arrives, then every wait stretches to the safety net."""
+    fake = FakeAkool(FakeClock(), seed=4)
+    ids = fake.add_lognormal(400)
+    async with hooked(fake, expect=False) as (scheduler, tasks):
+        tasks.start_soon(send_callbacks, fake, scheduler.notify, ids)
+        await collect(scheduler, ids)
+    assert 0 < sum(fake.polls.values()) / 400 < 0.2
+
+
+async def test_a_callback_before_the_wait_ends_it_without_a_poll() -> None:
+    """The event came while nobody waited (a loop awaiting one job after another)."""
+    fake = FakeAkool(FakeClock(), seed=5)
+    fake.add("early", 1.0)
+    fake.add("failed", 1.0, outcome=ImageStatus.FAILED)
+    async with hooked(fake) as (scheduler, _):
+        scheduler.notify(WebhookEvent("early", ImageStatus.COMPLETED, url="https://cdn.test/e.png"))
+        scheduler.notify(WebhookEvent("failed", ImageStatus.FAILED))
+        results = await collect(scheduler, ["early", "failed"])
+    assert results["early"] == ImageJob(
+        id="early", status=ImageStatus.COMPLETED, image="https://cdn.test/e.png",
+        extra={"via": "webhook"},
+    )  # fmt: skip
+    failed = results["failed"]
+    assert isinstance(failed, ImageJob)
+    assert failed.status is ImageStatus.FAILED
+    assert not fake.polls

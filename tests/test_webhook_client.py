@@ -1,0 +1,109 @@
+"""Waits that finish on a verified callback, polling stretched to a safety net while they
+flow, and polling back when they stop: the emulator sends real, encrypted callbacks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from akool_async import ImageStatus, PollPolicy
+from akool_async.emulator import Emulator, EmulatorConfig, Fixed
+from akool_async.webhook import WebhookReceiver, seal_event
+
+HOOK = "http://hooks.test/akool"
+
+
+class Switch:
+    """An ASGI app passing callbacks to the receiver, or failing them when switched off."""
+
+    def __init__(self, receiver: WebhookReceiver) -> None:
+        self.receiver, self.on = receiver, True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.on:
+            await self.receiver(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def wired(config: EmulatorConfig) -> tuple[Emulator, WebhookReceiver, Switch]:
+    emulator_config = config
+    receiver = WebhookReceiver(api_key=emulator_config.api_key, client_id=emulator_config.client_id)
+    switch = Switch(receiver)
+    emulator = Emulator(emulator_config, webhook_transport=httpx.ASGITransport(app=switch))
+    return emulator, receiver, switch
+
+
+FAST = EmulatorConfig(time_scale=1000, durations=Fixed(30), webhook_retry_delay=0.1)
+
+
+async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
+    """With callbacks flowing, waits finish on them: no job is polled."""
+    emulator, receiver, _ = wired(FAST)
+    async with (
+        emulator,
+        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
+    ):
+        jobs = await client.create_by_source_prompt(prompt="a fox", batch_quantity=4)
+        results = [await client.wait(job) for job in jobs]
+    assert all(r.status is ImageStatus.COMPLETED and r.url for r in results)
+    assert client.poll_stats.polls == 0
+    assert client.poll_stats.by_callback == 4
+    assert emulator.counters.requests["infobymodelid"] == 0
+
+
+async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons() -> None:
+    """Follow-ups need the parent's buttons, which a callback lacks: one look per parent."""
+    emulator, receiver, _ = wired(FAST)
+    async with (
+        emulator,
+        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
+    ):
+        tree = await client.generate(prompt="a fox", batch_quantity=4, follow_ups=["U1"]).collect()
+    assert len(tree.outcomes) == 8
+    assert all(o.ok for o in tree.outcomes)
+    assert emulator.counters.requests["infobymodelid"] == 4
+
+
+async def test_polling_takes_over_when_callbacks_stop() -> None:
+    """Callbacks flowing, then failing: after the silence, jobs finish by polling."""
+    emulator, receiver, switch = wired(EmulatorConfig(time_scale=100, durations=Fixed(30),
+                                                      webhook_attempts=1))  # fmt: skip
+    policy = PollPolicy(expected_seconds=0.3, min_interval=0.02, webhook_silence=0.5)
+    async with (
+        emulator,
+        emulator.client(
+            rate_limit=None, webhook=receiver, webhook_url=HOOK, poll_policy=policy
+        ) as client,
+    ):
+        (first,) = await client.create_by_source_prompt(prompt="a fox")
+        await client.wait(first)
+        assert client.poll_stats.polls == 0
+        switch.on = False
+        jobs = await client.create_by_source_prompt(prompt="a fox", batch_quantity=3)
+        with anyio.fail_after(10):
+            results = [await client.wait(job) for job in jobs]
+    assert all(r.status is ImageStatus.COMPLETED for r in results)
+    assert client.poll_stats.polls >= 3
+    assert emulator.counters.callbacks_failed >= 3
+
+
+async def test_a_receiver_on_another_thread_is_refused_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The scheduler lives on the client's event loop: a callback handed over from another
+    thread is logged as a configuration error, never applied unsafely."""
+    config = EmulatorConfig()
+    receiver = WebhookReceiver(api_key=config.api_key, client_id=config.client_id)
+    body = seal_event({"_id": "abc", "status": 3, "url": "https://cdn.test/a.png"},
+                      api_key=config.api_key, client_id=config.client_id,
+                      timestamp=int(time.time() * 1000), nonce=1)  # fmt: skip
+    async with Emulator(config) as emulator, emulator.client(webhook=receiver) as client:
+        await anyio.to_thread.run_sync(receiver.accept, body)
+    assert client.poll_stats.callbacks == 0
+    assert "another thread" in caplog.text

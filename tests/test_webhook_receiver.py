@@ -1,0 +1,134 @@
+"""The webhook receiver: 200 for valid callbacks (handed on once), 401 for bad signatures and
+replays, 400 for malformed bodies, never a 500 and never a reason in the answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from akool_async import ImageStatus
+from akool_async.webhook import WebhookEvent, WebhookReceiver, seal_event, sign
+
+KEY = "0123456789abcdef0123456789abcdef"
+CLIENT_ID = "client-id-of-the-test"
+
+
+def sealed(event: dict[str, Any] | None = None, *, timestamp: float | None = None, key: str = KEY,
+           client_id: str = CLIENT_ID) -> dict[str, Any]:  # fmt: skip
+    event = event or {"_id": "job1", "status": 3, "type": "image", "url": "https://cdn.test/1.png"}
+    stamp = int(1000 * (time.time() if timestamp is None else timestamp))
+    return seal_event(event, api_key=key, client_id=client_id, timestamp=stamp, nonce="n0nce")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.receiver = WebhookReceiver(api_key=KEY, client_id=CLIENT_ID, tolerance=300)
+        self.events: list[WebhookEvent] = []
+        self.receiver.subscribe(self.events.append)
+
+    async def post(self, body: Any, *, raw: bool = False) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.receiver)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            if raw:
+                return await http.post("/akool", content=body)
+            return await http.post("/akool", json=body)
+
+
+async def test_a_valid_callback_is_accepted_and_handed_on_once() -> None:
+    """200, the event reaches subscribers; Akool's retry of it is answered 200, not handed on."""
+    recorder = Recorder()
+    body = sealed()
+    first = await recorder.post(body)
+    again = await recorder.post(body)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert [(e.job_id, e.status, e.url) for e in recorder.events] == [
+        ("job1", ImageStatus.COMPLETED, "https://cdn.test/1.png")
+    ]
+    assert recorder.receiver.stats.duplicates == 1
+    processing = sealed({"_id": "job1", "status": 2, "type": "image"})
+    assert (await recorder.post(processing)).status_code == 200
+    assert len(recorder.events) == 2  # another status of the same job is news
+
+
+def _tampered_ciphertext() -> dict[str, Any]:
+    body = sealed()
+    data = bytearray(base64.b64decode(body["dataEncrypt"]))
+    data[-1] ^= 0x55
+    body["dataEncrypt"] = base64.b64encode(bytes(data)).decode()
+    body["signature"] = sign(CLIENT_ID, body["timestamp"], body["nonce"], body["dataEncrypt"])
+    return body
+
+
+BAD: dict[str, tuple[Any, int]] = {
+    "bad signature": ({**sealed(), "signature": "0" * 40}, 401),
+    "wrong client id": (sealed(client_id="someone-else"), 401),
+    "replayed (too old)": (sealed(timestamp=time.time() - 3600), 401),
+    "from the future": (sealed(timestamp=time.time() + 3600), 401),
+    "wrong key": (sealed(key="fedcba9876543210fedcba9876543210"), 400),
+    "tampered ciphertext": (_tampered_ciphertext(), 400),
+    "missing fields": ({"signature": "a" * 40}, 400),
+    "wrong types": ({**sealed(), "timestamp": "soon"}, 400),
+    "truncated base64": ({**sealed(), "dataEncrypt": sealed()["dataEncrypt"][:-5]}, 401),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=BAD.keys())
+async def test_bad_callbacks_get_a_bare_4xx(case: str) -> None:
+    """Each kind of bad callback gets its status, a body without the reason, no dispatch."""
+    body, status = BAD[case]
+    recorder = Recorder()
+    response = await recorder.post(body)
+    assert response.status_code == status
+    assert response.json() == {"ok": False}
+    assert not recorder.events
+    assert recorder.receiver.stats.rejected == 1
+
+
+async def test_not_json_wrong_method_and_oversize() -> None:
+    """A body that is not JSON is 400, a GET 405, a huge body 413."""
+    recorder = Recorder()
+    assert (await recorder.post(b"<html>", raw=True)).status_code == 400
+    transport = httpx.ASGITransport(app=recorder.receiver)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        assert (await http.get("/akool")).status_code == 405
+        assert (await http.post("/akool", content=b"x" * 100_000)).status_code == 413
+
+
+async def test_a_failing_subscriber_does_not_refuse_the_callback() -> None:
+    """A listener that raises is logged; Akool still gets its 200 and others their event."""
+    recorder = Recorder()
+
+    def broken(event: WebhookEvent) -> None:
+        raise RuntimeError("bug")
+
+    recorder.receiver.subscribe(broken)
+    assert (await recorder.post(sealed())).status_code == 200
+    assert len(recorder.events) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.dictionaries(st.sampled_from(["signature", "dataEncrypt", "timestamp", "nonce", "x"]),
+                    st.one_of(st.none(), st.integers(), st.text(max_size=60), st.floats()),
+                    max_size=5).map(lambda d: json.dumps(d).encode()),
+))  # fmt: skip
+def test_no_body_makes_the_receiver_fail(body: bytes) -> None:
+    """Arbitrary bodies are answered 400 or 401, never an exception or a 500."""
+    import anyio
+
+    recorder = Recorder()
+    response = anyio.run(lambda: recorder.post(body, raw=True))
+    assert response.status_code in (400, 401)
+
+
+def test_the_repr_hides_the_key() -> None:
+    """The receiver's repr shows the client id, never the key."""
+    assert KEY not in repr(WebhookReceiver(api_key=KEY, client_id=CLIENT_ID))
