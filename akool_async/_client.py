@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import attrs
 import httpx
@@ -60,6 +60,10 @@ class AkoolClient:
     ``timeout`` (and every call's ``timeout=``) bounds each phase of one attempt
     (connecting, sending, each wait for data); waiting for a free slot and the back-off
     between retries come on top, bounded by ``RetryPolicy.timeout``.
+
+    ``transport="aiohttp"`` (the ``aiohttp`` extra; asyncio only) sends requests through
+    aiohttp at a fraction of httpx's CPU per request; the default is httpx, which also
+    runs on trio. An ``httpx`` transport or client may be injected (tests: respx).
     """
 
     def __init__(
@@ -79,13 +83,29 @@ class AkoolClient:
         webhook: WebhookReceiver | None = None,
         webhook_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | Transport | None = None,
+        transport: httpx.AsyncBaseTransport | Transport | Literal["httpx", "aiohttp"] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.base_url = _base_url(base_url)
         if max_in_flight < 1 or max_downloads < 1:
             raise ConfigurationError("max_in_flight and max_downloads must be at least 1")
         auth = auth_from(api_key, client_id, client_secret)
+        if transport == "aiohttp":
+            if http_client is not None:
+                raise ConfigurationError(
+                    "the aiohttp transport does its own HTTP: drop http_client"
+                )
+            try:
+                from ._aiohttp import AiohttpTransport
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "transport='aiohttp' needs aiohttp: pip install 'akool-async[aiohttp]'"
+                ) from exc
+            transport = AiohttpTransport(
+                self.base_url, max_in_flight=max_in_flight, max_downloads=max_downloads
+            )
+        elif transport == "httpx":
+            transport = None
         if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
             transport = HttpxTransport(
                 self.base_url,
@@ -230,9 +250,13 @@ class AkoolClient:
     ) -> ImageJob:
         """Press ``U1``-``U4`` (4K upscale) or ``V1``-``V4`` (variation) on a finished job.
 
-        Pass the parent's result (from ``info_by_model_id``) to have the button checked
-        against its ``buttons`` before any credit is spent; a bare id is sent as it is.
+        Pass the parent's result (from ``info_by_model_id`` or ``wait``) to have the button
+        checked against its ``buttons`` before any credit is spent; a bare id is sent as it
+        is. A result that a webhook callback delivered carries no buttons: the parent is
+        looked at once more first.
         """
+        if isinstance(parent, ImageJob):
+            parent = await self._with_buttons(parent)
         request = ButtonRequest.for_parent(parent, button, webhook_url=webhook_url)
         (job,) = await self.submit(request, timeout=timeout)
         return job
@@ -255,7 +279,10 @@ class AkoolClient:
             request = attrs.evolve(request, webhook_url=self.webhook_url)
         expected = request.batch_quantity if isinstance(request, SourcePromptRequest) else 1
         read = functools.partial(api.read_jobs, expected=expected)
-        return await self._requester.call(api.create_request(request), read, timeout, before_send)
+        jobs = await self._requester.call(api.create_request(request), read, timeout, before_send)
+        if request.webhook_url is not None:
+            self._scheduler.submitted(job.id for job in jobs)
+        return jobs
 
     async def info_by_model_id(
         self, job_id: str | ImageJob, *, timeout: float | None = None

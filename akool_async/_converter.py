@@ -80,18 +80,35 @@ def _to_str(value: Any, _: type) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
-def _to_tuple(item_type: type[T]) -> Any:
+def _to_button(value: Any, _: type) -> Button:
+    return Button(_to_str(value, str))
+
+
+def _optional(hook: Callable[[Any, type], T]) -> Callable[[Any, type], T | None]:
+    def structure(value: Any, cls: type) -> T | None:
+        return None if value is None else hook(value, cls)
+
+    return structure
+
+
+def _to_tuple(item: Callable[[Any, type], T], item_type: type) -> Any:
+    """Hooks are called directly, not through the converter: every poll structures a job,
+    and dispatching each item and optional field was half of that cost."""
+
     def structure(value: Any, _: type) -> tuple[T, ...]:
         if value is None:
             return ()
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list, got {type(value).__name__}")
-        return tuple(converter.structure(item, item_type) for item in value)
+        return tuple([item(entry, item_type) for entry in value])
 
     return structure
 
 
+_EXTRA_KEY = "\x00extra"  # where structuring passes a model its unknown keys
+
 converter = cattrs.Converter()
+converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], lambda v, _: v)
 converter.register_structure_hook(int, _to_int)
 converter.register_structure_hook_func(lambda t: t == Number, _to_number)
 converter.register_structure_hook_func(
@@ -99,9 +116,14 @@ converter.register_structure_hook_func(
 )
 converter.register_structure_hook(str, _to_str)
 converter.register_structure_hook(ImageStatus, lambda v, _: ImageStatus(_to_int(v, int)))
-converter.register_structure_hook(Button, lambda v, _: Button(_to_str(v, str)))
-converter.register_structure_hook_func(lambda t: t == tuple[Button, ...], _to_tuple(Button))
-converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _to_tuple(str))
+converter.register_structure_hook(Button, _to_button)
+converter.register_structure_hook(str | None, _optional(_to_str))
+converter.register_structure_hook(int | None, _optional(_to_int))
+converter.register_structure_hook(Button | None, _optional(_to_button))
+converter.register_structure_hook_func(
+    lambda t: t == tuple[Button, ...], _to_tuple(_to_button, Button)
+)
+converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _to_tuple(_to_str, str))
 converter.register_unstructure_hook_func(lambda t: t == Number, lambda v: v)
 converter.register_unstructure_hook(Button, lambda b: b.value)
 converter.register_unstructure_hook(ImageStatus, int)
@@ -110,12 +132,14 @@ converter.register_unstructure_hook(ImageStatus, int)
 def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
     """Structure ``cls`` from JSON keeping unknown keys in ``extra``; unstructure it back."""
     overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
-    overrides["extra"] = override(omit=True)
     known = _json_keys(cls, renames)
     strict = _STRICT[cls]
-    structure_known = make_dict_structure_fn(cls, converter, **overrides)
+    # ``extra`` arrives under a key no server sends, so a model is built once, not evolved.
+    structure_known = make_dict_structure_fn(
+        cls, converter, extra=override(rename=_EXTRA_KEY), **overrides
+    )
     unstructure_known = make_dict_unstructure_fn(
-        cls, converter, _cattrs_omit_if_default=True, **overrides
+        cls, converter, _cattrs_omit_if_default=True, extra=override(omit=True), **overrides
     )
 
     def structure(data: Any, _: type) -> T:
@@ -124,19 +148,17 @@ def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
         fields = data
         if "buttons" not in data and "display_buttons" in data:
             fields = {**data, "buttons": data["display_buttons"]}  # the older docs' name
-        misfits: frozenset[str] = frozenset()
+        consumed = "display_buttons" if fields is not data else None  # read as buttons
+        extra = {key: value for key, value in data.items() if key not in known and key != consumed}
+        if extra:
+            fields = {**fields, _EXTRA_KEY: MappingProxyType(extra)}
         try:
-            model = structure_known(fields, cls)
+            return structure_known(fields, cls)
         except ClassValidationError as exc:
             misfits = _lenient_misfits(exc, strict, renames)
-            model = structure_known({k: v for k, v in fields.items() if k not in misfits}, cls)
-        consumed = "display_buttons" if fields is not data else None  # read as buttons
-        extra = {
-            key: value
-            for key, value in data.items()
-            if (key not in known or key in misfits) and key != consumed
-        }
-        return attrs.evolve(model, extra=MappingProxyType(extra)) if extra else model  # type: ignore[misc]
+        extra.update((key, data[key]) for key in misfits)
+        kept = {key: value for key, value in fields.items() if key not in misfits}
+        return structure_known({**kept, _EXTRA_KEY: MappingProxyType(extra)}, cls)
 
     def unstructure(model: Any) -> dict[str, Any]:
         return {**unstructure_known(model), **model.extra}

@@ -22,7 +22,8 @@
     ├── WebhookError                  a callback that cannot be trusted or read
     │   ├── WebhookSignatureError     the signature does not match (or is malformed)
     │   ├── WebhookDecryptError       the ciphertext does not decrypt (key, IV, padding, base64)
-    │   └── WebhookPayloadError       the body or the decrypted event is not what Akool sends
+    │   ├── WebhookPayloadError       the body or the decrypted event is not what Akool sends
+    │   └── WebhookDeliveryError      a valid event no listener could take (Akool resends it)
     └── APIError                      the server answered with ``code != 1000``
         ├── ParameterError                1003
         ├── VerificationRequiredError     1004
@@ -273,7 +274,13 @@ class JobTimeoutError(JobError, TimeoutError):
 
 
 class WebhookError(AkoolError):
-    """A webhook callback that cannot be trusted or read. Never retried: answer 4xx."""
+    """A webhook callback that cannot be trusted or read (answer 4xx: retrying will not
+    help), or, for ``WebhookDeliveryError``, one that was not taken (answer 5xx)."""
+
+
+class WebhookDeliveryError(WebhookError):
+    """A verified event that a listener failed to take (a bug, a misconfiguration): it is
+    not marked handled, and the receiver answers 500 so that Akool sends it again."""
 
 
 class WebhookSignatureError(WebhookError):

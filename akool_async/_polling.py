@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import MappingProxyType
 
 import anyio
@@ -142,6 +142,7 @@ class PollScheduler:
         self._flowing = False  # webhooks arriving: polls are only a safety net
         self._last_callback = 0.0
         self._called_back: OrderedDict[str, ImageJob] = OrderedDict()  # ended, not yet awaited
+        self._ours: OrderedDict[str, None] = OrderedDict()  # recently created by this client
 
     @property
     def watching(self) -> int:
@@ -206,9 +207,20 @@ class PollScheduler:
         self._flowing = True
         self._last_callback = self.clock.now()
 
+    def submitted(self, job_ids: Iterable[str]) -> None:
+        """Jobs this client created: their callbacks, even before anyone waits, show that
+        callbacks flow (another client's, on a shared receiver, say nothing about ours)."""
+        for job_id in job_ids:
+            self._ours[job_id] = None
+        while len(self._ours) > CALLED_BACK_KEPT:
+            self._ours.popitem(last=False)
+
     def notify(self, event: WebhookEvent) -> None:
         """A verified callback: end its job's wait at once; while callbacks flow, polls
         stretch to a safety net for callbacks that never come."""
+        entry = self._entries.get(event.job_id)
+        if entry is None and event.job_id not in self._ours:
+            return  # not a job of this client's
         now = self.clock.now()
         self._last_callback = now
         self.stats.callbacks += 1
@@ -217,8 +229,11 @@ class PollScheduler:
             self._replan_all(now)
         if not event.status.is_terminal:
             return
+        if event.status == ImageStatus.COMPLETED and not event.url:
+            if entry is not None:  # completed without its image: a poll will bring it
+                self._schedule(entry, now)
+            return
         job = ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)
-        entry = self._entries.get(event.job_id)
         if entry is None:  # kept a while for a wait that starts later (a loop of waits)
             self._called_back[event.job_id] = job
             if len(self._called_back) > CALLED_BACK_KEPT:
@@ -242,8 +257,9 @@ class PollScheduler:
                 due = self._first_due(entry, now)
             elif self._flowing:
                 due = max(entry.due, now + self._safety_age())
-            else:
-                due = min(entry.due, now + self._jittered(self.policy.min_interval))
+            else:  # spread over a while: a burst would take the rate budget from creates
+                soon = self._random.uniform(self.policy.min_interval, self._model.first_age() / 2)
+                due = min(entry.due, now + soon)
             self._schedule(entry, due)
 
     def _safety_age(self) -> float:
@@ -267,7 +283,7 @@ class PollScheduler:
     def _next_due(self, entry: _Entry, status: ImageStatus, now: float) -> float:
         policy, model = self.policy, self._model
         age = now - entry.origin
-        if entry.probe:
+        if entry.probe and not self._flowing:
             probe_age = model.probe_age(entry.polls, policy.min_interval)
             if probe_age < model.first_age():
                 step = min(policy.max_interval, max(policy.min_interval, probe_age - age))

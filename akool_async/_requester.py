@@ -10,8 +10,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-import anyio
-
 from ._auth import Auth, TokenAuth
 from ._exceptions import (
     AkoolError,
@@ -34,6 +32,7 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, may_have_created
+from ._slots import Slots
 from ._transport import DEFAULT_MAX_IN_FLIGHT, Transport
 
 T = TypeVar("T")
@@ -63,7 +62,7 @@ class Requester:
         # Requests on the wire at once. The rate slot is taken only once a request holds
         # one of these, right before it is sent: taken earlier, requests would queue here
         # after their slots and reach the server bunched, past its own bucket.
-        self.in_flight = anyio.CapacityLimiter(max_in_flight)
+        self.in_flight = Slots(max_in_flight)
         self.closed = False
 
     def check_open(self) -> None:

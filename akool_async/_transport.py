@@ -85,22 +85,8 @@ class HttpxTransport:
         # never hold up API requests, and the API's credentials never go along.
         self._downloads = http_client or _pooled_client(transport, max_downloads)
         self._downloading = anyio.CapacityLimiter(max_downloads)
-        self._close_grace = close_grace
-        self._closed = False
-        self._active = 0
-        self._idle = anyio.Event()
-
-    @contextlib.contextmanager
-    def _on_the_wire(self) -> Iterator[None]:
-        if self._closed:
-            raise ClientClosedError("this AkoolClient is closed")
-        self._active += 1
-        try:
-            yield
-        finally:
-            self._active -= 1
-            if self._closed and not self._active:
-                self._idle.set()
+        self._wire = Wire(close_grace)
+        self._on_the_wire = self._wire.entered
 
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
@@ -143,16 +129,47 @@ class HttpxTransport:
                     raise _translate(exc, "download", None) from _cause(exc)
 
     async def aclose(self) -> None:
-        if self._closed:
+        if not await self._wire.close():
             return
-        self._closed = True
-        with anyio.CancelScope(shield=True):
-            if self._active:
-                with anyio.move_on_after(self._close_grace):
-                    await self._idle.wait()
-            if self._owns_client:
+        if self._owns_client:
+            with anyio.CancelScope(shield=True):
                 await self._http.aclose()
                 await self._downloads.aclose()
+
+
+class Wire:
+    """Requests on the wire, for a graceful close: closing refuses new requests and waits
+    (up to ``grace`` seconds) for those already sent, so shutting down does not turn
+    in-flight creates into uncertain ones."""
+
+    def __init__(self, grace: float = DEFAULT_CLOSE_GRACE) -> None:
+        self.grace = grace
+        self.closed = False
+        self._active = 0
+        self._idle: anyio.Event | None = None
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        if self.closed:
+            raise ClientClosedError("this AkoolClient is closed")
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._idle is not None and not self._active:
+                self._idle.set()
+
+    async def close(self) -> bool:
+        """Refuse new requests and let those on the wire finish; False if already closed."""
+        if self.closed:
+            return False
+        self.closed = True
+        if self._active:
+            self._idle = anyio.Event()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.grace):
+                await self._idle.wait()
+        return True
 
 
 def _pooled_client(transport: httpx.AsyncBaseTransport | None, size: int) -> httpx.AsyncClient:

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import WebhookError, WebhookSignatureError
+from ._exceptions import WebhookDeliveryError, WebhookError, WebhookSignatureError
 from ._webhook_crypto import (
     SignedCallback,
     WebhookEvent,
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("akool_async.webhook")
+
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -101,7 +102,7 @@ class WebhookReceiver:
         self.stats = WebhookStats()
 
     def __repr__(self) -> str:
-        return f"WebhookReceiver(client_id={self._client_id!r}, <key redacted>)"
+        return "WebhookReceiver(<client id and key redacted>)"  # the client id signs, too
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` for each new verified event; returns the unsubscriber."""
@@ -122,40 +123,48 @@ class WebhookReceiver:
         if key in self._seen:
             self.stats.duplicates += 1
             return None
-        self._seen[key] = None
+        failed = 0
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # the others still get it; Akool will send it again
+                failed += 1
+                log.exception("a webhook listener failed on job %s", event.job_id)
+        if failed:
+            raise WebhookDeliveryError(f"{failed} listener(s) failed on this event")
+        self._seen[key] = None  # handled: a retry of it is a duplicate from now on
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         self.stats.accepted += 1
         self.stats.last_accepted = time.time()
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # one listener's bug must not refuse Akool's callback
-                log.exception("a webhook listener failed on job %s", event.job_id)
         return event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+        elif scope["type"] == "http":
+            status = await self._handle(scope, receive)
+            await _answer(send, status, {"ok": status == 200})
+
+    async def _handle(self, scope: Scope, receive: Receive) -> int:
+        """The HTTP status for one request (the reason goes to the log, not the answer)."""
         if scope.get("method") != "POST":
-            await _answer(send, 405, {"ok": False})
-            return
+            return 405
         body = await _body(receive)
         if body is None:
-            await _answer(send, 413, {"ok": False})
-            return
+            return 413
+        if not self._listeners:  # nobody to hand it to yet (starting up): Akool retries
+            return 503
         try:
             self.accept(body)
+        except WebhookDeliveryError:
+            return 500  # logged where it failed; Akool sends it again
         except WebhookError as exc:
             self.stats.rejected += 1
             status = 401 if isinstance(exc, WebhookSignatureError) else 400
             log.warning("refused a webhook callback (%s): %s", status, exc.message)
-            await _answer(send, status, {"ok": False})
-            return
-        await _answer(send, 200, {"ok": True})
+            return status
+        return 200
 
 
 async def _body(receive: Receive) -> bytes | None:

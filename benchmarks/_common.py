@@ -43,16 +43,30 @@ def pin_client() -> str:
 def emulator_process(*arguments: str) -> Iterator[EmulatorProcess]:
     """``akool-async emulator --port 0 ARGS`` in its own process, ready when yielded."""
     command = [sys.executable, "-m", "akool_async", "emulator", "--port", "0", *arguments]
+    with server_process(command, lines=3) as settings:
+        yield EmulatorProcess(
+            settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"], settings["AKOOL_CLIENT_ID"]
+        )
+
+
+@contextlib.contextmanager
+def fast_server(*arguments: str) -> Iterator[str]:
+    """The minimal JSON server (``_fastserver.py``) in its own process: its base URL."""
+    script = os.path.join(os.path.dirname(__file__), "_fastserver.py")
+    with server_process([sys.executable, script, *arguments], lines=1) as settings:
+        yield f"http://127.0.0.1:{settings['PORT']}"
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], *, lines: int) -> Iterator[dict[str, str]]:
+    """Run a server on the server core; the ``NAME=value`` lines it prints when ready."""
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", str(SERVER_CORE), *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
-        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
-        yield EmulatorProcess(
-            settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"], settings["AKOOL_CLIENT_ID"]
-        )
+        yield dict(process.stdout.readline().strip().split("=", 1) for _ in range(lines))
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -136,11 +136,10 @@ async def test_failing_token_fetch_is_shared_not_repeated(api: respx.MockRouter)
 async def test_burst_of_1101_refreshes_once_even_with_same_token(api: respx.MockRouter) -> None:
     """Twenty callers refused on one token cause one new getToken, even for the same value."""
     tokens = api.post(TOKEN).mock(return_value=_token("same-token"))
-    calls = {"n": 0}
 
     def answer(request: httpx.Request) -> httpx.Response:
-        calls["n"] += 1
-        return fail(1101, "expired") if calls["n"] <= 20 else ok(finished("a"))
+        # Every request sent before the refresh is refused; none after it.
+        return fail(1101, "expired") if tokens.call_count < 2 else ok(finished("a"))
 
     api.get(INFO).mock(side_effect=answer)
     async with _token_client() as client:

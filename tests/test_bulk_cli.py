@@ -129,6 +129,21 @@ def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
     assert len(saved) >= len(done) * 4 - len(uncertain) * 2
 
 
+def test_bulk_over_the_aiohttp_transport(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """--transport aiohttp: the same run, the same bytes on disk."""
+    server, env = emulator
+    source = prompts(tmp_path / "p.jsonl", 20, batch_quantity=2)
+    out = tmp_path / "out"
+    result = bulk(env, str(source), "--out", str(out), "--transport", "aiohttp", *FAST_ARGS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = manifest(out)
+    assert len(records) == 40
+    for record in records:
+        assert (out / record["path"]).read_bytes() == server.image_bytes(record["job_id"])
+
+
 def test_faults_end_in_the_manifest_with_their_reasons(tmp_path: Path) -> None:
     """5xx, dropped connections, 1005, 1108 and failed jobs: the run completes, every
     failure recorded with its reason, everything else done."""
@@ -169,7 +184,7 @@ def test_second_ctrl_c_quits_at_once_with_a_consistent_journal(tmp_path: Path) -
         source, out = prompts(tmp_path / "p.jsonl", 40), tmp_path / "out"
         _interrupt(env, source, out, presses=1, when=lambda: _runs(out) >= 1)
         # Creates now answer late (having created), so the exit finds one in flight.
-        server.set_faults(Faults(slow=1.0, slow_seconds=3, endpoints=frozenset({CREATE})))
+        server.set_faults(Faults(slow=1.0, slow_seconds=10, endpoints=frozenset({CREATE})))
         sent = server.counters.requests[CREATE]
         _interrupt(
             env, source, out, presses=2, when=lambda: server.counters.requests[CREATE] > sent

@@ -13,9 +13,7 @@ import pytest
 from akool_async import Button, ImageStatus, ValidationError
 from akool_async.emulator import Emulator
 
-from .emulated import ManualClock, config, wired
-
-MODES = ["in-process", "http"]
+from .emulated import MODES, ManualClock, config, wired
 
 
 @pytest.fixture(params=MODES)

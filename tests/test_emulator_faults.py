@@ -11,9 +11,8 @@ import akool_async as ak
 from akool_async import RetryPolicy
 from akool_async.emulator import Emulator, Faults
 
-from .emulated import config, wired
+from .emulated import MODES, config, wired
 
-MODES = ["in-process", "http"]
 # Faults that strike after the request was handled: the create happened.
 AFTER_HANDLING = {
     "http_5xx": ak.ServerError,
@@ -73,13 +72,14 @@ async def test_429_retry_after_is_honoured(mode: str) -> None:
     assert emulator.counters.requests["quota/info"] == 2
 
 
-async def test_slow_answer_times_out() -> None:
+@pytest.mark.parametrize("mode", ["http", "aiohttp"])
+async def test_slow_answer_times_out(mode: str) -> None:
     """A slow answer past the per-call timeout is a RequestTimeoutError (a create: uncertain).
 
     Over real HTTP only: httpx applies timeouts in its network layer, which ASGI bypasses.
     """
     emulator = Emulator(config(faults=Faults(slow=1.0, slow_seconds=1.0)))
-    async with wired("http", emulator, retry=RetryPolicy(attempts=1)) as client:
+    async with wired(mode, emulator, retry=RetryPolicy(attempts=1)) as client:
         with pytest.raises(ak.RequestTimeoutError):
             await client.credit_info(timeout=0.2)
         with pytest.raises(ak.SubmissionUncertainError):

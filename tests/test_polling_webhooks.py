@@ -94,6 +94,7 @@ async def test_a_callback_before_the_wait_ends_it_without_a_poll() -> None:
     fake.add("early", 1.0)
     fake.add("failed", 1.0, outcome=ImageStatus.FAILED)
     async with hooked(fake) as (scheduler, _):
+        scheduler.submitted(["early", "failed"])
         scheduler.notify(WebhookEvent("early", ImageStatus.COMPLETED, url="https://cdn.test/e.png"))
         scheduler.notify(WebhookEvent("failed", ImageStatus.FAILED))
         results = await collect(scheduler, ["early", "failed"])
@@ -105,3 +106,41 @@ async def test_a_callback_before_the_wait_ends_it_without_a_poll() -> None:
     assert isinstance(failed, ImageJob)
     assert failed.status is ImageStatus.FAILED
     assert not fake.polls
+
+
+async def test_another_clients_callbacks_do_not_count() -> None:
+    """On a shared receiver, callbacks for jobs this client neither made nor waits on
+    neither end anything nor keep polling stretched while its own callbacks stay away."""
+    policy = PollPolicy(min_interval=0.5, webhook_silence=60)
+    fake = FakeAkool(FakeClock(), seed=6)
+    ids = fake.add_lognormal(50)
+
+    async def foreign_chatter(scheduler: PollScheduler) -> None:
+        for n in range(100):
+            await fake.clock.wait(anyio.Event(), fake.clock.now() + 5)
+            scheduler.notify(WebhookEvent(f"theirs{n}", ImageStatus.COMPLETED, url="https://x/"))
+
+    async with hooked(fake, policy=policy) as (scheduler, tasks):
+        tasks.start_soon(foreign_chatter, scheduler)
+        results = await collect(scheduler, ids)
+    assert len(results) == 50
+    assert scheduler.stats.callbacks == 0
+    delays = [fake.noticed[j] - fake.jobs[j].done_at for j in ids]
+    assert statistics.median(delays) < 60  # polled after the silence, not the safety net
+
+
+async def test_a_completed_callback_without_its_image_is_polled_for_it() -> None:
+    fake = FakeAkool(FakeClock(), seed=7)
+    fake.add("bare", 1.0)
+    async with hooked(fake) as (scheduler, tasks):
+        watch = collect(scheduler, ["bare"])
+
+        async def callback_then_wait() -> None:
+            await fake.clock.wait(anyio.Event(), 1.0)
+            scheduler.notify(WebhookEvent("bare", ImageStatus.COMPLETED))
+
+        tasks.start_soon(callback_then_wait)
+        results = await watch
+    assert results["bare"] == ImageJob(id="bare", status=ImageStatus.COMPLETED,
+                                       image="https://cdn.test/bare.png")  # fmt: skip
+    assert fake.polls["bare"] == 1

@@ -274,9 +274,8 @@ async def test_before_send_is_not_run_for_a_request_never_sent(api: respx.MockRo
 
     async with _client() as client:
         places = client._requester.in_flight
-        holders = [object() for _ in range(int(places.total_tokens))]
-        for holder in holders:  # every place on the wire is taken
-            await places.acquire_on_behalf_of(holder)
+        for _ in range(places.total):  # every place on the wire is taken
+            await places.acquire()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(
                 functools.partial(
@@ -285,8 +284,9 @@ async def test_before_send_is_not_run_for_a_request_never_sent(api: respx.MockRo
             )
             await anyio.wait_all_tasks_blocked()
             tasks.cancel_scope.cancel()
-        for holder in holders:
-            places.release_on_behalf_of(holder)
+        for _ in range(places.total):
+            places.release()
+        assert places.free == places.total  # the cancelled waiter gave its place back
     assert recorded == []
     assert route.call_count == 0
 

@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from akool_async import ImageStatus, PollPolicy
+from akool_async import ImageStatus, PollPolicy, WebhookDeliveryError
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed
 from akool_async.webhook import WebhookReceiver, seal_event
 
@@ -57,6 +57,21 @@ async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
     assert emulator.counters.requests["infobymodelid"] == 0
 
 
+async def test_a_button_pressed_on_a_result_a_callback_brought() -> None:
+    """A callback carries no buttons: pressing one looks the parent up once, then checks."""
+    emulator, receiver, _ = wired(FAST)
+    async with (
+        emulator,
+        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
+    ):
+        (job,) = await client.create_by_source_prompt(prompt="a fox")
+        result = await client.wait(job)
+        assert result.extra.get("via") == "webhook"
+        child = await client.create_by_button(result, "U1")
+        assert (await client.wait(child)).status is ImageStatus.COMPLETED
+    assert emulator.counters.requests["infobymodelid"] == 1
+
+
 async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons() -> None:
     """Follow-ups need the parent's buttons, which a callback lacks: one look per parent."""
     emulator, receiver, _ = wired(FAST)
@@ -74,7 +89,10 @@ async def test_polling_takes_over_when_callbacks_stop() -> None:
     """Callbacks flowing, then failing: after the silence, jobs finish by polling."""
     emulator, receiver, switch = wired(EmulatorConfig(time_scale=100, durations=Fixed(30),
                                                       webhook_attempts=1))  # fmt: skip
-    policy = PollPolicy(expected_seconds=0.3, min_interval=0.02, webhook_silence=0.5)
+    # A wide safety net (20 typical durations): the callback is never outrun by a poll.
+    policy = PollPolicy(
+        expected_seconds=0.3, min_interval=0.02, webhook_silence=0.5, webhook_safety=20
+    )
     async with (
         emulator,
         emulator.client(
@@ -104,6 +122,7 @@ async def test_a_receiver_on_another_thread_is_refused_loudly(
                       api_key=config.api_key, client_id=config.client_id,
                       timestamp=int(time.time() * 1000), nonce=1)  # fmt: skip
     async with Emulator(config) as emulator, emulator.client(webhook=receiver) as client:
-        await anyio.to_thread.run_sync(receiver.accept, body)
+        with pytest.raises(WebhookDeliveryError):  # the receiver answers 500: Akool retries
+            await anyio.to_thread.run_sync(receiver.accept, body)
     assert client.poll_stats.callbacks == 0
     assert "another thread" in caplog.text

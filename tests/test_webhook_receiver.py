@@ -1,5 +1,6 @@
 """The webhook receiver: 200 for valid callbacks (handed on once), 401 for bad signatures and
-replays, 400 for malformed bodies, never a 500 and never a reason in the answer."""
+replays, 400 for malformed bodies, never a reason in the answer; a 5xx only when no
+subscriber took a valid event (so Akool sends it again)."""
 
 from __future__ import annotations
 
@@ -101,16 +102,32 @@ async def test_not_json_wrong_method_and_oversize() -> None:
         assert (await http.post("/akool", content=b"x" * 100_000)).status_code == 413
 
 
-async def test_a_failing_subscriber_does_not_refuse_the_callback() -> None:
-    """A listener that raises is logged; Akool still gets its 200 and others their event."""
+async def test_an_event_a_subscriber_failed_to_take_comes_again() -> None:
+    """A listener that raises is logged and the others still get the event, but it is not
+    marked handled: the answer is 500, and Akool's retry is handed on again."""
     recorder = Recorder()
+    failures = [RuntimeError("bug")]
 
-    def broken(event: WebhookEvent) -> None:
-        raise RuntimeError("bug")
+    def flaky(event: WebhookEvent) -> None:
+        if failures:
+            raise failures.pop()
 
-    recorder.receiver.subscribe(broken)
-    assert (await recorder.post(sealed())).status_code == 200
-    assert len(recorder.events) == 1
+    recorder.receiver.subscribe(flaky)
+    body = sealed()
+    assert (await recorder.post(body)).status_code == 500
+    assert (await recorder.post(body)).status_code == 200
+    assert len(recorder.events) == 2
+    assert recorder.receiver.stats.duplicates == 0
+
+
+async def test_without_a_subscriber_callbacks_are_refused_for_later() -> None:
+    """Nobody listens yet (the app is starting): 503, so Akool sends it again."""
+    receiver = WebhookReceiver(api_key=KEY, client_id=CLIENT_ID)
+    transport = httpx.ASGITransport(app=receiver)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        assert (await http.post("/akool", json=sealed())).status_code == 503
+    assert receiver.stats.accepted == 0
+    assert "client" not in repr(receiver).replace("client id and key redacted", "")
 
 
 @settings(max_examples=200, deadline=None)

@@ -41,6 +41,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("images"), help="output folder")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--rate", type=float, default=10.0, help="API requests per second")
+    parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
+                        help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip
     parser.add_argument("--follow-ups", default="", metavar="U1,V2",
                         help="buttons to press on each image (a line's own win)")  # fmt: skip
     parser.add_argument("--budget", type=float, default=None, metavar="CREDITS",
@@ -95,7 +97,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
         # Listening before anything is submitted: a Ctrl-C is never the default handler's.
         await signals.start(_interrupts, running)
         total = await anyio.to_thread.run_sync(count_lines, args.prompts)
-        async with connect(rate_limit=args.rate) as connection:
+        async with connect(rate_limit=args.rate, transport=args.transport) as connection:
             items = read_items(args.prompts, follow_ups)
             async with run_bulk(
                 connection.client, items, out_dir=args.out, journal=journal,

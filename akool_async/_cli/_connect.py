@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import attrs
 
@@ -31,10 +32,15 @@ def has_credentials() -> bool:
 
 @contextlib.asynccontextmanager
 async def connect(
-    *, rate_limit: float | None = 10.0, emulator_time_scale: float = 30.0
+    *,
+    rate_limit: float | None = 10.0,
+    emulator_time_scale: float = 30.0,
+    transport: Literal["httpx", "aiohttp"] = "httpx",
 ) -> AsyncIterator[Connection]:
+    """The real API when credentials are set (over ``transport``), else the emulator
+    (in-process, so the transport does not apply)."""
     if has_credentials():
-        async with AkoolClient(rate_limit=rate_limit) as client:
+        async with AkoolClient(rate_limit=rate_limit, transport=transport) as client:
             yield Connection(client, emulated=False)
         return
     try:

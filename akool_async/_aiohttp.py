@@ -1,0 +1,139 @@
+"""A transport on aiohttp (the ``aiohttp`` extra; asyncio only).
+
+It talks to aiohttp directly, request spec in, status + headers + bytes out, without
+building httpx's request and response models: per request it costs a fraction of httpx's
+CPU (see the shared perf notes and ``benchmarks/overhead.py``). Behaviour is the
+``HttpxTransport``'s: the same error translation (a failure before the request left is a
+``ConnectError``, so a create may be sent again; any later one is not), no redirects
+followed, downloads on their own pool without credentials, and a graceful close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import anyio
+import sniffio
+
+from ._exceptions import (
+    AkoolError,
+    ConfigurationError,
+    ConnectError,
+    NetworkError,
+    RequestTimeoutError,
+)
+from ._protocol import RawResponse, RequestSpec
+from ._transport import (
+    DEFAULT_CLOSE_GRACE,
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_IN_FLIGHT,
+    StreamedResponse,
+    Wire,
+)
+
+_JSON = {"content-type": "application/json"}
+_CHUNK = 64 * 1024
+
+
+class AiohttpTransport:
+    """Sends requests through one long-lived ``aiohttp.ClientSession`` (made on first use,
+    inside the running event loop), its pool sized to the client's cap on requests in
+    flight so a request never waits for a connection."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
+        close_grace: float = DEFAULT_CLOSE_GRACE,
+    ) -> None:
+        self.base_url = base_url
+        self._sizes = (max_in_flight, max_downloads)
+        self._api: aiohttp.ClientSession | None = None
+        self._cdn: aiohttp.ClientSession | None = None
+        self._downloading = anyio.CapacityLimiter(max_downloads)
+        self._wire = Wire(close_grace)
+
+    def _sessions(self) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
+        if self._api is None or self._cdn is None:
+            if sniffio.current_async_library() != "asyncio":
+                raise ConfigurationError(
+                    "the aiohttp transport runs on asyncio only; use the default (httpx) on trio"
+                )
+            self._api, self._cdn = (self._session(size) for size in self._sizes)
+        return self._api, self._cdn
+
+    def _session(self, size: int) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=size, limit_per_host=size),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets none; a CDN's must not stick
+            trust_env=False,
+        )
+
+    @staticmethod
+    def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+        # Like httpx's: each of connecting and every wait for data, not the whole exchange.
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+    async def send(
+        self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
+    ) -> RawResponse:
+        endpoint = request.endpoint
+        body = request.body
+        with self._wire.entered():
+            api, _ = self._sessions()
+            try:
+                async with api.request(
+                    endpoint.method,
+                    self.base_url + endpoint.path,
+                    params=request.params,
+                    data=body,
+                    headers={**headers, **_JSON} if body is not None else headers,
+                    allow_redirects=False,
+                    timeout=self._timeout(timeout),
+                ) as response:
+                    content = await response.read()
+                    return RawResponse(response.status, response.headers, content)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise self._translate(exc, endpoint.name, request.job_id) from None
+
+    @contextlib.asynccontextmanager
+    async def stream(self, url: str, *, timeout: float) -> AsyncIterator[StreamedResponse]:
+        async with self._downloading:
+            with self._wire.entered():
+                _, cdn = self._sessions()
+                try:
+                    async with cdn.get(
+                        url, allow_redirects=False, timeout=self._timeout(timeout)
+                    ) as response:
+                        chunks = response.content.iter_chunked(_CHUNK)
+                        yield StreamedResponse(response.status, response.headers, chunks)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise self._translate(exc, "download", None) from None
+
+    async def aclose(self) -> None:
+        if not await self._wire.close():
+            return
+        with anyio.CancelScope(shield=True):
+            for session in (self._api, self._cdn):
+                if session is not None:
+                    await session.close()
+
+    @staticmethod
+    def _translate(exc: BaseException, endpoint: str, job_id: str | None) -> AkoolError:
+        """aiohttp's errors as ours, by whether the request can have left the client. The
+        cause is dropped: aiohttp's messages may quote the request, and its headers hold
+        the credentials."""
+        context: dict[str, Any] = {"endpoint": endpoint, "job_id": job_id}
+        name = type(exc).__name__
+        if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+            return ConfigurationError(f"the request could not be built ({name})")
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return ConnectError(f"could not connect: {name}", **context)
+        if isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
+            return RequestTimeoutError(f"no answer in time: {name}", **context)
+        return NetworkError(f"the connection failed: {name}", **context)

@@ -1,0 +1,144 @@
+"""No collapse: the request rate the client sustains with 10,000 jobs waiting at once.
+
+Against the emulator on its own core (real clock, 30 s jobs so they stay waiting, no rate
+limit), 10,000 jobs are created, then polled for a fixed window three ways in one run:
+
+- raw httpx, best of 1, 2, 4 and 8 workers polling back to back over one
+  ``httpx.AsyncClient`` (the ceiling this client builds on);
+- akool: ``client.as_completed(all 10,000)`` with a poll policy that keeps every job due,
+  so the scheduler polls as fast as its senders can (the worst case for its bookkeeping);
+- naive gather: a task per job polling every 3 s over one default ``httpx.AsyncClient``
+  (what users write today), its failures counted.
+
+Goal (issue 7): akool at least 90% of raw httpx's best.
+
+    python benchmarks/waiting.py [--jobs 10000] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+import httpx
+from _common import EmulatorProcess, emulator_process, pin_client  # benchmarks/ is on sys.path
+
+from akool_async import AkoolClient, PollPolicy
+
+PATH = "/api/open/v3/content/image/infobymodelid"
+ALWAYS_DUE = PollPolicy(expected_seconds=0.001, min_interval=0.001, max_interval=0.001,
+                        probes=0, jitter=0.0)  # fmt: skip
+
+
+async def create_jobs(server: EmulatorProcess, count: int) -> list[str]:
+    async with AkoolClient(api_key=server.api_key, base_url=server.base_url,
+                           rate_limit=None) as client:  # fmt: skip
+        ids: list[str] = []
+
+        async def batch(n: int) -> None:
+            jobs = await client.create_by_source_prompt(prompt=f"fox {n}", batch_quantity=4)
+            ids.extend(job.id for job in jobs)
+
+        async with anyio.create_task_group() as tasks:
+            for n in range(count // 4):
+                tasks.start_soon(batch, n)
+        return ids
+
+
+async def for_a_while(seconds: float, run: Callable[[], Awaitable[None]]) -> None:
+    with anyio.move_on_after(seconds):
+        await run()
+
+
+async def raw_httpx(server: EmulatorProcess, ids: list[str], workers: int, seconds: float) -> float:
+    done = 0
+    headers = {"x-api-key": server.api_key}
+    limits = httpx.Limits(max_connections=workers)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits) as http:
+
+        async def worker(offset: int) -> None:
+            nonlocal done
+            for n in range(offset, 10**9, workers):
+                job_id = ids[n % len(ids)]
+                response = await http.get(PATH, params={"image_model_id": job_id}, headers=headers)
+                response.raise_for_status()
+                done += 1
+
+        async def run() -> None:
+            async with anyio.create_task_group() as tasks:
+                for offset in range(workers):
+                    tasks.start_soon(worker, offset)
+
+        await for_a_while(seconds, run)
+    return done / seconds
+
+
+async def akool(server: EmulatorProcess, ids: list[str], seconds: float) -> float:
+    async with AkoolClient(api_key=server.api_key, base_url=server.base_url, rate_limit=None,
+                           poll_policy=ALWAYS_DUE) as client:  # fmt: skip
+
+        async def run() -> None:
+            async for _ in client.as_completed(ids):
+                pass
+
+        await for_a_while(seconds, run)
+        return client.poll_stats.polls / seconds
+
+
+async def naive_gather(
+    server: EmulatorProcess, ids: list[str], seconds: float
+) -> tuple[float, int]:
+    done = failed = 0
+    headers = {"x-api-key": server.api_key}
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+
+        async def follow(job_id: str) -> None:
+            nonlocal done, failed
+            while True:
+                try:
+                    response = await http.get(PATH, params={"image_model_id": job_id},
+                                              headers=headers)  # fmt: skip
+                    response.raise_for_status()
+                    done += 1
+                except httpx.HTTPError:
+                    failed += 1
+                await anyio.sleep(3)
+
+        async def run() -> None:
+            async with anyio.create_task_group() as tasks:
+                for job_id in ids:
+                    tasks.start_soon(follow, job_id)
+
+        await for_a_while(seconds, run)
+    return done / seconds, failed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    print(pin_client())
+    with emulator_process("--seed", "3", "--image-max-side", "16") as server:
+        started = time.perf_counter()
+        ids = await create_jobs(server, args.jobs)
+        print(f"{len(ids)} jobs created in {time.perf_counter() - started:.1f} s; "
+              f"each contender polls for {args.seconds:g} s")  # fmt: skip
+        best, best_workers = 0.0, 0
+        for workers in (1, 2, 4, 8):
+            rate = await raw_httpx(server, ids, workers, args.seconds / 2)
+            print(f"   raw httpx, {workers} workers: {rate:8,.0f} requests/s")
+            if rate > best:
+                best, best_workers = rate, workers
+        ours = await akool(server, ids, args.seconds)
+        print(f"akool, {len(ids)} waiting: {ours:8,.0f} requests/s")
+        naive, failed = await naive_gather(server, ids, args.seconds)
+        print(f"naive gather, {len(ids)} tasks: {naive:8,.0f} requests/s ({failed} failed)")
+    print(f"akool vs raw httpx best ({best_workers} workers): x{ours / best:.2f} (goal >= 0.90)")
+    print(f"naive gather vs raw httpx best: x{naive / best:.2f}")
+
+
+if __name__ == "__main__":
+    anyio.run(main)
