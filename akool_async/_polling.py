@@ -28,6 +28,7 @@ from types import MappingProxyType
 import anyio
 import anyio.abc
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._clock import Clock
 from ._durations import DurationModel
@@ -345,15 +346,30 @@ class PollScheduler:
             for listener in entry.listeners:
                 listener(entry.job_id, ClientClosedError("the client closed while this job ran"))
 
-    async def _dispatch_due(self, send: anyio.abc.ObjectSendStream[_Entry]) -> None:
+    async def _dispatch_due(self, send: MemoryObjectSendStream[_Entry]) -> None:
         while self._heap and self._heap[0][0] <= self.clock.now():
             item = heapq.heappop(self._heap)
             if self._is_current(item):
-                await send.send(item[2])  # waits for a free sender: the heap keeps the order
+                # Straight to an idle sender when there is one (no pass through the event
+                # loop: at thousands of polls a second those passes were a third of the
+                # scheduler's CPU); else wait for one: the heap keeps the order.
+                try:
+                    send.send_nowait(item[2])
+                except anyio.WouldBlock:
+                    await send.send(item[2])
 
-    async def _sender(self, receive: anyio.abc.ObjectReceiveStream[_Entry]) -> None:
+    async def _sender(self, receive: MemoryObjectReceiveStream[_Entry]) -> None:
         async with receive:
-            async for entry in receive:
+            while True:
+                try:
+                    entry = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        entry = await receive.receive()
+                    except anyio.EndOfStream:
+                        return
+                except anyio.EndOfStream:
+                    return
                 await self._poll(entry)
 
     async def _poll(self, entry: _Entry) -> None:
