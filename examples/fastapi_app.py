@@ -9,6 +9,9 @@
   on the client's event loop): each one ends its job's wait at once, and polling shrinks
   to a safety net while they flow.
 
+Run one worker process per receiver URL: Akool calls back one process, and a job whose
+callback lands in another worker is only found by that worker's safety-net polls.
+
 Run it (``pip install 'akool-async[webhooks]' fastapi uvicorn``)::
 
     AKOOL_API_KEY=... AKOOL_CLIENT_ID=... PUBLIC_URL=https://my.app \\
