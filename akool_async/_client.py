@@ -22,7 +22,7 @@ from ._download import DownloadedImage, download
 from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, ValidationError
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
-from ._polling import PollPolicy, PollScheduler, PollStats, WatchSet
+from ._polling import PollPolicy, PollScheduler, PollStats
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from ._requester import Requester
 from ._requests import (
@@ -40,6 +40,7 @@ from ._transport import (
     HttpxTransport,
     Transport,
 )
+from ._watchset import WatchSet
 from .webhook import WebhookEvent, WebhookReceiver
 
 DEFAULT_BASE_URL = "https://openapi.akool.com"

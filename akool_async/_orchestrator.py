@@ -25,8 +25,9 @@ import attrs
 
 from ._exceptions import AkoolError, JobFailedError, JobTimeoutError
 from ._models import Button, ImageJob, ImageStatus
-from ._polling import Result, WatchSet
+from ._polling import Result
 from ._requests import ButtonRequest, SourcePromptRequest
+from ._watchset import WatchSet
 
 if TYPE_CHECKING:
     from ._client import AkoolClient

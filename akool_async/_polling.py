@@ -16,12 +16,11 @@ Transient failures (after the client's own retries) only postpone the next poll.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
 import random
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from types import MappingProxyType
 
@@ -30,9 +29,10 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._callbacks import Callbacks
 from ._clock import Clock
 from ._durations import DurationModel
-from ._exceptions import AkoolError, ClientClosedError, JobTimeoutError, PayloadError
+from ._exceptions import AkoolError, ClientClosedError, PayloadError
 from ._models import ImageJob, ImageStatus
 from ._retry import READ_RETRYABLE
 from ._webhook_crypto import WebhookEvent
@@ -43,7 +43,6 @@ Fetch = Callable[[str], Awaitable[ImageJob]]
 
 _TRANSIENT = (*READ_RETRYABLE, PayloadError)
 _VIA_WEBHOOK = MappingProxyType({"via": "webhook"})
-CALLED_BACK_KEPT = 4096  # callbacks kept for jobs nobody waits on yet (~0.5 KB each)
 log = logging.getLogger("akool_async")
 
 
@@ -140,10 +139,7 @@ class PollScheduler:
         self._order = itertools.count()
         self._wake = anyio.Event()
         self.running = False
-        self._flowing = False  # webhooks arriving: polls are only a safety net
-        self._last_callback = 0.0
-        self._called_back: OrderedDict[str, ImageJob] = OrderedDict()  # ended, not yet awaited
-        self._ours: OrderedDict[str, None] = OrderedDict()  # recently created by this client
+        self._callbacks = Callbacks()
 
     @property
     def watching(self) -> int:
@@ -157,20 +153,21 @@ class PollScheduler:
         ``age``: seconds since the job was created; None when unknown (it is polled now).
         """
         entry = self._entries.get(job_id)
-        if entry is None and job_id in self._called_back:
+        early = None if entry is not None else self._callbacks.take(job_id)
+        if early is not None:
             self.stats.by_callback += 1  # it ended before anyone waited: no poll needed
-            listener(job_id, self._called_back.pop(job_id))
+            listener(job_id, early)
             return
         if entry is None:
             now = self.clock.now()
             if age is None:
                 entry = _Entry(job_id, now - self._model.first_age(), probe=False, learn=False)
             else:  # only a new job is probed: an old one would teach nothing but its age
-                young = age <= self.policy.min_interval and not self._flowing
+                young = age <= self.policy.min_interval and not self._callbacks.flowing
                 probe = young and self._model.take_probe()
                 entry = _Entry(job_id, now - age, probe)
-            if self._flowing and not self._entries:
-                self._last_callback = max(self._last_callback, now)  # silence counts from here
+            if not self._entries:
+                self._callbacks.busy_again(now)
             self._entries[job_id] = entry
             self._schedule(entry, self._first_due(entry, now))
         entry.listeners.append(listener)
@@ -205,28 +202,22 @@ class PollScheduler:
     def expect_callbacks(self) -> None:
         """A webhook receiver is attached: count callbacks as flowing until a silence says
         otherwise, so jobs are not polled (nor probed) ahead of their callbacks."""
-        self._flowing = True
-        self._last_callback = self.clock.now()
+        self._callbacks.expect(self.clock.now())
 
     def submitted(self, job_ids: Iterable[str]) -> None:
         """Jobs this client created: their callbacks, even before anyone waits, show that
         callbacks flow (another client's, on a shared receiver, say nothing about ours)."""
-        for job_id in job_ids:
-            self._ours[job_id] = None
-        while len(self._ours) > CALLED_BACK_KEPT:
-            self._ours.popitem(last=False)
+        self._callbacks.mark_ours(job_ids)
 
     def notify(self, event: WebhookEvent) -> None:
         """A verified callback: end its job's wait at once; while callbacks flow, polls
         stretch to a safety net for callbacks that never come."""
         entry = self._entries.get(event.job_id)
-        if entry is None and event.job_id not in self._ours:
+        if entry is None and not self._callbacks.is_ours(event.job_id):
             return  # not a job of this client's
         now = self.clock.now()
-        self._last_callback = now
         self.stats.callbacks += 1
-        if not self._flowing:
-            self._flowing = True
+        if self._callbacks.heard(now):
             self._replan_all(now)
         if not event.status.is_terminal:
             return
@@ -235,28 +226,24 @@ class PollScheduler:
                 self._schedule(entry, now)
             return
         job = ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)
-        if entry is None:  # kept a while for a wait that starts later (a loop of waits)
-            self._called_back[event.job_id] = job
-            if len(self._called_back) > CALLED_BACK_KEPT:
-                self._called_back.popitem(last=False)
+        if entry is None:  # kept a while for a wait that starts later
+            self._callbacks.keep(job)
             return
         self.stats.by_callback += 1
         self._ended(entry, job, now - entry.origin)
 
-    def _silent_at(self) -> float:
-        """When callbacks will count as stopped, if none comes before."""
-        return self._last_callback + max(self.policy.webhook_silence, 2 * self._model.first_age())
+    def _silence(self) -> float:
+        return max(self.policy.webhook_silence, 2 * self._model.first_age())
 
     def _check_silence(self, now: float) -> None:
-        if self._flowing and now >= self._silent_at():
-            self._flowing = False  # callbacks stopped: polling takes over again
+        if self._callbacks.fell_silent(now, self._silence()):
             self._replan_all(now)
 
     def _replan_all(self, now: float) -> None:
         for entry in list(self._entries.values()):
             if entry.polls == 0:
                 due = self._first_due(entry, now)
-            elif self._flowing:
+            elif self._callbacks.flowing:
                 due = max(entry.due, now + self._safety_age())
             else:  # spread over a while: a burst would take the rate budget from creates
                 soon = self._random.uniform(self.policy.min_interval, self._model.first_age() / 2)
@@ -269,7 +256,7 @@ class PollScheduler:
     # -- when to poll -----------------------------------------------------------------------
 
     def _first_due(self, entry: _Entry, now: float) -> float:
-        if self._flowing:
+        if self._callbacks.flowing:
             return max(now, entry.origin + self._jittered(self._safety_age()))
         if entry.probe:
             return now + self._jittered(self._model.probe_age(0, self.policy.min_interval))
@@ -284,7 +271,7 @@ class PollScheduler:
     def _next_due(self, entry: _Entry, status: ImageStatus, now: float) -> float:
         policy, model = self.policy, self._model
         age = now - entry.origin
-        if entry.probe and not self._flowing:
+        if entry.probe and not self._callbacks.flowing:
             probe_age = model.probe_age(entry.polls, policy.min_interval)
             if probe_age < model.first_age():
                 step = min(policy.max_interval, max(policy.min_interval, probe_age - age))
@@ -300,7 +287,7 @@ class PollScheduler:
         else:
             entry.queued = 0
         step = min(policy.max_interval, max(policy.min_interval, step))
-        if self._flowing:
+        if self._callbacks.flowing:
             step = max(step, self._safety_age())
         return now + self._jittered(step)
 
@@ -331,8 +318,8 @@ class PollScheduler:
                     await self._dispatch_due(send)
                     self._wake = anyio.Event()
                     until = self._heap[0][0] if self._heap else None
-                    if self._flowing:  # wake when callbacks would count as stopped
-                        silent_at = self._silent_at()
+                    if self._callbacks.flowing:  # wake when callbacks would count as stopped
+                        silent_at = self._callbacks.silent_at(self._silence())
                         until = silent_at if until is None else min(until, silent_at)
                     await self.clock.wait(self._wake, until)
             finally:
@@ -360,17 +347,13 @@ class PollScheduler:
 
     async def _sender(self, receive: MemoryObjectReceiveStream[_Entry]) -> None:
         async with receive:
-            while True:
-                try:
-                    entry = receive.receive_nowait()
-                except anyio.WouldBlock:
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
                     try:
+                        entry = receive.receive_nowait()
+                    except anyio.WouldBlock:
                         entry = await receive.receive()
-                    except anyio.EndOfStream:
-                        return
-                except anyio.EndOfStream:
-                    return
-                await self._poll(entry)
+                    await self._poll(entry)
 
     async def _poll(self, entry: _Entry) -> None:
         if self._entries.get(entry.job_id) is not entry:
@@ -428,83 +411,3 @@ class PollScheduler:
         del self._entries[entry.job_id]
         for listener in entry.listeners:
             listener(entry.job_id, result)
-
-
-class WatchSet:
-    """Jobs followed together: ``next()`` gives each one's outcome as it comes.
-
-    Each job may have its own deadline; when it passes, the job's outcome is a
-    ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume).
-    """
-
-    def __init__(self, scheduler: PollScheduler) -> None:
-        self._scheduler = scheduler
-        self._pending: set[str] = set()
-        self._ready: deque[tuple[str, Result, float]] = deque()
-        self._deadlines: list[tuple[float, str]] = []
-        self._arrived = anyio.Event()
-        self.timed_out: set[str] = set()  # left running on the server, past their deadline
-        self.last_arrival = 0.0  # epoch seconds the outcome last returned by next() arrived
-
-    @property
-    def pending(self) -> frozenset[str]:
-        return frozenset(self._pending)
-
-    def add(self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None) -> None:
-        if job_id in self._pending:
-            return
-        self._pending.add(job_id)
-        if timeout is not None:
-            heapq.heappush(self._deadlines, (self._scheduler.clock.now() + timeout, job_id))
-        self._scheduler.watch(job_id, self._deliver, age=age)
-
-    def add_result(self, job_id: str, result: Result) -> None:
-        """A job already known to be over: its outcome comes without a poll."""
-        if job_id in self._pending:
-            self._scheduler.unwatch(job_id, self._deliver)
-        self._pending.add(job_id)
-        self._deliver(job_id, result)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing pending, nothing ready."""
-        return not self._pending and not self._ready
-
-    def _deliver(self, job_id: str, result: Result) -> None:
-        if job_id in self._pending:
-            self._pending.discard(job_id)
-            self._ready.append((job_id, result, time.time()))
-            self._arrived.set()
-
-    async def next(self) -> tuple[str, Result]:
-        """The next outcome; ``LookupError`` when nothing is pending or ready."""
-        clock = self._scheduler.clock
-        while not self._ready:
-            if not self._pending:
-                raise LookupError("no job left to wait for")
-            self._expire(clock.now())
-            if self._ready:
-                break
-            self._arrived = anyio.Event()
-            await clock.wait(self._arrived, self._deadlines[0][0] if self._deadlines else None)
-        job_id, result, self.last_arrival = self._ready.popleft()
-        return job_id, result
-
-    def _expire(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, job_id = heapq.heappop(self._deadlines)
-            if job_id in self._pending:
-                self._scheduler.unwatch(job_id, self._deliver)
-                self.timed_out.add(job_id)
-                self._deliver(job_id, JobTimeoutError(
-                    "the job did not finish in time; it goes on on the server", job_id=job_id
-                ))  # fmt: skip
-
-    def close(self) -> tuple[str, ...]:
-        """Stop watching; the ids of jobs left running remotely (pending or timed out)."""
-        for job_id in self._pending:
-            self._scheduler.unwatch(job_id, self._deliver)
-        left = tuple(sorted(self._pending | self.timed_out))
-        self._pending.clear()
-        self._ready.clear()
-        return left

@@ -20,7 +20,8 @@ from akool_async import (
     PollPolicy,
     ServerError,
 )
-from akool_async._polling import PollScheduler, Result, WatchSet
+from akool_async._polling import PollScheduler, Result
+from akool_async._watchset import WatchSet
 
 from .fakes import FakeAkool, FakeClock
 

@@ -3,14 +3,16 @@ flow, and polling back when they stop: the emulator sends real, encrypted callba
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from akool_async import ImageStatus, PollPolicy, WebhookDeliveryError
+from akool_async import AkoolClient, ImageStatus, PollPolicy, WebhookDeliveryError
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed
 from akool_async.webhook import WebhookReceiver, seal_event
 
@@ -42,13 +44,22 @@ def wired(config: EmulatorConfig) -> tuple[Emulator, WebhookReceiver, Switch]:
 FAST = EmulatorConfig(time_scale=1000, durations=Fixed(30), webhook_retry_delay=0.1)
 
 
-async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
-    """With callbacks flowing, waits finish on them: no job is polled."""
-    emulator, receiver, _ = wired(FAST)
+@contextlib.asynccontextmanager
+async def hooked(
+    config: EmulatorConfig = FAST, **options: Any
+) -> AsyncIterator[tuple[Emulator, AkoolClient, Switch]]:
+    """A running emulator and a client whose receiver gets its callbacks (via ``Switch``)."""
+    emulator, receiver, switch = wired(config)
     async with (
         emulator,
-        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
+        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK, **options) as client,
     ):
+        yield emulator, client, switch
+
+
+async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
+    """With callbacks flowing, waits finish on them: no job is polled."""
+    async with hooked() as (emulator, client, _):
         jobs = await client.create_by_source_prompt(prompt="a fox", batch_quantity=4)
         results = [await client.wait(job) for job in jobs]
     assert all(r.status is ImageStatus.COMPLETED and r.url for r in results)
@@ -59,11 +70,7 @@ async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
 
 async def test_a_button_pressed_on_a_result_a_callback_brought() -> None:
     """A callback carries no buttons: pressing one looks the parent up once, then checks."""
-    emulator, receiver, _ = wired(FAST)
-    async with (
-        emulator,
-        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
-    ):
+    async with hooked() as (emulator, client, _):
         (job,) = await client.create_by_source_prompt(prompt="a fox")
         result = await client.wait(job)
         assert result.extra.get("via") == "webhook"
@@ -74,11 +81,7 @@ async def test_a_button_pressed_on_a_result_a_callback_brought() -> None:
 
 async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons() -> None:
     """Follow-ups need the parent's buttons, which a callback lacks: one look per parent."""
-    emulator, receiver, _ = wired(FAST)
-    async with (
-        emulator,
-        emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK) as client,
-    ):
+    async with hooked() as (emulator, client, _):
         tree = await client.generate(prompt="a fox", batch_quantity=4, follow_ups=["U1"]).collect()
     assert len(tree.outcomes) == 8
     assert all(o.ok for o in tree.outcomes)
@@ -87,18 +90,12 @@ async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons()
 
 async def test_polling_takes_over_when_callbacks_stop() -> None:
     """Callbacks flowing, then failing: after the silence, jobs finish by polling."""
-    emulator, receiver, switch = wired(EmulatorConfig(time_scale=100, durations=Fixed(30),
-                                                      webhook_attempts=1))  # fmt: skip
+    config = EmulatorConfig(time_scale=100, durations=Fixed(30), webhook_attempts=1)
     # A wide safety net (20 typical durations): the callback is never outrun by a poll.
     policy = PollPolicy(
         expected_seconds=0.3, min_interval=0.02, webhook_silence=0.5, webhook_safety=20
     )
-    async with (
-        emulator,
-        emulator.client(
-            rate_limit=None, webhook=receiver, webhook_url=HOOK, poll_policy=policy
-        ) as client,
-    ):
+    async with hooked(config, poll_policy=policy) as (emulator, client, switch):
         (first,) = await client.create_by_source_prompt(prompt="a fox")
         await client.wait(first)
         assert client.poll_stats.polls == 0

@@ -25,8 +25,9 @@ from .._converter import unstructure
 from .._download import DownloadedImage
 from .._exceptions import AkoolError, SubmissionUncertainError
 from .._models import Button, ImageJob, ImageStatus
-from .._polling import Result, WatchSet
+from .._polling import Result
 from .._requests import ButtonRequest
+from .._watchset import WatchSet
 from ._input import BulkItem
 from ._journal import (
     DONE,

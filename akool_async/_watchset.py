@@ -1,0 +1,93 @@
+"""Jobs followed together by one waiter (``wait``, ``as_completed``, a generation, a bulk
+item): outcomes as they come from the shared scheduler, with per-job deadlines."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+
+import anyio
+
+from ._exceptions import JobTimeoutError
+from ._polling import PollScheduler, Result
+
+
+class WatchSet:
+    """Jobs followed together: ``next()`` gives each one's outcome as it comes.
+
+    Each job may have its own deadline; when it passes, the job's outcome is a
+    ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume).
+    """
+
+    def __init__(self, scheduler: PollScheduler) -> None:
+        self._scheduler = scheduler
+        self._pending: set[str] = set()
+        self._ready: deque[tuple[str, Result, float]] = deque()
+        self._deadlines: list[tuple[float, str]] = []
+        self._arrived = anyio.Event()
+        self.timed_out: set[str] = set()  # left running on the server, past their deadline
+        self.last_arrival = 0.0  # epoch seconds the outcome last returned by next() arrived
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
+    def add(self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None) -> None:
+        if job_id in self._pending:
+            return
+        self._pending.add(job_id)
+        if timeout is not None:
+            heapq.heappush(self._deadlines, (self._scheduler.clock.now() + timeout, job_id))
+        self._scheduler.watch(job_id, self._deliver, age=age)
+
+    def add_result(self, job_id: str, result: Result) -> None:
+        """A job already known to be over: its outcome comes without a poll."""
+        if job_id in self._pending:
+            self._scheduler.unwatch(job_id, self._deliver)
+        self._pending.add(job_id)
+        self._deliver(job_id, result)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending, nothing ready."""
+        return not self._pending and not self._ready
+
+    def _deliver(self, job_id: str, result: Result) -> None:
+        if job_id in self._pending:
+            self._pending.discard(job_id)
+            self._ready.append((job_id, result, time.time()))
+            self._arrived.set()
+
+    async def next(self) -> tuple[str, Result]:
+        """The next outcome; ``LookupError`` when nothing is pending or ready."""
+        clock = self._scheduler.clock
+        while not self._ready:
+            if not self._pending:
+                raise LookupError("no job left to wait for")
+            self._expire(clock.now())
+            if self._ready:
+                break
+            self._arrived = anyio.Event()
+            await clock.wait(self._arrived, self._deadlines[0][0] if self._deadlines else None)
+        job_id, result, self.last_arrival = self._ready.popleft()
+        return job_id, result
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(self._deadlines)
+            if job_id in self._pending:
+                self._scheduler.unwatch(job_id, self._deliver)
+                self.timed_out.add(job_id)
+                self._deliver(job_id, JobTimeoutError(
+                    "the job did not finish in time; it goes on on the server", job_id=job_id
+                ))  # fmt: skip
+
+    def close(self) -> tuple[str, ...]:
+        """Stop watching; the ids of jobs left running remotely (pending or timed out)."""
+        for job_id in self._pending:
+            self._scheduler.unwatch(job_id, self._deliver)
+        left = tuple(sorted(self._pending | self.timed_out))
+        self._pending.clear()
+        self._ready.clear()
+        return left
