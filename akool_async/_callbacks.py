@@ -19,6 +19,9 @@ class Callbacks:
         self._heard = 0.0  # when the last one came (or waiting began, while none was due)
         self._ours: OrderedDict[str, None] = OrderedDict()  # recently created by this client
         self._early: OrderedDict[str, ImageJob] = OrderedDict()  # ended, not yet awaited
+        # Ended, from callbacks for jobs not known as ours (yet): another client's on a
+        # shared receiver, or ours whose callback beat its create's answer.
+        self._strays: OrderedDict[str, ImageJob] = OrderedDict()
 
     def expect(self, now: float) -> None:
         """A receiver is attached: count callbacks as flowing until a silence says not."""
@@ -45,21 +48,31 @@ class Callbacks:
             return True
         return False
 
-    def mark_ours(self, job_ids: Iterable[str]) -> None:
+    def mark_ours(self, job_ids: Iterable[str]) -> int:
+        """Returns how many of them had already ended (their callbacks kept as strays)."""
+        early = 0
         for job_id in job_ids:
             self._ours[job_id] = None
+            stray = self._strays.pop(job_id, None)
+            if stray is not None:
+                self._early[job_id] = stray
+                early += 1
         _bound(self._ours)
+        _bound(self._early)
+        return early
 
     def is_ours(self, job_id: str) -> bool:
         return job_id in self._ours
 
-    def keep(self, job: ImageJob) -> None:
+    def keep(self, job: ImageJob, *, ours: bool) -> None:
         """An outcome nobody waits for yet (a loop awaiting one job after another)."""
-        self._early[job.id] = job
-        _bound(self._early)
+        kept = self._early if ours else self._strays
+        kept[job.id] = job
+        _bound(kept)
 
     def take(self, job_id: str) -> ImageJob | None:
-        return self._early.pop(job_id, None)
+        early = self._early.pop(job_id, None)
+        return early if early is not None else self._strays.pop(job_id, None)
 
 
 def _bound(kept: OrderedDict[str, T]) -> None:

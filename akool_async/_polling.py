@@ -207,27 +207,36 @@ class PollScheduler:
     def submitted(self, job_ids: Iterable[str]) -> None:
         """Jobs this client created: their callbacks, even before anyone waits, show that
         callbacks flow (another client's, on a shared receiver, say nothing about ours)."""
-        self._callbacks.mark_ours(job_ids)
+        early = self._callbacks.mark_ours(job_ids)
+        if early:  # they ended before their create's answer was handled (a busy loop)
+            now = self.clock.now()
+            self.stats.callbacks += early
+            if self._callbacks.heard(now):
+                self._replan_all(now)
 
     def notify(self, event: WebhookEvent) -> None:
         """A verified callback: end its job's wait at once; while callbacks flow, polls
         stretch to a safety net for callbacks that never come."""
         entry = self._entries.get(event.job_id)
         if entry is None and not self._callbacks.is_ours(event.job_id):
-            return  # not a job of this client's
+            # Another client's, or ours before its create's answer was handled: kept
+            # unheard, for submitted() or a wait to claim.
+            if (job := _outcome(event)) is not None:
+                self._callbacks.keep(job, ours=False)
+            return
         now = self.clock.now()
         self.stats.callbacks += 1
         if self._callbacks.heard(now):
             self._replan_all(now)
         if not event.status.is_terminal:
             return
-        if event.status == ImageStatus.COMPLETED and not event.url:
+        job = _outcome(event)
+        if job is None:
             if entry is not None:  # completed without its image: a poll will bring it
                 self._schedule(entry, now)
             return
-        job = ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)
         if entry is None:  # kept a while for a wait that starts later
-            self._callbacks.keep(job)
+            self._callbacks.keep(job, ours=True)
             return
         self.stats.by_callback += 1
         self._ended(entry, job, now - entry.origin)
@@ -411,3 +420,11 @@ class PollScheduler:
         del self._entries[entry.job_id]
         for listener in entry.listeners:
             listener(entry.job_id, result)
+
+
+def _outcome(event: WebhookEvent) -> ImageJob | None:
+    """The job a callback ends; None when it ends nothing yet (still running, or completed
+    without its image, which a poll must bring)."""
+    if not event.status.is_terminal or (event.status == ImageStatus.COMPLETED and not event.url):
+        return None
+    return ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)

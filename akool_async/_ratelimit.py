@@ -2,11 +2,13 @@
 token fetches (downloads go to another host and do not count).
 
 A token bucket (GCRA: each request reserves the next slot, so waiters are served in order
-without polling) at ``rate`` requests per second with bursts of up to ``burst``. Requests
-leave at their slots but reach the server's own bucket bunched (scheduling, the network,
-the server's event loop checking several at once), so the client keeps a margin: 5% under
-the rate, so that the server's bucket refills to full and stays there to absorb the
-bunching, and a fifth of the burst back at the start, before it has refilled. When the
+without polling) at ``rate`` requests per second with bursts of up to ``burst``. A second
+bucket of the same size follows when requests really leave: a loop that stalls wakes many
+reserved slots at once, and only as many leave together as a server's bucket would take.
+Requests still reach the server's bucket somewhat bunched (the network, the server's event
+loop checking several at once), so the client keeps a margin: 5% under the rate, so that
+the server's bucket refills to full and stays there to absorb the bunching, and a fifth of
+the burst back at the start, before it has refilled. When the
 server throttles anyway (1005, or HTTP 429), the shared rate halves and then recovers
 linearly over ``recovery`` seconds: all requests slow down together, instead of each one
 backing off alone while the others keep the server saturated. A Retry-After pauses
@@ -22,6 +24,7 @@ from ._clock import Clock, MonotonicClock, sleep_until
 DEFAULT_RATE = 10.0
 DEFAULT_BURST = 10
 RATE_MARGIN = 0.95
+_ROUNDING = 1e-9  # seconds: slots summed from 1/rate steps must not miss "now" by a hair
 
 
 class RateLimiter:
@@ -46,6 +49,7 @@ class RateLimiter:
         self._max_pause = max_pause
         self._rate = self.configured_rate
         self._tat = self.clock.now()  # the theoretical arrival time of the next request
+        self._left = self._tat  # the same, from when requests actually left
         self._updated = self._tat
         self._calm_after = self._tat  # throttles before this count as the same episode
         self._not_before = self._tat  # a server's Retry-After: nobody goes earlier
@@ -59,24 +63,33 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for this request's slot."""
-        while True:
-            now = self.clock.now()
-            self._recover(now)
-            interval = 1.0 / self._rate
-            arrival = max(self._tat, now)
-            allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
-            self._tat = max(arrival, allowed_at) + interval
-            if allowed_at <= now:
-                return
+        now = self.clock.now()
+        self._recover(now)
+        interval = 1.0 / self._rate
+        arrival = max(self._tat, now)
+        allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
+        self._tat = max(arrival, allowed_at) + interval
+        if allowed_at > now + _ROUNDING:
             try:
                 await sleep_until(self.clock, allowed_at)
             except anyio.get_cancelled_exc_class():
                 if self._tat == max(arrival, allowed_at) + interval:  # nobody came after us
                     self._tat -= interval
                 raise
-            if self.clock.now() >= self._not_before:
-                return
-            # A Retry-After came while this one slept: take a new slot after the pause.
+        # Slots are kept in order above; leaving is paced here on when requests really left.
+        # A loop that stalls (a busy process, a GC pause) wakes several slots at once, and
+        # they would reach the server as one bunch past its bucket.
+        while (not_yet := self._leave(self.clock.now())) is not None:
+            await sleep_until(self.clock, not_yet)
+
+    def _leave(self, now: float) -> float | None:
+        """Let a request leave now (None) if the departures so far allow it, else say when."""
+        interval = 1.0 / self._rate
+        earliest = max(self._left - (self.effective_burst - 1) * interval, self._not_before)
+        if now + _ROUNDING < earliest:
+            return earliest
+        self._left = max(self._left, now) + interval
+        return None
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The server said too many requests: slow everyone down (once per episode)."""
@@ -104,4 +117,6 @@ class RateLimiter:
         """Change the rate, keeping the backlog the same number of requests (not seconds)."""
         if self._tat > now:
             self._tat = now + (self._tat - now) * self._rate / rate
+        if self._left > now:
+            self._left = now + (self._left - now) * self._rate / rate
         self._rate = rate

@@ -7,12 +7,20 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import respx
+from hypothesis import HealthCheck, settings
 
 from akool_async import AkoolClient, RetryPolicy
 
 BASE_URL = "https://api.akool.test"
 API_KEY = "sk-test-0123456789abcdef0123456789abcdef"
 NO_WAIT = RetryPolicy(wait=False)
+
+# The properties are about values, not speed: a shared, loaded CI machine must not fail
+# them on hypothesis's per-example deadline or its data-generation timing check.
+settings.register_profile(
+    "shared-machines", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machines")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -108,6 +108,24 @@ async def test_a_callback_before_the_wait_ends_it_without_a_poll() -> None:
     assert not fake.polls
 
 
+async def test_a_callback_that_beats_its_create_answer_ends_the_wait() -> None:
+    """A fast job on a busy loop: its callback is handled before its create's answer, so
+    before the job is known as ours. It is kept, and counted once the job is."""
+    fake = FakeAkool(FakeClock(), seed=8)
+    fake.add("fast", 1.0)
+    async with hooked(fake, expect=False) as (scheduler, _):
+        scheduler.notify(WebhookEvent("fast", ImageStatus.COMPLETED, url="https://cdn.test/f.png"))
+        assert scheduler.stats.callbacks == 0  # not yet known as ours
+        scheduler.submitted(["fast"])
+        assert scheduler.stats.callbacks == 1
+        results = await collect(scheduler, ["fast"])
+    assert results["fast"] == ImageJob(
+        id="fast", status=ImageStatus.COMPLETED, image="https://cdn.test/f.png",
+        extra={"via": "webhook"},
+    )  # fmt: skip
+    assert not fake.polls
+
+
 async def test_another_clients_callbacks_do_not_count() -> None:
     """On a shared receiver, callbacks for jobs this client neither made nor waits on
     neither end anything nor keep polling stretched while its own callbacks stay away."""

@@ -58,6 +58,35 @@ async def test_never_more_than_rate_over_any_window() -> None:
             assert inside <= 10 + 50 * window + 1e-9
 
 
+async def test_a_stalled_loop_does_not_release_its_backlog_at_once() -> None:
+    """Slots reserved before a stall all fall due when the loop wakes; they still leave
+    no faster than the rate and one burst, counted from when requests really left."""
+    clock = FakeClock()
+    limiter = RateLimiter(100, burst=10, clock=clock)
+    left: list[float] = []
+    all_left = anyio.Event()
+
+    async def one() -> None:
+        await limiter.acquire()
+        left.append(clock.now())
+        if len(left) == 30:
+            all_left.set()
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(30):
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        assert len(left) == limiter.effective_burst  # the rest reserved later slots
+        clock.advance(0.2)  # nothing ran for 0.2 s: 19 slots have passed
+        async with clock.autojump():
+            await all_left.wait()
+    after = [t for t in left if t >= 0.2]
+    assert after.count(0.2) <= limiter.effective_burst
+    for i, start in enumerate(left):
+        inside = sum(1 for t in left[i:] if t < start + 0.1)
+        assert inside <= limiter.effective_burst + limiter.rate * 0.1 + 1e-9
+
+
 async def test_throttle_halves_once_per_episode_then_recovers() -> None:
     """A burst of throttle signals halves the rate once; it then climbs back linearly."""
     clock = FakeClock()

@@ -68,6 +68,43 @@ async def test_a_wait_ends_on_the_callback_without_a_poll() -> None:
     assert emulator.counters.requests["infobymodelid"] == 0
 
 
+class AnswerAfterCallbacks(httpx.AsyncBaseTransport):
+    """The emulator in-process, holding each create's answer until the job's callbacks were
+    delivered: a busy loop or a slow network, made certain."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator, self.inner = emulator, emulator.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/createBySourcePrompt"):
+            await self.emulator.callbacks_drained()
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_callback_that_beats_its_create_answer_still_ends_the_wait() -> None:
+    """The job ended, and its callback landed, before its create's answer came back: the
+    wait ends on that callback, with no poll."""
+    emulator, receiver, _ = wired(FAST)
+    transport = AnswerAfterCallbacks(emulator)
+    async with (
+        emulator,
+        emulator.client(
+            rate_limit=None, webhook=receiver, webhook_url=HOOK, transport=transport
+        ) as client,
+    ):
+        (job,) = await client.create_by_source_prompt(prompt="a fox")
+        assert emulator.counters.callbacks_sent == 2  # processing, completed: both came first
+        result = await client.wait(job)
+    assert result.status is ImageStatus.COMPLETED
+    assert result.url
+    assert client.poll_stats.polls == 0
+    assert emulator.counters.requests["infobymodelid"] == 0
+
+
 async def test_a_button_pressed_on_a_result_a_callback_brought() -> None:
     """A callback carries no buttons: pressing one looks the parent up once, then checks."""
     async with hooked() as (emulator, client, _):
