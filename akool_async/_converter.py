@@ -80,15 +80,34 @@ def _to_str(value: Any, _: type) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
+# Known members by value: a dict lookup is ten times cheaper than calling the enum, and a
+# job carries a dozen of them. The type checks keep True from reading as status 1.
+_BUTTONS = {button.value: button for button in Button}
+_STATUSES = {int(status): status for status in ImageStatus}
+
+
 def _to_button(value: Any, _: type) -> Button:
+    if type(value) is str and (button := _BUTTONS.get(value)) is not None:
+        return button
     return Button(_to_str(value, str))
 
 
-def _optional(hook: Callable[[Any, type], T]) -> Callable[[Any, type], T | None]:
-    def structure(value: Any, cls: type) -> T | None:
-        return None if value is None else hook(value, cls)
+def _to_status(value: Any, _: type) -> ImageStatus:
+    if type(value) is int and (status := _STATUSES.get(value)) is not None:
+        return status
+    return ImageStatus(_to_int(value, int))
 
-    return structure
+
+def _to_optional_str(value: Any, _: type) -> str | None:
+    return value if value is None or type(value) is str else _to_str(value, str)
+
+
+def _to_optional_int(value: Any, _: type) -> int | None:
+    return value if value is None or type(value) is int else _to_int(value, int)
+
+
+def _to_optional_button(value: Any, _: type) -> Button | None:
+    return None if value is None else _to_button(value, Button)
 
 
 def _to_tuple(item: Callable[[Any, type], T], item_type: type) -> Any:
@@ -115,11 +134,11 @@ converter.register_structure_hook_func(
     lambda t: t == Number | None, lambda v, t: None if v is None else _to_number(v, t)
 )
 converter.register_structure_hook(str, _to_str)
-converter.register_structure_hook(ImageStatus, lambda v, _: ImageStatus(_to_int(v, int)))
+converter.register_structure_hook(ImageStatus, _to_status)
 converter.register_structure_hook(Button, _to_button)
-converter.register_structure_hook(str | None, _optional(_to_str))
-converter.register_structure_hook(int | None, _optional(_to_int))
-converter.register_structure_hook(Button | None, _optional(_to_button))
+converter.register_structure_hook(str | None, _to_optional_str)
+converter.register_structure_hook(int | None, _to_optional_int)
+converter.register_structure_hook(Button | None, _to_optional_button)
 converter.register_structure_hook_func(
     lambda t: t == tuple[Button, ...], _to_tuple(_to_button, Button)
 )
