@@ -11,12 +11,14 @@ followed, downloads on their own pool without credentials, and a graceful close.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import anyio
 import sniffio
+import yarl
 
 from ._exceptions import (
     AkoolError,
@@ -57,6 +59,7 @@ class AiohttpTransport:
         self._cdn: aiohttp.ClientSession | None = None
         self._downloading = anyio.CapacityLimiter(max_downloads)
         self._wire = Wire(close_grace)
+        self._urls: dict[str, yarl.URL] = {}
 
     def _sessions(self) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
         if self._api is None or self._cdn is None:
@@ -75,9 +78,17 @@ class AiohttpTransport:
         )
 
     @staticmethod
+    @functools.lru_cache(maxsize=32)  # a handful of values; one object each, not one a call
     def _timeout(seconds: float) -> aiohttp.ClientTimeout:
         # Like httpx's: each of connecting and every wait for data, not the whole exchange.
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+    def _url(self, path: str) -> yarl.URL:
+        """The endpoint's URL, parsed once (aiohttp would parse a string on every call)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = yarl.URL(self.base_url + path)
+        return url
 
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
@@ -89,7 +100,7 @@ class AiohttpTransport:
             try:
                 async with api.request(
                     endpoint.method,
-                    self.base_url + endpoint.path,
+                    self._url(endpoint.path),
                     params=request.params,
                     data=body,
                     headers={**headers, **_JSON} if body is not None else headers,

@@ -113,10 +113,10 @@ class RetryPolicy:
         The first attempt runs outside stamina: its set-up costs ~20 µs a call, which a
         request that succeeds (nearly all of them) should not pay.
         """
-        hook = self.backoff_hook(creates=creates, also=also, endpoint=endpoint, paced=paced)
         try:
             return await send()
         except Exception as exc:
+            hook = self.backoff_hook(creates=creates, also=also, endpoint=endpoint, paced=paced)
             # The hook answers False, True or a wait in seconds (which may be 0.0).
             if self.attempts == 1 or hook(exc) is False:
                 raise

@@ -6,7 +6,8 @@ Each figure comes from a fresh process (so one does not inherit another's heap):
   RSS after they are all registered, minus RSS before, over N (N = 1,000, 10,000 and
   100,000; the job ids exist before the first reading: they are the caller's data);
 - in flight: K ``info_by_model_id`` calls (a task each, the caller's) held open by a
-  server that never answers, with ``max_in_flight=K``: the RSS they add, over K.
+  server that never answers, with ``max_in_flight=K``: the RSS they add, over K; on the
+  default transport (httpx) and on ``transport="aiohttp"``.
 
 Goals (issue 7): at most 8 KB per waiting job, 30 KB per job with a request in flight.
 Queued prompts are ``bulk_memory.py``'s figure.
@@ -56,9 +57,9 @@ async def waiting(count: int) -> float:
     return (after - before) / count
 
 
-async def in_flight(count: int) -> float:
+async def in_flight(count: int, transport: str = "httpx") -> float:
     with fast_server("--hold") as base_url:
-        async with AkoolClient(api_key=KEY, base_url=base_url, rate_limit=None,
+        async with AkoolClient(api_key=KEY, base_url=base_url, rate_limit=None, transport=transport,
                                max_in_flight=count, timeout=600) as client:  # fmt: skip
             await anyio.sleep(0.1)
             before = rss_kb()
@@ -79,15 +80,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, count = args.child[0], int(args.child[1])
-        figure = anyio.run(waiting if kind == "waiting" else in_flight, count)
+        if kind == "waiting":
+            figure = anyio.run(waiting, count)
+        else:  # in-flight-httpx, in-flight-aiohttp
+            figure = anyio.run(in_flight, count, kind.removeprefix("in-flight-"))
         print(f"{figure:.2f}")
         return
     for kind, count in [("waiting", 1_000), ("waiting", 10_000), ("waiting", 100_000),
-                        ("in-flight", args.inflight)]:  # fmt: skip
+                        ("in-flight-httpx", args.inflight),
+                        ("in-flight-aiohttp", args.inflight)]:  # fmt: skip
         child = [sys.executable, __file__, "--child", kind, str(count)]
         figure = float(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
         goal = 8 if kind == "waiting" else 30
-        print(f"{kind:>9} x {count:>7,}: {figure:6.2f} KB each (goal <= {goal} KB: "
+        print(f"{kind:>17} x {count:>7,}: {figure:6.2f} KB each (goal <= {goal} KB: "
               f"x{figure / goal:.2f} of it)")  # fmt: skip
 
 

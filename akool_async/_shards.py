@@ -1,0 +1,49 @@
+"""httpx's connection pool, split into small pools of two connections each.
+
+httpcore looks at every connection of a pool on every request and every response (for
+expiry: an idle connection costs a ``getpeername`` and a ``poll`` each time), so a pool's
+CPU per request grows with its size. Polling a fast server with 8 requests in flight, that
+look was a third of the client's CPU, and the request rate fell to 0.6 of what 2 in flight
+reach (``benchmarks/waiting.py``). Shards of two keep every look short, while the cap on
+requests in flight stays the client's.
+
+A request holds a place in one shard for its whole exchange (``HttpxTransport`` gives it
+back once the body is read): under the client's cap, no shard ever serves more than two at
+once, so none opens more than two connections or waits for one.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+PER_SHARD = 2
+SHARD = "akool_async.shard"  # the request extension naming the shard to send on
+
+
+class ShardedPool(httpx.AsyncBaseTransport):
+    def __init__(self, size: int) -> None:
+        count = -(-size // PER_SHARD)
+        ssl_context = httpx.create_ssl_context()  # one for all: each costs milliseconds
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=PER_SHARD)
+        self._shards = [
+            httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits) for _ in range(count)
+        ]
+        self._free = [shard for shard in range(count) for _ in range(PER_SHARD)]
+
+    def take(self) -> int:
+        """A free place; past the cap (which the client never lets happen) the first
+        shard, which then opens one more connection rather than make anyone wait."""
+        return self._free.pop() if self._free else -1
+
+    def give_back(self, shard: int) -> None:
+        if shard >= 0:
+            self._free.append(shard)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        shard: int = request.extensions.get(SHARD, -1)
+        response: httpx.Response = await self._shards[max(shard, 0)].handle_async_request(request)
+        return response
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
