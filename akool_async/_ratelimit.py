@@ -68,19 +68,19 @@ class RateLimiter:
         interval = 1.0 / self._rate
         arrival = max(self._tat, now)
         allowed_at = max(arrival - (self.effective_burst - 1) * interval, self._not_before)
-        self._tat = max(arrival, allowed_at) + interval
-        if allowed_at > now + _ROUNDING:
-            try:
+        self._tat = reserved_until = max(arrival, allowed_at) + interval
+        try:
+            if allowed_at > now + _ROUNDING:
                 await sleep_until(self.clock, allowed_at)
-            except anyio.get_cancelled_exc_class():
-                if self._tat == max(arrival, allowed_at) + interval:  # nobody came after us
-                    self._tat -= interval
-                raise
-        # Slots are kept in order above; leaving is paced here on when requests really left.
-        # A loop that stalls (a busy process, a GC pause) wakes several slots at once, and
-        # they would reach the server as one bunch past its bucket.
-        while (not_yet := self._leave(self.clock.now())) is not None:
-            await sleep_until(self.clock, not_yet)
+            # Slots are kept in order above; leaving is paced here on when requests really
+            # left. A loop that stalls (a busy process, a GC pause) wakes several slots at
+            # once, and they would reach the server as one bunch past its bucket.
+            while (not_yet := self._leave(self.clock.now())) is not None:
+                await sleep_until(self.clock, not_yet)
+        except anyio.get_cancelled_exc_class():
+            if self._tat == reserved_until:  # nobody reserved after us: give the slot back
+                self._tat -= interval
+            raise
 
     def _leave(self, now: float) -> float | None:
         """Let a request leave now (None) if the departures so far allow it, else say when."""

@@ -11,6 +11,7 @@ connections (``_shards``), since httpcore's cost per request grows with a pool's
 from __future__ import annotations
 
 import contextlib
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -82,8 +83,10 @@ class HttpxTransport:
             raise ConfigurationError("give http_client or transport, not both")
         self.base_url = base_url
         self._owns_client = http_client is None
-        # Our own pool, split in shards, unless the caller brought a client or transport.
-        self._shards = None if http_client or transport else ShardedPool(max_in_flight)
+        # Our own pool, split in shards, unless the caller brought a client or transport,
+        # or the environment names a proxy (httpx's own pool then routes by it).
+        sharded = not (http_client or transport or urllib.request.getproxies())
+        self._shards = ShardedPool(max_in_flight) if sharded else None
         self._http = http_client or _pooled_client(self._shards or transport, max_in_flight)
         # Results live on another host (a CDN): their own pool and cap, so downloads
         # never hold up API requests, and the API's credentials never go along.
@@ -121,19 +124,21 @@ class HttpxTransport:
     def _direct_request(
         self, request: RequestSpec, body: bytes | None, headers: Mapping[str, str], timeout: float
     ) -> httpx.Request:
-        """A request of our own client's, built directly: ``build_request`` would merge
-        defaults and cookies this client never sets and parse the whole URL again (~20 µs)."""
+        """A request of our own client's, built directly: ``build_request`` would merge in
+        defaults this client never sets and parse the whole URL again (~20 µs)."""
         endpoint = request.endpoint
         url = self._urls.get(endpoint.path)
         if url is None:
             url = self._urls[endpoint.path] = httpx.URL(self.base_url + endpoint.path)
         timeouts = self._timeouts.get(timeout)
         if timeouts is None:
+            if len(self._timeouts) > 32:  # a timeout computed per call must not pile up
+                self._timeouts.clear()
             timeouts = self._timeouts[timeout] = httpx.Timeout(timeout).as_dict()
         all_headers = {**self._default_headers, **headers}
         if body is not None:
             all_headers["content-type"] = "application/json"
-        return httpx.Request(
+        http_request = httpx.Request(
             endpoint.method,
             url,
             params=request.params,
@@ -141,6 +146,9 @@ class HttpxTransport:
             headers=all_headers,
             extensions={"timeout": timeouts},
         )
+        if self._http.cookies:  # a load balancer's affinity cookie, say: sent back
+            self._http.cookies.set_cookie_header(http_request)
+        return http_request
 
     def _client_request(
         self, request: RequestSpec, body: bytes | None, headers: Mapping[str, str], timeout: float

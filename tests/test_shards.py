@@ -7,11 +7,15 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
+import respx
 
 from akool_async import AkoolClient, ConnectError, RetryPolicy
 from akool_async._shards import PER_SHARD, ShardedPool
 from akool_async._transport import HttpxTransport
 from akool_async.emulator import EmulatorConfig, serve_emulator
+
+from .conftest import API_KEY, BASE_URL
+from .payloads import CREDIT, ok
 
 ON_ASYNCIO = pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one is enough here
 
@@ -60,3 +64,27 @@ async def test_a_failed_request_gives_its_place_back() -> None:
 def test_a_given_transport_is_not_sharded() -> None:
     given = HttpxTransport("http://x", transport=httpx.MockTransport(lambda _: httpx.Response(200)))
     assert given._shards is None
+
+
+def test_a_proxy_from_the_environment_keeps_httpx_own_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx routes by HTTPS_PROXY/NO_PROXY only in the pool it builds itself."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    assert HttpxTransport("https://openapi.akool.com")._shards is None
+
+
+async def test_a_cookie_the_api_sets_is_sent_back(api: respx.MockRouter) -> None:
+    """A load balancer's affinity cookie goes back on the next request, as httpx would."""
+    route = api.get(CREDIT)
+    route.side_effect = [
+        httpx.Response(200, json={"code": 1000, "msg": "OK", "data": {"credit": 1}},
+                       headers={"set-cookie": "AWSALB=xyz; Path=/"}),
+        ok({"credit": 2}),
+    ]  # fmt: skip
+    async with AkoolClient(api_key=API_KEY, base_url=BASE_URL, rate_limit=None) as client:
+        assert shards_of(client) is not None  # the direct path
+        await client.credit_info()
+        await client.credit_info()
+    assert "cookie" not in route.calls[0].request.headers
+    assert route.calls[1].request.headers["cookie"] == "AWSALB=xyz"
