@@ -106,19 +106,19 @@ class HttpxTransport:
         endpoint = request.endpoint
         body = request.body
         with self._on_the_wire():
-            if self._shards is not None:
-                http_request = self._direct_request(request, body, headers, timeout)
-            else:
+            shards = self._shards
+            if shards is None:
                 http_request = self._client_request(request, body, headers, timeout)
-            shard = self._shards.take() if self._shards is not None else -1
-            http_request.extensions[SHARD] = shard
+            else:
+                http_request = self._direct_request(request, body, headers, timeout)
+                http_request.extensions[SHARD] = shard = shards.take()
             try:
                 response = await self._http.send(http_request, follow_redirects=False)
             except httpx.HTTPError as exc:
                 raise _translate(exc, endpoint.name, request.job_id) from _cause(exc)
             finally:
-                if self._shards is not None:
-                    self._shards.give_back(shard)  # the body is read: the connection is free
+                if shards is not None:
+                    shards.give_back(shard)  # the body is read: the connection is free
         return RawResponse(response.status_code, response.headers, response.content)
 
     def _direct_request(
