@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -21,6 +22,16 @@ settings.register_profile(
     "shared-machines", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("shared-machines")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto``: twice the cores this process may use, at least two.
+
+    Most tests spend their time waiting on sockets, subprocesses and the emulator's clock,
+    not on the CPU (a serial run uses about a third of one core), so extra workers overlap
+    waits; more than twice the cores only adds contention on a loaded machine.
+    """
+    return max(2, 2 * len(os.sched_getaffinity(0)))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -3,6 +3,7 @@ Akool that answers job statuses from it: scheduler and limiter tests never reall
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import random
@@ -11,6 +12,9 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import anyio.lowlevel
 import attrs
+import sniffio
+import trio
+import trio.testing
 
 from akool_async import AkoolError, ImageJob, ImageStatus
 from akool_async.webhook import WebhookEvent
@@ -22,6 +26,7 @@ class FakeClock:
     def __init__(self) -> None:
         self.t = 0.0
         self._sleepers: list[tuple[float, anyio.Event]] = []
+        self._new_deadline: anyio.Event | None = None  # set when a deadline comes to jump to
         self.jumps = 0
 
     def now(self) -> float:
@@ -32,6 +37,8 @@ class FakeClock:
             return
         sleeper = (math.inf if until is None else until, event)
         self._sleepers.append(sleeper)
+        if until is not None and self._new_deadline is not None:
+            self._new_deadline.set()
         try:
             await event.wait()
         finally:
@@ -55,24 +62,41 @@ class FakeClock:
 
     @contextlib.asynccontextmanager
     async def autojump(self) -> AsyncIterator[None]:
-        """Within the block, time jumps to the next deadline once runnable tasks have run.
+        """Within the block, time jumps to the next deadline once no other task can run.
 
         (anyio's wait_all_tasks_blocked sleeps 0.1 s of real time per check on asyncio, far
-        too slow here: letting every runnable task take a few steps is enough, since fake
-        work never blocks on real I/O. Jumping early is harmless: deadlines still hold.)
+        too slow here. The event loop's own run queue says whether anything else can run;
+        fake work never blocks on real I/O. A task that keeps rescheduling itself cannot hold
+        time still: after a few steps time jumps anyway, which is harmless, since deadlines
+        still hold.)
         """
 
         async def jumper() -> None:
             while True:
-                for _ in range(_SETTLE_STEPS):
-                    await anyio.lowlevel.checkpoint()
-                if not self.jump():
-                    await anyio.sleep(0.001)  # nothing to wake: let an event from outside come
+                await _settle()
+                if not self.jump():  # nothing to jump to: block until something is
+                    self._new_deadline = anyio.Event()
+                    await self._new_deadline.wait()
+                    self._new_deadline = None
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(jumper)
             yield
             tg.cancel_scope.cancel()
+
+
+async def _settle() -> None:
+    """Return once no other task can run (or, on asyncio, after a few steps anyway)."""
+    if sniffio.current_async_library() == "trio":
+        await trio.testing.wait_all_tasks_blocked()  # exact, and woken by the scheduler
+        return
+    loop = asyncio.get_running_loop()
+    for _ in range(_SETTLE_STEPS):
+        await anyio.lowlevel.checkpoint()
+        # CPython's loop keeps every ready task step and future wake-up in ``_ready``,
+        # the current batch's included: empty means every other task is blocked.
+        if not loop._ready:  # type: ignore[attr-defined]
+            return
 
 
 @attrs.define

@@ -53,10 +53,16 @@ async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
                                  public_url=app_url, base_url=akool.base_url,
                                  rate_limit=None)  # fmt: skip
         server = uvicorn_server(app, log_level="critical")
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(functools.partial(server.serve, sockets=[listener]))
-            limits = httpx.Limits(max_connections=REQUESTS)
-            async with httpx.AsyncClient(base_url=app_url, limits=limits, timeout=60) as http:
+        # uvicorn closes a connection idle for 5 s, and httpx's default keep-alive expiry is
+        # also 5 s: a request sent on a connection at that moment meets the server's close
+        # (httpx.ReadError). A client must give up idle connections before the server does.
+        limits = httpx.Limits(max_connections=REQUESTS, keepalive_expiry=1.0)
+        try:
+            async with (
+                anyio.create_task_group() as tasks,
+                httpx.AsyncClient(base_url=app_url, limits=limits, timeout=60) as http,
+            ):
+                tasks.start_soon(functools.partial(server.serve, sockets=[listener]))
                 results: list[dict[str, Any]] = []
 
                 async def one(n: int) -> None:
@@ -72,8 +78,10 @@ async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
                     for n in range(REQUESTS):
                         clients.start_soon(one, n)
                 refused = await http.post("/generations", json={"prompt": "x", "scale": "5:4"})
-            server.should_exit = True
-        listener.close()
+                server.should_exit = True
+        finally:
+            server.should_exit = True  # also when a request failed: never leak the listener
+            listener.close()
         assert open_sockets() <= sockets_before  # every connection the app opened is closed
         counters = akool.emulator.counters
     assert {tuple(sorted(r)) for r in results} == {("job_id", "status", "url")}

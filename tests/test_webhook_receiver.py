@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -67,23 +68,26 @@ def _tampered_ciphertext() -> dict[str, Any]:
     return body
 
 
-BAD: dict[str, tuple[Any, int]] = {
-    "bad signature": ({**sealed(), "signature": "0" * 40}, 401),
-    "wrong client id": (sealed(client_id="someone-else"), 401),
-    "replayed (too old)": (sealed(timestamp=time.time() - 3600), 401),
-    "from the future": (sealed(timestamp=time.time() + 3600), 401),
-    "wrong key": (sealed(key="fedcba9876543210fedcba9876543210"), 400),
-    "tampered ciphertext": (_tampered_ciphertext(), 400),
-    "missing fields": ({"signature": "a" * 40}, 400),
-    "wrong types": ({**sealed(), "timestamp": "soon"}, 400),
-    "truncated base64": ({**sealed(), "dataEncrypt": sealed()["dataEncrypt"][:-5]}, 401),
+# Built inside the test that uses them: the receiver refuses timestamps older than its
+# tolerance, so a body signed at import time would turn stale on a long or loaded run.
+BAD: dict[str, tuple[Callable[[], Any], int]] = {
+    "bad signature": (lambda: {**sealed(), "signature": "0" * 40}, 401),
+    "wrong client id": (lambda: sealed(client_id="someone-else"), 401),
+    "replayed (too old)": (lambda: sealed(timestamp=time.time() - 3600), 401),
+    "from the future": (lambda: sealed(timestamp=time.time() + 3600), 401),
+    "wrong key": (lambda: sealed(key="fedcba9876543210fedcba9876543210"), 400),
+    "tampered ciphertext": (_tampered_ciphertext, 400),
+    "missing fields": (lambda: {"signature": "a" * 40}, 400),
+    "wrong types": (lambda: {**sealed(), "timestamp": "soon"}, 400),
+    "truncated base64": (lambda: {**sealed(), "dataEncrypt": sealed()["dataEncrypt"][:-5]}, 401),
 }
 
 
 @pytest.mark.parametrize("case", BAD, ids=BAD.keys())
 async def test_bad_callbacks_get_a_bare_4xx(case: str) -> None:
     """Each kind of bad callback gets its status, a body without the reason, no dispatch."""
-    body, status = BAD[case]
+    build, status = BAD[case]
+    body = build()
     recorder = Recorder()
     response = await recorder.post(body)
     assert response.status_code == status
