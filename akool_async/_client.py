@@ -23,7 +23,8 @@ from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, Va
 from ._grid import awaiting_parts, request_makes_grid
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
-from ._polling import PollPolicy, PollScheduler, PollStats
+from ._poll_policy import PollPolicy, PollStats
+from ._polling import PollScheduler
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from ._requester import Requester
 from ._requests import (

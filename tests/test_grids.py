@@ -134,6 +134,7 @@ async def test_as_completed_and_generate_wait_for_the_parts_of_v_results() -> No
         varied = children[Button.V1].job
         assert varied is not None
         assert_whole_grid(varied)
+        assert children[Button.V1].images == varied.upscaled_urls
         first = await client.create_by_prompt(prompt="a hare")
         again = await client.create_by_button(varied, "V2")
         results = [job async for job in client.as_completed([first, again])]

@@ -13,7 +13,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from .._client import AkoolClient
-from .._polling import PollPolicy
+from .._poll_policy import PollPolicy
 from .._retry import RetryPolicy
 from ._app import ConnectionDropped, EmulatorApp
 from ._config import EmulatorConfig, Faults, Fixed, LogNormal

@@ -9,7 +9,9 @@ then its drawn outcome), so no task runs per job. Where the docs are silent:
   Evidence: Akool's demo app (AKOOL-Official/akool-image-generation) polls until status 3
   *and* a non-empty ``upscaled_urls``, then shows those four images; the docs' result
   example (status 3, eight buttons, ``upscaled_urls: []``) is such a grid before its
-  parts. The delay itself is undocumented: a few seconds matches "keeps polling";
+  parts. The delay itself is undocumented: a few seconds matches "keeps polling". A
+  grid's status-3 callback carries ``url`` = the grid and no callback follows when the
+  parts come (what Akool sends is not documented: a client must poll for the parts);
 - a v4 job is one image (one job per image of a batch, as the v4 page shows), with empty
   ``upscaled_urls``; it offers U1-U4 and V1-V4 like every finished generation, and ``n``
   in U``n``/V``n`` only changes the result's seed;
