@@ -3,6 +3,7 @@ each with its manifest row, job id and index."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import attrs
@@ -83,3 +84,24 @@ async def test_a_grid_whose_parts_never_come_is_saved_whole_and_says_so(tmp_path
     assert (row["index"], row["kind"], row["path"]) == (1, "grid", "id-req-1/1-V1.png")
     assert (tmp_path / row["path"]).read_bytes() == emulator.image_bytes(row["job_id"])
     assert [i.parts_missing for i in results[0].images] == [False, True]
+
+
+async def test_resuming_fetches_only_the_images_missing_on_disk(tmp_path: Path) -> None:
+    """A run resumed on a journal whose item is not finished: of a V result's parts,
+    only the one deleted from disk is downloaded again; nothing is created again."""
+    emulator = Emulator(FAST)
+    async with emulator:
+        await bulk(emulator, items(1, follow_ups=["V1"]), tmp_path)
+        (tmp_path / "id-req-1" / "1-V1-3.png").unlink()
+        with sqlite3.connect(tmp_path / "journal.sqlite") as journal:
+            journal.execute("UPDATE items SET state = 'submitted'")  # as if killed before done
+        downloads, creates = emulator.counters.requests["image"], emulator.counters.jobs_created
+        results, _ = await bulk(emulator, items(1, follow_ups=["V1"]), tmp_path)
+    assert [r.state for r in results] == ["done"]
+    assert emulator.counters.requests["image"] == downloads + 1
+    assert emulator.counters.jobs_created == creates
+    rows = manifest(tmp_path)
+    assert len(rows) == 5
+    assert all(r["ok"] for r in rows)
+    (part,) = [r for r in rows if r["path"] == "id-req-1/1-V1-3.png"]
+    assert (tmp_path / part["path"]).read_bytes() == emulator.image_bytes(part["job_id"], 3)

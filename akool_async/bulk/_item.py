@@ -9,7 +9,6 @@ On resume a press recorded as intended but without a child is settled by the par
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import time
@@ -28,6 +27,7 @@ from .._models import Button, ImageJob, ImageStatus
 from .._polling import Result
 from .._requests import ButtonRequest
 from .._watchset import WatchSet
+from ._images import JobImage, job_images, reuse_saved
 from ._input import BulkItem
 from ._journal import (
     DONE,
@@ -36,6 +36,7 @@ from ._journal import (
     SUBMITTED,
     SUBMITTING,
     UNCERTAIN,
+    ImageRecord,
     JobRecord,
     Journal,
     Press,
@@ -173,7 +174,7 @@ class _Job:
     path: Path | None = None
     sha256: str | None = None
     error: str | None = None
-    images: list[_Image] = attrs.Factory(list)  # once completed: what it has to save
+    images: list[JobImage] = attrs.Factory(list)  # once completed: what it has to save
 
     @property
     def is_grid(self) -> bool:
@@ -186,23 +187,14 @@ class _Job:
                                 self.path, self.sha256, self.credits, self.error)]  # fmt: skip
         return [self._result(image) for image in self.images]
 
-    def _result(self, image: _Image) -> ImageResult:
+    def _result(self, image: JobImage) -> ImageResult:
+        # Only its own download can fail a completed job's image (a resumed job's error
+        # may be an earlier run's download, fetched again since).
         return ImageResult(
             self.job_id, self.parent_id, self.button, self.status, image.path, image.sha256,
-            self.credits, image.error or self.error, index=image.index,
+            self.credits, image.error, index=image.index,
             parts_missing=image.parts_missing,
         )  # fmt: skip
-
-
-@attrs.define
-class _Image:
-    index: int
-    kind: str
-    url: str
-    parts_missing: bool = False
-    path: Path | None = None
-    sha256: str | None = None
-    error: str | None = None
 
 
 class ItemRunner:
@@ -362,21 +354,26 @@ class _Follow:
         recorded = await self.runner.journal.images_of(job.job_id)
         if recorded:
             job.images = [
-                _Image(r.index, r.kind, r.url or "", r.parts_missing) for r in recorded if r.url
+                JobImage(r.index, r.kind, r.url, r.parts_missing) for r in recorded if r.url
             ]
-            saved = {r.index: r for r in recorded if r.path and r.sha256}
-            for image in job.images:
-                if (done := saved.get(image.index)) is not None:
-                    assert done.path is not None
-                    if await _verified(done.path, done.sha256 or ""):
-                        image.path, image.sha256 = Path(done.path), done.sha256
-            return True
-        if job.is_grid or not job.url:  # a journal without per-image rows: ask again
+        elif job.is_grid or not job.url:  # a journal without per-image rows: ask again
             return False
-        job.images = [_Image(1, "image", job.url)]
-        if job.path is not None and job.sha256 and await _verified(str(job.path), job.sha256):
-            job.images[0].path, job.images[0].sha256 = job.path, job.sha256
+        else:
+            job.images = [JobImage(1, "image", job.url)]
+        await self._reuse_saved(job, recorded)
         return True
+
+    async def _reuse_saved(self, job: _Job, recorded: list[ImageRecord] | None = None) -> None:
+        """Images an earlier run saved, still intact on disk, are not fetched again."""
+        if not self.resumed:
+            return
+        if recorded is None:
+            recorded = await self.runner.journal.images_of(job.job_id)
+        saved = {r.index: (r.path, r.sha256) for r in recorded if r.path and r.sha256}
+        record = self.records.get(job.job_id)
+        if not recorded and not job.is_grid and record and record.path and record.sha256:
+            saved[1] = (record.path, record.sha256)  # a journal from before per-image rows
+        await reuse_saved(job.images, saved)
 
     async def _ended(
         self, job: _Job, result: Result, watch: WatchSet, saving: anyio.abc.TaskGroup
@@ -394,7 +391,8 @@ class _Follow:
             runner.stats.failed += 1
         await runner.journal.job_ended(result, job.error)
         if result.status == ImageStatus.COMPLETED:
-            job.images = _images(result, save_grid=runner.save_grid)
+            job.images = job_images(result, save_grid=runner.save_grid)
+            await self._reuse_saved(job)
             await runner.journal.job_images(
                 job.job_id, [(i.index, i.kind, i.url) for i in job.images],
                 parts_missing=result.parts_missing,
@@ -466,7 +464,7 @@ class _Follow:
             self.presses[(parent.id, button.value)] = child.id
             self._watch(watch, self.jobs[child.id])
 
-    async def _save(self, job: _Job, image: _Image) -> None:
+    async def _save(self, job: _Job, image: JobImage) -> None:
         """Download one image of ``job`` unless a verified copy is already there."""
         runner = self.runner
         if image.path is not None:
@@ -504,15 +502,6 @@ class _Follow:
         else:
             self.runner.stats.items_done += 1
         return ItemResult(self.item.line, self.item.key, self.item.user_id, state, images, error)
-
-
-def _images(job: ImageJob, *, save_grid: bool) -> list[_Image]:
-    """What a completed job saves: each of its images, and its grid if asked for."""
-    images = [_Image(k, "grid" if job.parts_missing else "image", url, job.parts_missing)
-              for k, url in enumerate(job.images, 1)]  # fmt: skip
-    if save_grid and job.grid is not None:
-        images.append(_Image(GRID, "grid", job.grid))
-    return images
 
 
 def _missing(parent_id: str, button: Button, error: str, *, uncertain: bool = False) -> ImageResult:
@@ -576,21 +565,6 @@ def _shield(scope: anyio.CancelScope) -> None:
 def _reason(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error)
     return f"{type(error).__name__}: {message}"
-
-
-async def _verified(name: str, sha256: str) -> bool:
-    path = Path(name)
-
-    def check() -> bool:
-        if not path.is_file():
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            while block := file.read(1 << 20):
-                digest.update(block)
-        return digest.hexdigest() == sha256
-
-    return await anyio.to_thread.run_sync(check)
 
 
 async def _fix_suffix(saved: DownloadedImage) -> Path:
