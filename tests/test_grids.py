@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from akool_async import AkoolClient, Button, ImageJob, ImageStatus, PollPolicy
+from akool_async._cli import main
 from akool_async._polling import PollScheduler
 from akool_async._watchset import WatchSet
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed
@@ -248,3 +249,22 @@ async def test_webhook_mode_end_to_end_waits_for_the_grid_parts() -> None:
     assert results[1].images == (results[1].url,)
     assert client.poll_stats.by_callback == 1  # the single one; the grid's needed its poll
     assert emulator.counters.requests["infobymodelid"] == 1
+
+
+def test_generate_command_saves_a_v_results_four_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``akool-async generate --follow-ups V1`` (built-in emulator): the image, then the V
+    result's four images as <id>-1.png ... <id>-4.png."""
+    for name in ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET", "AKOOL_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    stamina = logging.getLogger("stamina")
+    monkeypatch.setattr(stamina, "level", stamina.level)  # main() turns it down: restored
+    assert main(["generate", "a fox", "--follow-ups", "V1", "--out", str(tmp_path)]) == 0
+    saved = sorted(path.name for path in tmp_path.iterdir())
+    assert len(saved) == 5
+    stems = {name.removesuffix(".png").rsplit("-", 1)[0] for name in saved if "-" in name}
+    (varied,) = stems
+    assert {f"{varied}-{k}.png" for k in (1, 2, 3, 4)} <= set(saved)
+    assert len({(tmp_path / name).read_bytes() for name in saved}) == 5
+    assert capsys.readouterr().out.count("V1 of") == 4
