@@ -145,8 +145,11 @@ class PollScheduler:
             if not self._entries:
                 self._callbacks.busy_again(now)
             self._entries[job_id] = entry
-            # A grid whose callback said completed: one poll now, for its parts.
-            self._schedule(entry, now if early is not None else self._first_due(entry, now))
+            if early is not None:  # a grid its callback said completed: a poll for its parts
+                self._start_parts_wait(entry, now)
+                self._schedule(entry, now)
+            else:
+                self._schedule(entry, self._first_due(entry, now))
         if grid is not None:
             entry.grid = grid
         entry.listeners.append(listener)
@@ -219,6 +222,8 @@ class PollScheduler:
             return
         if awaiting_parts(job, job_is_grid(job, entry.grid)):
             if entry.parts_until is None:  # one poll for the parts; more only if they lag
+                self._learn_end(entry, job, now - entry.origin)
+                self._start_parts_wait(entry, now)
                 self._schedule(entry, now)
             return
         self.stats.by_callback += 1
@@ -233,6 +238,8 @@ class PollScheduler:
 
     def _replan_all(self, now: float) -> None:
         for entry in list(self._entries.values()):
+            if entry.parts_until is not None:
+                continue  # completed: polled for its parts, callbacks or not
             if entry.polls == 0:
                 due = self._first_due(entry, now)
             elif self._callbacks.flowing:
@@ -388,14 +395,14 @@ class PollScheduler:
     def _await_parts(self, entry: _Entry, job: ImageJob, now: float, age: float) -> ImageJob | None:
         """A grid completed without its parts: None while they may still come (polled
         again), else the job as it is, marked ``parts_missing``."""
-        if entry.parts_until is None:
-            entry.parts_until = now + self.policy.parts_grace
+        until = entry.parts_until
+        if until is None:
             self._learn_end(entry, job, age)  # the generation's duration, not the parts'
-            entry.learn = entry.probe = False
+            until = self._start_parts_wait(entry, now)
         else:
             self.stats.parts_polls += 1
-        if now < entry.parts_until:
-            step = min(self.policy.parts_interval, entry.parts_until - now)
+        if now < until:
+            step = min(self.policy.parts_interval, until - now)
             self._schedule(entry, now + max(self.policy.min_interval, step))
             return None
         self.stats.parts_missing += 1
@@ -404,6 +411,13 @@ class PollScheduler:
             "returned without them (parts_missing)", job.id, self.policy.parts_grace,
         )  # fmt: skip
         return attrs.evolve(job, parts_missing=True)
+
+    def _start_parts_wait(self, entry: _Entry, now: float) -> float:
+        """``entry`` is a grid completed without its parts: followed for them until the
+        grace period ends (returned)."""
+        entry.parts_until = until = now + self.policy.parts_grace
+        entry.learn = entry.probe = False  # its duration is learned (or unknown) already
+        return until
 
     def _ended(self, entry: _Entry, job: ImageJob, age: float) -> None:
         self.stats.finished += 1
