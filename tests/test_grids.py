@@ -17,8 +17,18 @@ import attrs
 import httpx
 import pytest
 
-from akool_async import AkoolClient, Button, ImageJob, ImageStatus, PollPolicy
+from akool_async import (
+    AkoolClient,
+    Button,
+    ButtonRequest,
+    ImageJob,
+    ImageStatus,
+    PollPolicy,
+    PromptRequest,
+    SourcePromptRequest,
+)
 from akool_async._cli import main
+from akool_async._grid import awaiting_parts, job_is_grid, request_makes_grid
 from akool_async._polling import PollScheduler
 from akool_async._watchset import WatchSet
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed
@@ -268,3 +278,22 @@ def test_generate_command_saves_a_v_results_four_images(
     assert {f"{varied}-{k}.png" for k in (1, 2, 3, 4)} <= set(saved)
     assert len({(tmp_path / name).read_bytes() for name in saved}) == 5
     assert capsys.readouterr().out.count("V1 of") == 4
+
+
+def test_which_jobs_are_grids() -> None:
+    """v3 creates and V presses make grids; v4 creates and U presses single images; an
+    answer's op_button tells when nothing else does."""
+    assert request_makes_grid(PromptRequest(prompt="a fox"))
+    assert request_makes_grid(ButtonRequest(job_id="a" * 24, button="V3"))
+    assert not request_makes_grid(ButtonRequest(job_id="a" * 24, button="U3"))
+    assert not request_makes_grid(SourcePromptRequest(prompt="a fox"))
+    done = ImageJob(id="a", status=ImageStatus.COMPLETED, image="https://x/g.png")
+    assert not job_is_grid(done, None)
+    assert job_is_grid(done, True)
+    assert job_is_grid(attrs.evolve(done, op_button=Button.V1), None)
+    assert not job_is_grid(attrs.evolve(done, op_button=Button.U1), None)
+    assert not job_is_grid(attrs.evolve(done, op_button=Button.V1), False)
+    assert awaiting_parts(done, True)
+    assert not awaiting_parts(done, False)
+    assert not awaiting_parts(attrs.evolve(done, upscaled_urls=("https://x/1.png",)), True)
+    assert not awaiting_parts(attrs.evolve(done, status=ImageStatus.FAILED), True)
