@@ -61,7 +61,7 @@ class PollStats:
     polls: int = 0
     finished: int = 0
     failed_polls: int = 0
-    parts_polls: int = 0  # polls of grids completed without their parts
+    parts_polls: int = 0  # polls of grids seen completed without their parts, for them
     parts_missing: int = 0  # grids returned without parts, the grace period over
     callbacks: int = 0  # verified webhook events received
     by_callback: int = 0  # jobs that ended by a callback, not a poll

@@ -380,6 +380,8 @@ class PollScheduler:
         if self._entries.get(entry.job_id) is not entry:
             return  # nobody waits any more
         if job.is_terminal:
+            if entry.parts_until is not None:
+                self.stats.parts_polls += 1
             if awaiting_parts(job, job_is_grid(job, entry.grid)):
                 given_up = self._await_parts(entry, job, now, age)
                 if given_up is None:
@@ -399,8 +401,6 @@ class PollScheduler:
         if until is None:
             self._learn_end(entry, job, age)  # the generation's duration, not the parts'
             until = self._start_parts_wait(entry, now)
-        else:
-            self.stats.parts_polls += 1
         if now < until:
             step = min(self.policy.parts_interval, until - now)
             self._schedule(entry, now + max(self.policy.min_interval, step))
