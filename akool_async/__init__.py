@@ -49,7 +49,7 @@ from ._exceptions import (
 )
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation, GenerationTree, JobOutcome
-from ._polling import PollPolicy, PollStats
+from ._poll_policy import PollPolicy, PollStats
 from ._protocol import Endpoint, RawResponse, RequestSpec
 from ._requests import (
     IMAGE_TO_IMAGE_MODEL,

@@ -20,9 +20,11 @@ from ._background import Background
 from ._clock import Clock, MonotonicClock
 from ._download import DownloadedImage, download
 from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, ValidationError
+from ._grid import awaiting_parts, request_makes_grid
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
-from ._polling import PollPolicy, PollScheduler, PollStats
+from ._poll_policy import PollPolicy, PollStats
+from ._polling import PollScheduler
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from ._requester import Requester
 from ._requests import (
@@ -281,6 +283,7 @@ class AkoolClient:
         expected = request.batch_quantity if isinstance(request, SourcePromptRequest) else 1
         read = functools.partial(api.read_jobs, expected=expected)
         jobs = await self._requester.call(api.create_request(request), read, timeout, before_send)
+        self._scheduler.remember_shapes((job.id for job in jobs), grid=request_makes_grid(request))
         if request.webhook_url is not None:
             self._scheduler.submitted(job.id for job in jobs)
         return jobs
@@ -303,6 +306,12 @@ class AkoolClient:
 
         Polled by the client's shared scheduler. ``JobTimeoutError`` (with the job id) when
         ``timeout`` seconds pass first: the job goes on, wait on it again later.
+
+        A grid job (v3 first result, V result: see ``ImageJob``) has finished when its four
+        images have come too; if they have not ``PollPolicy.parts_grace`` seconds after its
+        status 3, it is returned with ``parts_missing=True``. Grids are known from the
+        creates this client made, or from a job's ``op_button``; a bare id of another
+        client's v3 job is read as a single image (pass the ``ImageJob`` from its create).
         """
         watch = self._watch_set()
         _follow(watch, job, timeout)
@@ -423,11 +432,12 @@ class AkoolClient:
 
 
 def _follow(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> None:
-    """Watch ``job``: a bare id is polled at once (it may be old), a finished job not at all,
-    a running one from its age (by ``create_time``; never negative, clocks differ)."""
+    """Watch ``job``: a bare id is polled at once (it may be old), a finished job not at all
+    (unless a grid still lacks its parts), a running one from its age (by ``create_time``;
+    never negative, clocks differ)."""
     if isinstance(job, str):
         watch.add(check_job_id(job), age=None, timeout=timeout)
-    elif job.is_terminal:
+    elif job.is_terminal and not awaiting_parts(job, watch.is_grid(job)):
         watch.add_result(job.id, job)
     else:
         age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)

@@ -1,7 +1,8 @@
 """One cattrs converter between the attrs models and Akool's JSON, for v3 and v4 alike.
 
 What it absorbs: numbers sent as strings, ``display_buttons`` for ``buttons``, ``null``
-lists, and keys it does not know (kept in ``extra``). What it refuses, with the JSON path
+lists, ``external_img`` (a fallback for ``image``), and keys it does not know (kept in
+``extra``). What it refuses, with the JSON path
 of the culprit: a missing ``_id`` or ``image_status``, and a value of the wrong type in a
 field the client acts on (status, image URLs, buttons). A field that only describes a job
 (``team_id``, ``prompt``...) with a value of an unexpected type is kept as it came, in
@@ -40,6 +41,8 @@ _REQUEST_KEYS: dict[type, dict[str, str]] = {
     ButtonRequest: {"job_id": "_id", "webhook_url": "webhookUrl"},
 }
 _JSON_KEYS: dict[type, dict[str, str]] = {ImageJob: _JOB_KEYS, **_REQUEST_KEYS}
+# Fields of a model that are this library's, never on the wire.
+_LOCAL: dict[type, frozenset[str]] = {ImageJob: frozenset({"parts_missing"})}
 # The fields the client's logic reads; the others are checked leniently (see above).
 _STRICT: dict[type, frozenset[str]] = {
     ImageJob: frozenset({"id", "status", "image", "buttons", "used_buttons", "upscaled_urls"}),
@@ -49,7 +52,12 @@ _STRICT: dict[type, frozenset[str]] = {
 
 
 def _json_keys(cls: type, renames: Mapping[str, str]) -> frozenset[str]:
-    return frozenset(renames.get(a.name, a.name) for a in attrs.fields(cls) if a.name != "extra")
+    local = _LOCAL.get(cls, frozenset())
+    return frozenset(
+        renames.get(a.name, a.name)
+        for a in attrs.fields(cls)
+        if a.name != "extra" and a.name not in local
+    )
 
 
 def _to_int(value: Any, _: type) -> int:
@@ -151,6 +159,7 @@ converter.register_unstructure_hook(ImageStatus, int)
 def _register_response_model(cls: type[T], renames: Mapping[str, str]) -> None:
     """Structure ``cls`` from JSON keeping unknown keys in ``extra``; unstructure it back."""
     overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
+    overrides.update((name, override(omit=True)) for name in _LOCAL.get(cls, ()))
     known = _json_keys(cls, renames)
     strict = _STRICT[cls]
     # ``extra`` arrives under a key no server sends, so a model is built once, not evolved.

@@ -51,7 +51,9 @@ _TERMINAL = frozenset({ImageStatus.COMPLETED, ImageStatus.FAILED})
 
 
 class Button(enum.StrEnum):
-    """A follow-up on a finished image: ``U1``-``U4`` upscale to 4K, ``V1``-``V4`` vary image n."""
+    """A follow-up on a finished image: ``U1``-``U4`` upscale image n to 4K, ``V1``-``V4``
+    make a variation of image n. Image n is ``images[n-1]`` of the parent job: a part of
+    its 2x2 grid (v3 first results, V results), or its one image (v4 jobs)."""
 
     U1 = "U1"
     U2 = "U2"
@@ -97,6 +99,16 @@ class ImageJob:
     A create answers with the job at status 1; ``info_by_model_id`` answers with it later,
     with ``image`` set once it is completed. Fields the server did not send are ``None``
     (or empty); fields this library does not know are in ``extra``.
+
+    Two shapes of result (see ``images``):
+    - a **grid** job (a v3 first result, a V1-V4 result): ``image`` is a 2x2 grid and
+      ``upscaled_urls`` its four parts, which may arrive after status 3;
+    - a **single** image (a U1-U4 result, a v4 job): ``image``, ``upscaled_urls`` empty
+      (some v4 answers put the URL in ``upscaled_urls`` and leave ``image`` empty).
+
+    ``parts_missing`` is not the server's: it is True on a grid job that waiting returned
+    without its parts, because they had not come when the grace period
+    (``PollPolicy.parts_grace``) ran out.
     """
 
     id: str
@@ -124,6 +136,8 @@ class ImageJob:
     sub_type: int | None = None
     faceswap_quality: int | None = None
     extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
+    external_img: str | None = attrs.field(default=None, kw_only=True)
+    parts_missing: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def is_terminal(self) -> bool:
@@ -131,10 +145,34 @@ class ImageJob:
 
     @property
     def url(self) -> str | None:
-        """The finished image's URL: ``image``, or ``upscaled_urls[0]`` when ``image`` is empty."""
+        """One URL for the result: ``image``, else ``upscaled_urls[0]``, else ``external_img``.
+
+        For a single image (U result, v4 job) that is the image. For a grid job (v3 first
+        result, V result) it is the 2x2 grid: its four images are ``images``.
+        """
         if self.image:
             return self.image
-        return self.upscaled_urls[0] if self.upscaled_urls else None
+        if self.upscaled_urls:
+            return self.upscaled_urls[0]
+        return self.external_img or None
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The individual images: ``upscaled_urls`` when present (a grid's four parts),
+        else ``image``, else ``external_img`` (the fallback Akool's own demo reads).
+        ``U<n>``/``V<n>`` act on ``images[n-1]``."""
+        if self.upscaled_urls:
+            return self.upscaled_urls
+        single = self.image or self.external_img
+        return (single,) if single else ()
+
+    @property
+    def grid(self) -> str | None:
+        """The 2x2 grid image, kept apart from ``images`` once the parts are there."""
+        whole = self.image or self.external_img
+        if whole and self.upscaled_urls and whole not in self.upscaled_urls:
+            return whole
+        return None
 
     @property
     def created_at(self) -> datetime | None:

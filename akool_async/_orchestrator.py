@@ -63,6 +63,11 @@ class JobOutcome:
         return self.job.url if self.ok and self.job is not None else None
 
     @property
+    def images(self) -> tuple[str, ...]:
+        """The finished job's images (a V result's four parts; see ``ImageJob.images``)."""
+        return self.job.images if self.ok and self.job is not None else ()
+
+    @property
     def credits(self) -> int | float | None:
         return self.job.deduction_credit if self.job is not None else None
 

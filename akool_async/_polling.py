@@ -12,6 +12,11 @@ When a job is polled (see ``_durations`` for the model behind it):
 - while it is still queued it is behind the others: back off, more each time;
 - always jittered, never two polls of one job closer than ``min_interval``.
 Transient failures (after the client's own retries) only postpone the next poll.
+
+A grid job (see ``_grid``) completed without its parts is polled on every
+``parts_interval`` until they come or ``parts_grace`` has passed since its status 3; then
+its waiters get it with ``parts_missing=True`` (and a warning is logged). A status-3
+callback for a grid job leads to one poll for its parts, not to its end.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import heapq
 import itertools
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from types import MappingProxyType
 
@@ -33,9 +39,13 @@ from ._callbacks import Callbacks
 from ._clock import Clock
 from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
+from ._grid import awaiting_parts, job_is_grid
 from ._models import ImageJob, ImageStatus
+from ._poll_policy import PollPolicy, PollStats
 from ._retry import READ_RETRYABLE
 from ._webhook_crypto import WebhookEvent
+
+__all__ = ["PollPolicy", "PollScheduler", "PollStats", "Result"]  # the policy re-exported
 
 Result = ImageJob | Exception
 Listener = Callable[[str, Result], None]
@@ -43,62 +53,20 @@ Fetch = Callable[[str], Awaitable[ImageJob]]
 
 _TRANSIENT = (*READ_RETRYABLE, PayloadError)
 _VIA_WEBHOOK = MappingProxyType({"via": "webhook"})
+_SHAPES_KEPT = 16384  # jobs whose shape (grid or not) the scheduler remembers from creates
 log = logging.getLogger("akool_async")
-
-
-@attrs.frozen(kw_only=True)
-class PollPolicy:
-    """How the scheduler polls. Times are in seconds of the scheduler's clock.
-
-    ``polls_per_job`` is the target average over the jobs followed; the default 1.45 leaves
-    room for the few first jobs probed densely while the model learns, so that a run costs
-    at most 1.5 polls per job. Lower it to save requests, raise it (up to 2.9) to notice
-    sooner.
-    ``expected_seconds``/``spread`` are the log-normal prior used until jobs finish.
-    """
-
-    expected_seconds: float = 30.0
-    spread: float = 0.35
-    polls_per_job: float = 1.45
-    min_interval: float = 1.0
-    max_interval: float = 60.0
-    queued_backoff: float = 1.5
-    jitter: float = 0.1
-    probes: int = 2
-    senders: int | None = None  # long-lived pollers; default: the client's max_in_flight
-    webhook_safety: float = 4.0  # callbacks flowing: poll no sooner than this many first ages
-    webhook_silence: float = 60.0  # callbacks count as flowing until this long without one
-
-    def __attrs_post_init__(self) -> None:
-        checks = {
-            "polls_per_job must be between 1.05 and 2.9": 1.05 <= self.polls_per_job <= 2.9,
-            "need 0 < min_interval <= max_interval": 0 < self.min_interval <= self.max_interval,
-            "expected_seconds and spread must be positive": self.expected_seconds > 0
-            and self.spread > 0,
-            "jitter must be in [0, 1)": 0 <= self.jitter < 1,
-            "queued_backoff must be at least 1": self.queued_backoff >= 1,
-            "probes must not be negative": self.probes >= 0,
-            "senders must be at least 1": self.senders is None or self.senders >= 1,
-            "webhook_safety must be at least 1": self.webhook_safety >= 1,
-        }
-        for problem, ok in checks.items():
-            if not ok:
-                raise ValueError(problem)
-
-    @property
-    def first_quantile(self) -> float:
-        # Polls per job ~ 1 + 2 * (1 - q0) with the ladder halving what is left each rung.
-        return 1 - (self.polls_per_job - 1) / 2
 
 
 class _Entry:
     """One watched job; shared by everyone waiting on it."""
 
-    __slots__ = ("due", "interval", "job_id", "last_age", "learn", "listeners", "origin",
-                 "polls", "probe", "queued")  # fmt: skip
+    __slots__ = ("due", "grid", "interval", "job_id", "last_age", "learn", "listeners", "origin",
+                 "parts_until", "polls", "probe", "queued")  # fmt: skip
 
     def __init__(self, job_id: str, origin: float, probe: bool, learn: bool = True) -> None:
         self.job_id = job_id
+        self.grid: bool | None = None  # None: not known before its answers say
+        self.parts_until: float | None = None  # completed without parts: followed until then
         self.origin = origin
         self.probe = probe
         self.learn = learn  # only jobs of known age teach the duration model
@@ -108,15 +76,6 @@ class _Entry:
         self.queued = 0
         self.interval = 0.0
         self.last_age = 0.0
-
-
-@attrs.define
-class PollStats:
-    polls: int = 0
-    finished: int = 0
-    failed_polls: int = 0
-    callbacks: int = 0  # verified webhook events received
-    by_callback: int = 0  # jobs that ended by a callback, not a poll
 
 
 class PollScheduler:
@@ -140,6 +99,7 @@ class PollScheduler:
         self._wake = anyio.Event()
         self.running = False
         self._callbacks = Callbacks()
+        self._grids: OrderedDict[str, bool] = OrderedDict()  # shapes known from creates
 
     @property
     def watching(self) -> int:
@@ -147,14 +107,30 @@ class PollScheduler:
 
     # -- watching -------------------------------------------------------------------------
 
-    def watch(self, job_id: str, listener: Listener, *, age: float | None = 0.0) -> None:
+    def remember_shapes(self, job_ids: Iterable[str], *, grid: bool) -> None:
+        """Whether jobs just created are grids (see ``_grid``), for whoever waits on them."""
+        for job_id in job_ids:
+            self._grids[job_id] = grid
+        while len(self._grids) > _SHAPES_KEPT:
+            self._grids.popitem(last=False)
+
+    def is_grid(self, job: ImageJob) -> bool:
+        """Whether ``job`` is a grid job, as its create or its answer says."""
+        return job_is_grid(job, self._grids.get(job.id))
+
+    def watch(
+        self, job_id: str, listener: Listener, *, age: float | None = 0.0, grid: bool | None = None
+    ) -> None:
         """Call ``listener(job_id, result)`` once ``job_id`` ends (or cannot be followed).
 
         ``age``: seconds since the job was created; None when unknown (it is polled now).
+        ``grid``: whether it is a grid job; None: as its create or its answers say.
         """
         entry = self._entries.get(job_id)
+        if grid is None:
+            grid = self._grids.get(job_id)
         early = None if entry is not None else self._callbacks.take(job_id)
-        if early is not None:
+        if early is not None and not awaiting_parts(early, job_is_grid(early, grid)):
             self.stats.by_callback += 1  # it ended before anyone waited: no poll needed
             listener(job_id, early)
             return
@@ -169,7 +145,13 @@ class PollScheduler:
             if not self._entries:
                 self._callbacks.busy_again(now)
             self._entries[job_id] = entry
-            self._schedule(entry, self._first_due(entry, now))
+            if early is not None:  # a grid its callback said completed: a poll for its parts
+                self._start_parts_wait(entry, now)
+                self._schedule(entry, now)
+            else:
+                self._schedule(entry, self._first_due(entry, now))
+        if grid is not None:
+            entry.grid = grid
         entry.listeners.append(listener)
 
     def unwatch(self, job_id: str, listener: Listener) -> None:
@@ -238,6 +220,12 @@ class PollScheduler:
         if entry is None:  # kept a while for a wait that starts later
             self._callbacks.keep(job, ours=True)
             return
+        if awaiting_parts(job, job_is_grid(job, entry.grid)):
+            if entry.parts_until is None:  # one poll for the parts; more only if they lag
+                self._learn_end(entry, job, now - entry.origin)
+                self._start_parts_wait(entry, now)
+                self._schedule(entry, now)
+            return
         self.stats.by_callback += 1
         self._ended(entry, job, now - entry.origin)
 
@@ -250,6 +238,8 @@ class PollScheduler:
 
     def _replan_all(self, now: float) -> None:
         for entry in list(self._entries.values()):
+            if entry.parts_until is not None:
+                continue  # completed: polled for its parts, callbacks or not
             if entry.polls == 0:
                 due = self._first_due(entry, now)
             elif self._callbacks.flowing:
@@ -390,6 +380,13 @@ class PollScheduler:
         if self._entries.get(entry.job_id) is not entry:
             return  # nobody waits any more
         if job.is_terminal:
+            if entry.parts_until is not None:
+                self.stats.parts_polls += 1
+            if awaiting_parts(job, job_is_grid(job, entry.grid)):
+                given_up = self._await_parts(entry, job, now, age)
+                if given_up is None:
+                    return
+                job = given_up
             self._ended(entry, job, age)
             return
         if entry.learn and not entry.probe:
@@ -397,8 +394,37 @@ class PollScheduler:
         entry.last_age = age
         self._schedule(entry, self._next_due(entry, job.status, now))
 
+    def _await_parts(self, entry: _Entry, job: ImageJob, now: float, age: float) -> ImageJob | None:
+        """A grid completed without its parts: None while they may still come (polled
+        again), else the job as it is, marked ``parts_missing``."""
+        until = entry.parts_until
+        if until is None:
+            self._learn_end(entry, job, age)  # the generation's duration, not the parts'
+            until = self._start_parts_wait(entry, now)
+        if now < until:
+            step = min(self.policy.parts_interval, until - now)
+            self._schedule(entry, now + max(self.policy.min_interval, step))
+            return None
+        self.stats.parts_missing += 1
+        log.warning(
+            "job %s completed, but its grid's four images did not come within %g s: "
+            "returned without them (parts_missing)", job.id, self.policy.parts_grace,
+        )  # fmt: skip
+        return attrs.evolve(job, parts_missing=True)
+
+    def _start_parts_wait(self, entry: _Entry, now: float) -> float:
+        """``entry`` is a grid completed without its parts: followed for them until the
+        grace period ends (returned)."""
+        entry.parts_until = until = now + self.policy.parts_grace
+        entry.learn = entry.probe = False  # its duration is learned (or unknown) already
+        return until
+
     def _ended(self, entry: _Entry, job: ImageJob, age: float) -> None:
         self.stats.finished += 1
+        self._learn_end(entry, job, age)
+        self._resolve(entry, job)
+
+    def _learn_end(self, entry: _Entry, job: ImageJob, age: float) -> None:
         if job.status == ImageStatus.FAILED:  # may fail fast or late: not a duration
             if entry.learn and not entry.probe:
                 self._model.dropped(entry.last_age)
@@ -407,7 +433,6 @@ class PollScheduler:
                 self._replan()
         elif entry.learn:
             self._model.finished(entry.last_age, age)
-        self._resolve(entry, job)
 
     def _replan(self) -> None:
         """The prior moved: jobs not yet polled get their first poll from the new model."""

@@ -10,6 +10,7 @@ from collections import deque
 import anyio
 
 from ._exceptions import JobTimeoutError
+from ._models import ImageJob
 from ._polling import PollScheduler, Result
 
 
@@ -33,13 +34,21 @@ class WatchSet:
     def pending(self) -> frozenset[str]:
         return frozenset(self._pending)
 
-    def add(self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None) -> None:
+    def add(
+        self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None,
+        grid: bool | None = None,
+    ) -> None:  # fmt: skip
+        """Follow ``job_id`` (``grid``: whether it is a grid job, None: as its create or its
+        answers say; see ``PollScheduler.watch``)."""
         if job_id in self._pending:
             return
         self._pending.add(job_id)
         if timeout is not None:
             heapq.heappush(self._deadlines, (self._scheduler.clock.now() + timeout, job_id))
-        self._scheduler.watch(job_id, self._deliver, age=age)
+        self._scheduler.watch(job_id, self._deliver, age=age, grid=grid)
+
+    def is_grid(self, job: ImageJob) -> bool:
+        return self._scheduler.is_grid(job)
 
     def add_result(self, job_id: str, result: Result) -> None:
         """A job already known to be over: its outcome comes without a poll."""

@@ -46,6 +46,7 @@ extra_keys = st.text(min_size=1, max_size=12).filter(
             "from",
             "sub_type",
             "faceswap_quality",
+            "external_img",
         }
     )
 )
@@ -69,4 +70,5 @@ jobs = st.builds(
     type=st.none() | small_ints,
     from_=st.none() | small_ints,
     extra=extras,
+    external_img=st.none() | urls,
 )

@@ -29,7 +29,7 @@ def emulator_process() -> Iterator[dict[str, str]]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(),
     )  # fmt: skip
     assert process.stdout is not None
-    settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
+    settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(4))
     try:
         yield settings
     finally:
@@ -64,6 +64,20 @@ async def test_emulator_command_serves_the_api(emulator_process: dict[str, str])
     ) as client:
         (job,) = await client.create_by_source_prompt(prompt="x")
         assert (await client.info_by_model_id(job.id)).status is ImageStatus.COMPLETED
+
+
+async def test_emulator_command_prints_the_credentials_get_token_accepts(
+    emulator_process: dict[str, str],
+) -> None:
+    """The printed client id and secret log in through getToken (as Akool's demo does)."""
+    async with AkoolClient(
+        rate_limit=None,
+        client_id=emulator_process["AKOOL_CLIENT_ID"],
+        client_secret=emulator_process["AKOOL_CLIENT_SECRET"],
+        base_url=emulator_process["AKOOL_BASE_URL"],
+    ) as client:
+        job = await client.create_by_prompt(prompt="x")
+        assert (await client.wait(job)).upscaled_urls
 
 
 def test_generate_with_key_talks_to_the_configured_api(

@@ -63,7 +63,8 @@ async def test_batch_lifecycle_buttons_and_downloads(mode: str, tmp_path: Path) 
         upscaled = await client.info_by_model_id(upscale.id)
         assert upscaled.status is ImageStatus.COMPLETED
         assert upscaled.buttons == ()
-        assert upscaled.upscaled_urls == (upscaled.url,)
+        assert upscaled.upscaled_urls == ()  # one image (issue 14), as Akool's demo expects
+        assert upscaled.images == (upscaled.url,)
         assert _png_size(emulator.image_bytes(upscale.id)) == (3840, 2160)
         varied = await client.info_by_model_id(variation.id)
         assert varied.buttons == tuple(Button)

@@ -73,3 +73,36 @@ def test_any_integer_status_structures(status: int) -> None:
     """Every integer status structures; known ones to their member."""
     job = structure({"_id": "a", "image_status": status}, ImageJob)
     assert job.status == status
+
+
+def test_images_are_a_grids_parts_or_the_one_image() -> None:
+    """images: the parts when present (grid kept apart), else image, else external_img."""
+    parts = tuple(f"https://x/p{k}.png" for k in (1, 2, 3, 4))
+    grid = ImageJob(
+        id="a", status=ImageStatus.COMPLETED, image="https://x/grid.png", upscaled_urls=parts
+    )
+    assert grid.images == parts
+    assert grid.grid == grid.url == "https://x/grid.png"
+    early = ImageJob(id="a", status=ImageStatus.COMPLETED, image="https://x/grid.png")
+    assert early.images == ("https://x/grid.png",)
+    assert early.grid is None  # no parts yet: nothing to keep apart
+    v4_quirk = ImageJob(id="a", status=ImageStatus.COMPLETED, image="", upscaled_urls=parts[:1])
+    assert v4_quirk.images == parts[:1]
+    assert v4_quirk.grid is None
+    same = ImageJob(id="a", status=ImageStatus.COMPLETED, image=parts[0], upscaled_urls=parts[:1])
+    assert same.grid is None  # the one image listed twice is not a grid
+    external = structure(
+        {"_id": "a", "image_status": 3, "image": "", "external_img": "https://x/e.png"}, ImageJob
+    )
+    assert external.images == ("https://x/e.png",)
+    assert external.url == "https://x/e.png"
+    assert ImageJob(id="a", status=ImageStatus.PROCESSING).images == ()
+
+
+def test_parts_missing_is_ours_never_read_from_or_written_to_the_wire() -> None:
+    """parts_missing is set by waiting only; a server key of that name stays in extra."""
+    job = structure({"_id": "a", "image_status": 3, "parts_missing": True}, ImageJob)
+    assert not job.parts_missing
+    assert job.extra == {"parts_missing": True}
+    marked = ImageJob(id="a", status=ImageStatus.COMPLETED, parts_missing=True)
+    assert "parts_missing" not in unstructure(marked)

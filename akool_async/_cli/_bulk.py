@@ -52,6 +52,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an existing journal")
     parser.add_argument("--resubmit-uncertain", action="store_true",
                         help="submit again what may already exist (may pay twice)")  # fmt: skip
+    parser.add_argument("--save-grid", action="store_true",
+                        help="also save each grid job's 2x2 grid (NAME-grid.png) beside its "
+                        "four images (NAME-1.png ... NAME-4.png)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.set_defaults(run=run)
@@ -103,6 +106,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
                 connection.client, items, out_dir=args.out, journal=journal,
                 concurrency=args.concurrency, budget=args.budget,
                 resubmit_uncertain=args.resubmit_uncertain, stats=stats,
+                save_grid=args.save_grid,
             ) as bulk:  # fmt: skip
                 running.append(bulk)
                 async with progress(stats, total=total, quiet=args.quiet):

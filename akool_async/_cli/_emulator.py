@@ -10,7 +10,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "emulator",
         help="serve a local Akool emulator",
-        description="Serve a faithful local Akool API. Prints its base URL and test API key.",
+        description="Serve a faithful local Akool API. Prints its base URL and test "
+        "credentials: the API key, and the client id and secret getToken accepts.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
@@ -26,7 +27,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--credits", type=float, default=100_000)
     parser.add_argument("--image-max-side", type=int, default=512,
                         help="scale images down to this many pixels (0: full size)")  # fmt: skip
-    for fault in ("5xx", "429", "1005", "1108", "drop", "slow", "malformed", "html"):
+    parser.add_argument("--parts-delay", type=float, default=3.0,
+                        help="emulated seconds after completion at which a grid's four "
+                        "images come (0: with the status)")  # fmt: skip
+    for fault in ("5xx", "429", "1005", "1108", "1009", "1200", "drop", "slow", "malformed",
+                  "html"):  # fmt: skip
         parser.add_argument(f"--fault-{fault}", type=float, default=0.0, metavar="P",
                             help=f"probability of a {fault} fault per request")  # fmt: skip
     parser.set_defaults(run=run)
@@ -37,7 +42,8 @@ def _faults(args: argparse.Namespace) -> Any:
 
     return Faults(
         http_5xx=args.fault_5xx, http_429=args.fault_429, code_1005=args.fault_1005,
-        code_1108=args.fault_1108, drop_connection=args.fault_drop, slow=args.fault_slow,
+        code_1108=args.fault_1108, code_1009=args.fault_1009, code_1200=args.fault_1200,
+        drop_connection=args.fault_drop, slow=args.fault_slow,
         malformed_json=args.fault_malformed, html_error=args.fault_html,
     )  # fmt: skip
 
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         rate_burst=args.rate_burst,
         credits=Credits(balance=args.credits),
         image_max_side=args.image_max_side or None,
+        parts_delay=args.parts_delay,
         faults=_faults(args),
     )
     sock = listening_socket(args.host, args.port)
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"AKOOL_BASE_URL=http://{host}:{port}", flush=True)
         print(f"AKOOL_API_KEY={config.api_key}", flush=True)
         print(f"AKOOL_CLIENT_ID={config.client_id}", flush=True)
+        print(f"AKOOL_CLIENT_SECRET={config.api_key}", flush=True)
         print(f"counters: http://{host}:{port}/_emulator/counters  (Ctrl-C stops)", flush=True)
 
     emulator = Emulator(config, on_ready=announce)

@@ -18,7 +18,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "generate",
         help="generate images for one prompt and download them",
-        description="Create a v4 batch for PROMPT, wait for it, and save the images in --out.",
+        description="Create a v4 batch for PROMPT, wait for it, and save the images in --out "
+        "(<job id>.png; a V follow-up's four images as <job id>-1.png ... -4.png).",
     )
     parser.add_argument("prompt")
     parser.add_argument("--batch", type=int, default=1, help="images to generate, 1-4")
@@ -63,6 +64,9 @@ async def _generate(args: argparse.Namespace) -> int:
                     failed += 1
                     print(f"{name}: {outcome.error}", file=sys.stderr)
                     continue
-                saved = await client.download(outcome.job, args.out / f"{outcome.job_id}.png")
-                print(f"{saved.path}  {name}, {saved.size} bytes, sha256 {saved.sha256[:12]}")
+                images = outcome.images  # a V result's four (<id>-1.png ... -4.png)
+                for k, url in enumerate(images, 1):
+                    stem = outcome.job_id if len(images) == 1 else f"{outcome.job_id}-{k}"
+                    saved = await client.download(url, args.out / f"{stem}.png")
+                    print(f"{saved.path}  {name}, {saved.size} bytes, sha256 {saved.sha256[:12]}")
     return 1 if failed else 0

@@ -9,7 +9,6 @@ On resume a press recorded as intended but without a child is settled by the par
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import time
@@ -28,6 +27,7 @@ from .._models import Button, ImageJob, ImageStatus
 from .._polling import Result
 from .._requests import ButtonRequest
 from .._watchset import WatchSet
+from ._images import JobImage, job_images, reuse_saved
 from ._input import BulkItem
 from ._journal import (
     DONE,
@@ -36,11 +36,12 @@ from ._journal import (
     SUBMITTED,
     SUBMITTING,
     UNCERTAIN,
+    ImageRecord,
     JobRecord,
     Journal,
     Press,
 )
-from ._paths import image_name, inside, item_folder
+from ._paths import GRID, image_name, inside, item_folder
 
 SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
 NEAR_EXPIRY = 6 * 24 * 3600.0  # results live 7 days: flag those with a day or less left
@@ -76,6 +77,8 @@ class ImageResult:
     credits: float | None
     error: str | None
     uncertain: bool = False  # a follow-up pressed before a kill: its job exists, its id is lost
+    index: int | None = None  # k for the job's image k (a grid's part k), 0 for its grid
+    parts_missing: bool = False  # a grid saved whole: its four images never came
 
     @property
     def ok(self) -> bool:
@@ -171,18 +174,27 @@ class _Job:
     path: Path | None = None
     sha256: str | None = None
     error: str | None = None
+    images: list[JobImage] = attrs.Factory(list)  # once completed: what it has to save
 
-    def result(self) -> ImageResult:
+    @property
+    def is_grid(self) -> bool:
+        return self.button is not None and Button(self.button).is_variation
+
+    def results(self) -> list[ImageResult]:
+        """One result per image of the job; one for the job when it has none to save."""
+        if not self.images:
+            return [ImageResult(self.job_id, self.parent_id, self.button, self.status,
+                                self.path, self.sha256, self.credits, self.error)]  # fmt: skip
+        return [self._result(image) for image in self.images]
+
+    def _result(self, image: JobImage) -> ImageResult:
+        # Only its own download can fail a completed job's image (a resumed job's error
+        # may be an earlier run's download, fetched again since).
         return ImageResult(
-            self.job_id,
-            self.parent_id,
-            self.button,
-            self.status,
-            self.path,
-            self.sha256,
-            self.credits,
-            self.error,
-        )
+            self.job_id, self.parent_id, self.button, self.status, image.path, image.sha256,
+            self.credits, image.error, index=image.index,
+            parts_missing=image.parts_missing,
+        )  # fmt: skip
 
 
 class ItemRunner:
@@ -196,10 +208,12 @@ class ItemRunner:
         downloads: PriorityGate,
         stats: BulkStats,
         resubmit_uncertain: bool,
+        save_grid: bool = False,
     ) -> None:
         self.client, self.journal, self.out_dir = client, journal, out_dir
         self.budget, self.downloads, self.stats = budget, downloads, stats
         self.resubmit_uncertain = resubmit_uncertain
+        self.save_grid = save_grid
 
     async def run(self, item: BulkItem, state: str | None) -> ItemResult:
         if state in FINISHED_STATES:
@@ -306,11 +320,11 @@ class _Follow:
             async with anyio.create_task_group() as saving:
                 for job in list(self.jobs.values()):
                     record = self.records.get(job.job_id)
-                    if record is not None and record.is_terminal and not self._needs_poll(job):
-                        if job.status == ImageStatus.COMPLETED and job.url:
-                            saving.start_soon(self._save, job, record)
+                    if record is not None and record.is_terminal and await self._recall(job):
+                        for image in job.images:
+                            saving.start_soon(self._save, job, image)
                         continue
-                    self._watch(watch, job.job_id, age=None if self.resumed else 0.0)
+                    self._watch(watch, job, age=None if self.resumed else 0.0)
                 while True:
                     try:
                         job_id, result = await watch.next()
@@ -324,15 +338,42 @@ class _Follow:
         await runner.journal.item_state(self.item.key, outcome.state, outcome.error)
         return outcome
 
-    def _watch(self, watch: WatchSet, job_id: str, age: float | None = 0.0) -> None:
+    def _watch(self, watch: WatchSet, job: _Job, age: float | None = 0.0) -> None:
         self.runner.stats.running += 1
-        watch.add(job_id, age=age)
+        watch.add(job.job_id, age=age, grid=job.is_grid)
 
-    def _needs_poll(self, job: _Job) -> bool:
-        """A finished parent with follow-ups still to press needs a fresh look at its buttons."""
-        if job.parent_id is not None or job.status != ImageStatus.COMPLETED:
+    async def _recall(self, job: _Job) -> bool:
+        """A job that ended in an earlier run: its images from the journal; False when it
+        must be looked at again (follow-ups to press, or images not recorded)."""
+        if job.status != ImageStatus.COMPLETED:
+            return True
+        if job.parent_id is None and any(
+            self.presses.get((job.job_id, b.value)) is None for b in self.item.follow_ups
+        ):
+            return False  # a finished parent needs a fresh look at its buttons
+        recorded = await self.runner.journal.images_of(job.job_id)
+        if recorded:
+            job.images = [
+                JobImage(r.index, r.kind, r.url, r.parts_missing) for r in recorded if r.url
+            ]
+        elif job.is_grid or not job.url:  # a journal without per-image rows: ask again
             return False
-        return any(self.presses.get((job.job_id, b.value)) is None for b in self.item.follow_ups)
+        else:
+            job.images = [JobImage(1, "image", job.url)]
+        await self._reuse_saved(job, recorded)
+        return True
+
+    async def _reuse_saved(self, job: _Job, recorded: list[ImageRecord] | None = None) -> None:
+        """Images an earlier run saved, still intact on disk, are not fetched again."""
+        if not self.resumed:
+            return
+        if recorded is None:
+            recorded = await self.runner.journal.images_of(job.job_id)
+        saved = {r.index: (r.path, r.sha256) for r in recorded if r.path and r.sha256}
+        record = self.records.get(job.job_id)
+        if not recorded and not job.is_grid and record and record.path and record.sha256:
+            saved[1] = (record.path, record.sha256)  # a journal from before per-image rows
+        await reuse_saved(job.images, saved)
 
     async def _ended(
         self, job: _Job, result: Result, watch: WatchSet, saving: anyio.abc.TaskGroup
@@ -350,7 +391,14 @@ class _Follow:
             runner.stats.failed += 1
         await runner.journal.job_ended(result, job.error)
         if result.status == ImageStatus.COMPLETED:
-            saving.start_soon(self._save, job, self.records.get(job.job_id))
+            job.images = job_images(result, save_grid=runner.save_grid)
+            await self._reuse_saved(job)
+            await runner.journal.job_images(
+                job.job_id, [(i.index, i.kind, i.url) for i in job.images],
+                parts_missing=result.parts_missing,
+            )  # fmt: skip
+            for image in job.images:
+                saving.start_soon(self._save, job, image)
             if job.parent_id is None and self.item.follow_ups:
                 try:
                     parent = await runner.client._with_buttons(result)  # callbacks carry none
@@ -414,34 +462,37 @@ class _Follow:
                 credits=child.deduction_credit,
             )
             self.presses[(parent.id, button.value)] = child.id
-            self._watch(watch, child.id)
+            self._watch(watch, self.jobs[child.id])
 
-    async def _save(self, job: _Job, record: JobRecord | None) -> None:
-        """Download ``job``'s image unless a verified copy is already there."""
+    async def _save(self, job: _Job, image: JobImage) -> None:
+        """Download one image of ``job`` unless a verified copy is already there."""
         runner = self.runner
-        if record and record.path and record.sha256 and await _verified(record.path, record.sha256):
-            job.path, job.sha256 = Path(record.path), record.sha256
+        if image.path is not None:
             return
-        assert job.url is not None
         parent_position = self.jobs[job.parent_id].position if job.parent_id in self.jobs else None
-        name = image_name(job.position, job.button, parent_position, ".png")
+        count = sum(1 for i in job.images if i.index != GRID)
+        name = image_name(job.position, job.button, parent_position, ".png",
+                          index=image.index, count=count)  # fmt: skip
         path = inside(runner.out_dir, self.folder / name)
         near_expiry = job.created is not None and time.time() - job.created > NEAR_EXPIRY
         try:
             await anyio.Path(self.folder).mkdir(parents=True, exist_ok=True)
             async with runner.downloads.slot(job.created or time.time()):
-                saved = await runner.client.download(job.url, path)
+                saved = await runner.client.download(image.url, path)
             path = await _fix_suffix(saved)
         except AkoolError as exc:
-            job.error = _reason(exc)
-            await runner.journal.job_error(job.job_id, job.error)
+            image.error = _reason(exc)
+            await runner.journal.image_error(job.job_id, image.index, image.error)
             return
-        job.path, job.sha256 = path, saved.sha256
+        image.path, image.sha256 = path, saved.sha256
         runner.stats.downloaded += 1
-        await runner.journal.saved(job.job_id, str(path), saved.sha256, saved.size, near_expiry)
+        await runner.journal.image_saved(
+            job.job_id, image.index, str(path), saved.sha256, size=saved.size,
+            near_expiry=near_expiry,
+        )  # fmt: skip
 
     def _outcome(self) -> ItemResult:
-        images = tuple(job.result() for job in self.jobs.values()) + tuple(self.lost)
+        images = tuple(r for job in self.jobs.values() for r in job.results()) + tuple(self.lost)
         ok = all(image.ok for image in images) and bool(images)
         short = [image for image in images if not image.ok]
         state = DONE if ok else UNCERTAIN if all(i.uncertain for i in short) else FAILED
@@ -514,21 +565,6 @@ def _shield(scope: anyio.CancelScope) -> None:
 def _reason(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error)
     return f"{type(error).__name__}: {message}"
-
-
-async def _verified(name: str, sha256: str) -> bool:
-    path = Path(name)
-
-    def check() -> bool:
-        if not path.is_file():
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            while block := file.read(1 << 20):
-                digest.update(block)
-        return digest.hexdigest() == sha256
-
-    return await anyio.to_thread.run_sync(check)
 
 
 async def _fix_suffix(saved: DownloadedImage) -> Path:

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL, error TEXT, path TEXT, sha256 TEXT, size INTEGER, near_expiry INTEGER);
 CREATE INDEX IF NOT EXISTS jobs_by_item ON jobs (item_key);
 CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, started REAL);
+CREATE TABLE IF NOT EXISTS images (
+    job_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, url TEXT,
+    parts_missing INTEGER NOT NULL DEFAULT 0, path TEXT, sha256 TEXT, size INTEGER,
+    near_expiry INTEGER, error TEXT, PRIMARY KEY (job_id, idx));
 CREATE TABLE IF NOT EXISTS presses (
     parent_id TEXT NOT NULL, button TEXT NOT NULL, item_key TEXT NOT NULL, child_id TEXT,
     PRIMARY KEY (parent_id, button));
@@ -71,6 +75,24 @@ class JobRecord:
     @property
     def is_terminal(self) -> bool:
         return self.status is not None and ImageStatus(self.status).is_terminal
+
+
+@attrs.frozen
+class ImageRecord:
+    """One image of a job to save: ``index`` k is ``images[k-1]`` (0: the 2x2 grid);
+    ``kind`` is ``image`` or ``grid`` (``parts_missing``: the grid stands in for parts that
+    never came)."""
+
+    job_id: str
+    index: int
+    kind: str
+    url: str | None
+    parts_missing: bool
+    path: str | None
+    sha256: str | None
+    size: int | None
+    near_expiry: bool
+    error: str | None
 
 
 @attrs.frozen
@@ -252,6 +274,49 @@ class Journal:
             durable=False,
         )
 
+    # -- a job's images (a grid's parts, each saved on its own) -------------------------
+
+    async def job_images(
+        self, job_id: str, images: Sequence[tuple[int, str, str]], *, parts_missing: bool
+    ) -> None:
+        """The images a finished job has to save, ``(index, kind, url)`` each; what was
+        saved before stays recorded."""
+        for index, kind, url in images:
+            await self._write(
+                "INSERT INTO images (job_id, idx, kind, url, parts_missing) VALUES"
+                " (?, ?, ?, ?, ?) ON CONFLICT (job_id, idx) DO UPDATE SET url = excluded.url,"
+                " kind = excluded.kind, parts_missing = excluded.parts_missing",
+                (job_id, index, kind, url, int(parts_missing)),
+                durable=False,
+            )
+
+    async def image_saved(self, job_id: str, index: int, path: str, sha256: str, *, size: int,
+                          near_expiry: bool) -> None:  # fmt: skip
+        """Image ``index`` of a job is on disk; the first image is the job's own file too."""
+        await self._write(
+            "UPDATE images SET path = ?, sha256 = ?, size = ?, near_expiry = ?, error = NULL"
+            " WHERE job_id = ? AND idx = ?",
+            (path, sha256, size, int(near_expiry), job_id, index),
+            durable=False,
+        )
+        if index == 1:
+            await self.saved(job_id, path, sha256, size, near_expiry)
+
+    async def image_error(self, job_id: str, index: int, error: str) -> None:
+        await self._write(
+            "UPDATE images SET error = ? WHERE job_id = ? AND idx = ?",
+            (error, job_id, index),
+            durable=False,
+        )
+        await self.job_error(job_id, error)
+
+    async def images_of(self, job_id: str) -> list[ImageRecord]:
+        rows = await self._query(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx",  # noqa: S608
+            (job_id,),
+        )
+        return [_image(row) for row in rows]
+
     # -- reading ------------------------------------------------------------------------
 
     async def states(self, keys: Sequence[str]) -> dict[str, tuple[str, int | None]]:
@@ -291,22 +356,31 @@ class Journal:
         return result
 
     async def manifest_rows(self, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
-        """Every image with its item, for the manifest, a batch at a time."""
+        """Every image with its item and job, for the manifest, a batch at a time: one row
+        per image of a job (a grid's parts, and the grid when saved), or one for a job
+        with no image recorded (failed, or from a journal older than per-image rows)."""
         await self.flush()
         offset = 0
+        width = len(_FIELDS)
         while True:
             rows = await self._query(
-                f"SELECT items.user_id, items.line, items.prompt, {_JOB_COLUMNS_QUALIFIED}"  # noqa: S608
+                f"SELECT items.user_id, items.line, items.prompt, {_JOB_COLUMNS_QUALIFIED},"  # noqa: S608
+                f" {_IMAGE_COLUMNS_QUALIFIED}"
                 " FROM jobs JOIN items ON items.key = jobs.item_key"
-                " ORDER BY items.line, jobs.submitted, jobs.position LIMIT ? OFFSET ?",
+                " LEFT JOIN images ON images.job_id = jobs.job_id"
+                " ORDER BY items.line, jobs.submitted, jobs.position, images.idx = 0, images.idx"
+                " LIMIT ? OFFSET ?",
                 (batch, offset),
             )
-            for user_id, line, prompt, *job in rows:
+            for user_id, line, prompt, *columns in rows:
+                job = _job(tuple(columns[:width]))
+                image = None if columns[width] is None else _image(tuple(columns[width:]))
                 yield {
                     "id": user_id,
                     "line": line,
                     "prompt": prompt,
-                    **attrs.asdict(_job(tuple(job))),
+                    **attrs.asdict(job),
+                    "image": image,
                 }
             if len(rows) < batch:
                 return
@@ -316,6 +390,17 @@ class Journal:
 _FIELDS = [field.name for field in attrs.fields(JobRecord)]
 _JOB_COLUMNS = ", ".join(_FIELDS)
 _JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{name}" for name in _FIELDS)
+_IMAGE_FIELDS = [field.name for field in attrs.fields(ImageRecord)]
+_IMAGE_NAMES = ["idx" if name == "index" else name for name in _IMAGE_FIELDS]
+_IMAGE_COLUMNS = ", ".join(_IMAGE_NAMES)
+_IMAGE_COLUMNS_QUALIFIED = ", ".join(f"images.{name}" for name in _IMAGE_NAMES)
+
+
+def _image(row: tuple[Any, ...]) -> ImageRecord:
+    values = dict(zip(_IMAGE_FIELDS, row, strict=True))
+    values["near_expiry"] = bool(values["near_expiry"])
+    values["parts_missing"] = bool(values["parts_missing"])
+    return ImageRecord(**values)
 
 
 def _job(row: tuple[Any, ...]) -> JobRecord:

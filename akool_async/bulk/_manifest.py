@@ -1,5 +1,10 @@
 """The manifest (one JSON line per image, from the journal, so it covers every run of a
-resumed job) and the end-of-run summary."""
+resumed job) and the end-of-run summary.
+
+Each row names its ``job_id`` and ``index``: k for image k of the job (``images[k-1]``,
+what ``U<k>``/``V<k>`` act on: a grid job has four rows, 1-4), 0 for a job's 2x2 grid
+saved on request (``kind`` "grid"), null for a job with no image (failed). A grid whose
+parts never came has one row, its grid, with ``parts_missing`` true."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import anyio
 import attrs
 
 from .._models import ImageStatus
-from ._journal import DONE, FAILED, UNCERTAIN, Journal
+from ._journal import DONE, FAILED, UNCERTAIN, ImageRecord, Journal
 
 
 @attrs.frozen
@@ -66,17 +71,23 @@ async def write_manifest(
 def _record(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     status = row["status"]
     name = ImageStatus(status).name.lower() if status is not None else None
-    ok = status == ImageStatus.COMPLETED and row["path"] is not None and row["error"] is None
-    path = row["path"]
+    image: ImageRecord | None = row["image"]
+    saved = row if image is None else attrs.asdict(image)
+    error = saved["error"]
+    ok = status == ImageStatus.COMPLETED and saved["path"] is not None and error is None
+    path = saved["path"]
     return {
         "id": row["id"], "line": row["line"], "prompt": row["prompt"], "job_id": row["job_id"],
+        "index": None if image is None else image.index,
+        "kind": None if image is None else image.kind,
         "parent_id": row["parent_id"], "button": row["button"], "status": name, "ok": ok,
-        "url": row["url"], "path": os.path.relpath(path, out_dir) if path else None,
-        "sha256": row["sha256"], "size": row["size"], "credits": row["credits"],
+        "url": saved["url"], "path": os.path.relpath(path, out_dir) if path else None,
+        "sha256": saved["sha256"], "size": saved["size"], "credits": row["credits"],
         "submitted": row["submitted"], "finished": row["finished"],
         "seconds": None if row["finished"] is None or row["submitted"] is None
         else round(row["finished"] - row["submitted"], 3),
-        "near_expiry": row["near_expiry"], "error": row["error"],
+        "near_expiry": saved["near_expiry"], "error": error,
+        "parts_missing": image is not None and image.parts_missing,
     }  # fmt: skip
 
 

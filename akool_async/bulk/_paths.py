@@ -1,6 +1,9 @@
 """Where a bulk run saves each image: ``<out>/<id or line>/<n>.png``, follow-ups as
-``<n>-<button>.png``. Names come from the user's input and the server's answers, so they
-are sanitised, and every path is checked to stay inside the output folder."""
+``<n>-<button>.png``. A job with several images (a grid's four parts: a V follow-up) saves
+each as ``<name>-<k>.png``, k = 1-4 the image ``U<k>``/``V<k>`` act on, and its 2x2 grid,
+when asked for, as ``<name>-grid.png``; e.g. ``2-V1-3.png`` is part 3 of V1 on image 2.
+Names come from the user's input and the server's answers, so they are sanitised, and
+every path is checked to stay inside the output folder."""
 
 from __future__ import annotations
 
@@ -26,10 +29,21 @@ def item_folder(out_dir: Path, user_id: str | None, line: int) -> Path:
     return inside(out_dir, out_dir / name)
 
 
-def image_name(position: int, button: str | None, parent_position: int | None, suffix: str) -> str:
+def image_name(
+    position: int, button: str | None, parent_position: int | None, suffix: str,
+    *, index: int = 1, count: int = 1,
+) -> str:  # fmt: skip
+    """The file name of image ``index`` of ``count`` of a job (index 0: the grid)."""
     if button is None or parent_position is None:
-        return f"{position}{suffix}"
-    return f"{parent_position}-{safe_name(button)}{suffix}"
+        name = f"{position}"
+    else:
+        name = f"{parent_position}-{safe_name(button)}"
+    if index == GRID:
+        return f"{name}-grid{suffix}"
+    return f"{name}-{index}{suffix}" if count > 1 else f"{name}{suffix}"
+
+
+GRID = 0  # the index of a job's 2x2 grid among its saved images
 
 
 def inside(root: Path, path: Path) -> Path:

@@ -74,9 +74,14 @@ async def run_bulk(
     budget: float | None = None,
     resubmit_uncertain: bool = False,
     stats: BulkStats | None = None,
+    save_grid: bool = False,
 ) -> AsyncIterator[BulkRun]:
     """Run every entry (see the module docstring); the journal defaults to
-    ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``."""
+    ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``.
+
+    Every image of a job is saved: a grid job's four (a V follow-up) as ``<name>-<k>.png``,
+    and with ``save_grid`` its 2x2 grid too, as ``<name>-grid.png`` (see ``_paths``); the
+    manifest has one row per saved image, with its ``job_id`` and ``index``."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     journal_path = journal or out_dir / "journal.sqlite"
@@ -90,7 +95,7 @@ async def run_bulk(
         runner = ItemRunner(
             client, journal=book, out_dir=out_dir, budget=spent,
             downloads=PriorityGate(max(1, concurrency)), stats=stats,
-            resubmit_uncertain=resubmit_uncertain,
+            resubmit_uncertain=resubmit_uncertain, save_grid=save_grid,
         )  # fmt: skip
         try:
             async with anyio.create_task_group() as tasks:

@@ -18,10 +18,17 @@ from starlette.types import Receive, Scope, Send
 from .._models import ImageStatus
 from . import _validate as validate
 from ._config import EmulatorConfig
-from ._images import image_size, render_png
+from ._images import image_size, render_grid, render_part, render_png
 from ._state import Account, Backend, EmulatedError, Job, fingerprint, ms
 
 API = "/api/open"
+# Business-code faults that mean "nothing was done", with Akool's messages.
+_EARLY_CODES = {
+    "code_1005": (1005, "Operation too frequent"),
+    "code_1108": (1108, "Image generate error, please try again later"),
+    "code_1009": (1009, "You do not have permission to operate"),
+    "code_1200": (1200, "The account has been banned"),
+}
 Handler = Callable[[Request, Account | None], Awaitable[Any]]
 
 
@@ -115,8 +122,8 @@ class EmulatorApp:
         if not faults.any or (faults.endpoints is not None and name not in faults.endpoints):
             return None
         roll = self.faults_rng.random()
-        for kind in ("http_429", "code_1005", "code_1108", "http_5xx", "drop_connection",
-                     "malformed_json", "html_error", "slow"):  # fmt: skip
+        for kind in ("http_429", "code_1005", "code_1108", "code_1009", "code_1200", "http_5xx",
+                     "drop_connection", "malformed_json", "html_error", "slow"):  # fmt: skip
             roll -= getattr(faults, kind)
             if roll < 0:
                 return kind
@@ -126,19 +133,14 @@ class EmulatorApp:
         """Faults meaning "nothing was done": answered before the request is handled."""
         if fault == "code_1108" and not name.startswith("create"):
             return None  # a generation error only happens to creates
-        if fault not in ("http_429", "code_1005", "code_1108"):
+        if fault not in ("http_429", *_EARLY_CODES):
             return None
         self.backend.counters.faults[fault] += 1
         if fault == "http_429":
             return Response(
                 "Too Many Requests", 429, {"retry-after": f"{self.config.faults.retry_after:g}"}
             )
-        code = 1005 if fault == "code_1005" else 1108
-        message = (
-            "Operation too frequent"
-            if code == 1005
-            else "Image generate error, please try again later"
-        )
+        code, message = _EARLY_CODES[fault]
         return JSONResponse({"code": code, "msg": message})
 
     async def _late_fault(self, fault: str | None, body: bytes, media_type: str) -> Response:
@@ -207,7 +209,7 @@ class EmulatorApp:
         return self._data({
             "faceswap_quality": 2, "deduction_credit": job.credit, "buttons": [],
             "used_buttons": [], "upscaled_urls": [], "_id": job.id,
-            "image_content_model_id": job.parent_id, "create_time": ms(job.created),
+            "image_content_model_id": job.parent_id, "create_time": ms(job.created_wall),
             "op_button": job.op_button, "op_buttonMessageId": job.op_button_message_id,
             "image_status": int(job.status(self.backend.clock())), "from": 1,
         })  # fmt: skip
@@ -218,16 +220,21 @@ class EmulatorApp:
         if not job_id:
             raise EmulatedError(1003, "Parameter error: image_model_id cannot be empty")
         job = self.backend.find(account, job_id)
-        status = job.status(self.backend.clock())
+        now = self.backend.clock()
+        status = job.status(now)
         done = status == ImageStatus.COMPLETED
         url = job.image_url if done else ""
-        upscaled = [url] if done and (job.is_upscale or job.empty_image) else []
+        if job.is_grid:  # its four parts, once they have come
+            upscaled = job.part_urls if job.parts_ready(now) else []
+        else:  # a single image: upscaled_urls only in the empty-image quirk
+            upscaled = [url] if done and job.empty_image else []
         return self._data({
             "faceswap_quality": 2, "deduction_credit": job.credit,
             "buttons": list(job.buttons) if done else [], "used_buttons": list(job.used_buttons),
-            "upscaled_urls": upscaled, "_id": job.id, "create_time": ms(job.created),
-            "uid": account.uid, "type": 4 if job.kind == "v4" else 3, "image_status": int(status),
-            "image": "" if job.empty_image else url,
+            "upscaled_urls": upscaled, "_id": job.id, "create_time": ms(job.created_wall),
+            "uid": account.uid, "type": _type(job), "image_status": int(status),
+            "image": "" if job.empty_image else url, "prompt": job.prompt,
+            "origin_prompt": job.prompt, "source_image": job.source_image,
         })  # fmt: skip
 
     async def credit(self, request: Request, account: Account | None) -> dict[str, Any]:
@@ -241,19 +248,19 @@ class EmulatorApp:
     def _v4_view(self, job: Job) -> dict[str, Any]:
         return {
             "_id": job.id, "uid": job.account.uid, "team_id": f"team_{job.account.uid}",
-            "create_time": ms(job.created), "prompt": job.prompt, "origin_prompt": job.prompt,
+            "create_time": ms(job.created_wall), "prompt": job.prompt, "origin_prompt": job.prompt,
             "source_image": job.source_image, "image_status": 1, "image_sub_status": 1,
             "deduction_credit": job.credit, "model_name": job.model_name,
             "provider": "wavespeed-ai", "type": 4, "from": 4, "sub_type": job.sub_type,
-            "file_name": f"ImageGenerator_{ms(job.created)}.png",
+            "file_name": f"ImageGenerator_{ms(job.created_wall)}.png",
         }  # fmt: skip
 
     def _v3_view(self, job: Job) -> dict[str, Any]:
         return {
             "faceswap_quality": 2, "deduction_credit": job.credit, "buttons": [],
             "used_buttons": [], "upscaled_urls": [], "_id": job.id, "uid": job.account.uid,
-            "create_time": ms(job.created), "origin_prompt": job.prompt,
-            "source_image": job.source_image, "prompt": job.prompt, "type": 4, "from": 1,
+            "create_time": ms(job.created_wall), "origin_prompt": job.prompt,
+            "source_image": job.source_image, "prompt": job.prompt, "type": _type(job), "from": 1,
             "image_status": 1,
         }  # fmt: skip
 
@@ -261,16 +268,40 @@ class EmulatorApp:
 
     async def image(self, request: Request) -> Response:
         self.backend.counters.requests["image"] += 1
-        name = request.path_params["name"]
-        job = self.backend.jobs.get(name.removesuffix(".png"))
-        if job is None or job.status(self.backend.clock()) != ImageStatus.COMPLETED:
+        job_id, _, part = request.path_params["name"].removesuffix(".png").partition("-")
+        job = self.backend.jobs.get(job_id)
+        now = self.backend.clock()
+        index = int(part) if part in ("1", "2", "3", "4") else None
+        if (
+            job is None
+            or job.status(now) != ImageStatus.COMPLETED
+            or (part and (index is None or not job.parts_ready(now)))
+        ):
             return Response("Not Found", 404, media_type="text/plain")
         if self.backend.is_expired(job):
             return Response("Not Found: this result expired", 404, media_type="text/plain")
-        return await self._late_fault(self._draw_fault("image"), self.image_bytes(job), "image/png")
+        body = self.image_bytes(job, index)
+        return await self._late_fault(self._draw_fault("image"), body, "image/png")
 
-    def image_bytes(self, job: Job) -> bytes:
+    def image_size(self, job: Job) -> tuple[int, int]:
+        """A job's ``image`` in pixels: a grid is exactly twice its parts; a U result twice
+        its parent's image (an upscale is larger than what it upscaled)."""
+        parent = self.backend.jobs.get(job.parent_id) if job.parent_id else None
+        if job.is_upscale and parent is not None:
+            width, height = self.image_size(parent)
+            return 2 * width, 2 * height
         width, height = image_size(job.scale, job.resolution, self.config.image_max_side)
+        if job.is_grid:
+            return 2 * max(1, width // 2), 2 * max(1, height // 2)
+        return width, height
+
+    def image_bytes(self, job: Job, part: int | None = None) -> bytes:
+        """The ``image`` of ``job``, or its part 1-4 (grids only)."""
+        width, height = self.image_size(job)
+        if part is not None:
+            return _render_part(job.id, part, width // 2, height // 2)
+        if job.is_grid:
+            return _render_grid(job.id, width // 2, height // 2)
         return _render(job.id, width, height)
 
     async def counters(self, request: Request) -> Response:
@@ -290,6 +321,21 @@ class EmulatorApp:
 @lru_cache(maxsize=512)
 def _render(job_id: str, width: int, height: int) -> bytes:
     return render_png(job_id, width, height)
+
+
+@lru_cache(maxsize=512)
+def _render_part(job_id: str, index: int, width: int, height: int) -> bytes:
+    return render_part(job_id, index, width, height)
+
+
+@lru_cache(maxsize=128)
+def _render_grid(job_id: str, part_width: int, part_height: int) -> bytes:
+    return render_grid(job_id, part_width, part_height)
+
+
+def _type(job: Job) -> int:
+    """The same in every answer about a job (see ``_state``): 4 for v4, else 3."""
+    return 4 if job.kind == "v4" else 3
 
 
 def _base_url(request: Request) -> str:

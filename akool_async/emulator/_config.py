@@ -42,8 +42,8 @@ class Fixed:
 class Faults:
     """Per-request probabilities of misbehaving, drawn from the seeded generator.
 
-    Faults that mean "nothing was done" (429, 1005, 1108) strike before the request is
-    handled. Faults of the transport or the answer (5xx, a dropped connection, malformed
+    Faults that mean "nothing was done" (429, 1005, 1108, 1009, 1200) strike before the
+    request is handled. Faults of the transport or the answer (5xx, a dropped connection, malformed
     JSON, an HTML page, slowness) strike after it was handled: a create has then created and
     charged its jobs, which is the case a client must never retry blindly.
     """
@@ -53,6 +53,8 @@ class Faults:
     retry_after: float = 1.0
     code_1005: float = 0.0
     code_1108: float = 0.0
+    code_1009: float = 0.0  # no permission
+    code_1200: float = 0.0  # account banned
     slow: float = 0.0
     slow_seconds: float = 0.5
     drop_connection: float = 0.0
@@ -63,8 +65,9 @@ class Faults:
     @property
     def any(self) -> bool:
         return any(
-            (self.http_5xx, self.http_429, self.code_1005, self.code_1108, self.slow,
-             self.drop_connection, self.malformed_json, self.html_error)
+            (self.http_5xx, self.http_429, self.code_1005, self.code_1108, self.code_1009,
+             self.code_1200, self.slow, self.drop_connection, self.malformed_json,
+             self.html_error)
         )  # fmt: skip
 
 
@@ -93,6 +96,9 @@ class EmulatorConfig:
     image_ttl: float = SEVEN_DAYS  # emulated seconds a result stays downloadable
     image_max_side: int | None = 512  # scale PNGs down to this for speed; None: full size
     empty_image_rate: float = 0.0  # share of finished jobs answering image "" + upscaled_urls
+    # Emulated seconds after status 3 at which a grid's four parts fill upscaled_urls
+    # (Akool's demo shows they can come late; how late is not known). 0 with instant.
+    parts_delay: float = 3.0
     string_numbers: bool = False  # send numbers as strings, as some endpoints do
     rate_limit: float | None = None  # requests per second per key; None: unlimited
     rate_burst: int = 10
@@ -108,6 +114,8 @@ class EmulatorConfig:
             raise ValueError("time_scale must be positive")
         if len(self.api_key.encode()) not in (16, 24, 32):
             raise ValueError("api_key must be 16, 24 or 32 bytes: it is the webhook AES key")
+        if self.parts_delay < 0:
+            raise ValueError("parts_delay must not be negative")
         for name in ("fail_rate", "empty_image_rate", "queue_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")

@@ -13,7 +13,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from .._client import AkoolClient
-from .._polling import PollPolicy
+from .._poll_policy import PollPolicy
 from .._retry import RetryPolicy
 from ._app import ConnectionDropped, EmulatorApp
 from ._config import EmulatorConfig, Faults, Fixed, LogNormal
@@ -92,9 +92,16 @@ class Emulator:
         """Wait until every webhook callback scheduled so far was delivered or given up on."""
         await self._dispatcher.drained()
 
-    def image_bytes(self, job_id: str) -> bytes:
-        """The exact bytes the emulator serves for a finished job's image."""
-        return self._app.image_bytes(self.backend.jobs[job_id])
+    @property
+    def client_secret(self) -> str:
+        """What getToken accepts as ``clientSecret`` with ``client_id``: the API key, as
+        on Akool (the API key is the old clientSecret)."""
+        return self.config.api_key
+
+    def image_bytes(self, job_id: str, part: int | None = None) -> bytes:
+        """The exact bytes the emulator serves for a finished job's image (the grid, for a
+        grid job), or for part 1-4 of a grid."""
+        return self._app.image_bytes(self.backend.jobs[job_id], part)
 
     # -- running ------------------------------------------------------------------------
 
@@ -154,7 +161,9 @@ class Emulator:
         clock's scale), so a sped-up emulator is not polled at real-service intervals."""
         config = self.config
         if config.instant:
-            return PollPolicy(expected_seconds=0.001, spread=0.1, min_interval=0.001)
+            return PollPolicy(
+                expected_seconds=0.001, spread=0.1, min_interval=0.001, parts_interval=0.001
+            )
         durations = config.durations
         if isinstance(durations, LogNormal):
             median, spread = durations.median, durations.sigma
@@ -168,4 +177,7 @@ class Emulator:
             spread=spread,
             min_interval=min(1.0, max(0.001, expected / 30)),
             webhook_silence=2 * expected,  # the real default (60 s) is two typical jobs
+            # Grids' parts: polled as Akool's demo does (every 3 s), for long enough.
+            parts_interval=max(0.001, 3.0 / config.time_scale),
+            parts_grace=max(60.0, 10 * config.parts_delay) / config.time_scale,
         )

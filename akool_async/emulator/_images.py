@@ -1,4 +1,9 @@
-"""Real PNG bytes for results: sized by scale and resolution, unique and stable per job."""
+"""Real PNG bytes for results: sized by scale and resolution, unique and stable per job.
+
+A grid (a v3 first result, a V result) is built from its four parts, pixel for pixel:
+part 1 top left, 2 top right, 3 bottom left, 4 bottom right (Midjourney's order, which
+Akool's U1-U4/V1-V4 follow).
+"""
 
 from __future__ import annotations
 
@@ -38,21 +43,49 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def render_png(job_id: str, width: int, height: int) -> bytes:
-    """A valid RGB PNG: a colour band pattern seeded by the job id, and the id in a tEXt chunk."""
-    digest = hashlib.sha256(job_id.encode()).digest()
+def _rows(seed: str, width: int, height: int) -> list[bytes]:
+    """RGB pixel rows (no filter byte): a colour band pattern seeded by ``seed``."""
+    digest = hashlib.sha256(seed.encode()).digest()
     background, band = digest[0:3], digest[3:6]
     # Two distinct rows repeated: cheap to build and to compress, still a real image.
-    plain = b"\x00" + background * width
-    striped = b"\x00" + (background * (width // 2) + band * (width - width // 2))
-    rows = [striped if (y // max(1, height // 8)) % 2 else plain for y in range(height)]
+    plain = background * width
+    striped = background * (width // 2) + band * (width - width // 2)
+    return [striped if (y // max(1, height // 8)) % 2 else plain for y in range(height)]
+
+
+def _encode(rows: list[bytes], width: int, height: int, comment: str) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return b"".join(
         (
             PNG_SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"tEXt", b"Comment\x00akool-emulator job " + job_id.encode()),
-            _chunk(b"IDAT", zlib.compress(b"".join(rows), 6)),
+            _chunk(b"tEXt", b"Comment\x00akool-emulator " + comment.encode()),
+            _chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows), 6)),
             _chunk(b"IEND", b""),
         )
     )
+
+
+def render_png(job_id: str, width: int, height: int) -> bytes:
+    """A valid RGB PNG: a colour band pattern seeded by the job id, and the id in a tEXt chunk."""
+    return _encode(_rows(job_id, width, height), width, height, f"job {job_id}")
+
+
+def part_seed(job_id: str, index: int) -> str:
+    return f"{job_id}-{index}"
+
+
+def render_part(job_id: str, index: int, width: int, height: int) -> bytes:
+    """Part ``index`` (1-4) of a grid job: an image of its own, distinct from the others."""
+    seed = part_seed(job_id, index)
+    return _encode(_rows(seed, width, height), width, height, f"job {job_id} part {index}")
+
+
+def render_grid(job_id: str, part_width: int, part_height: int) -> bytes:
+    """The 2x2 grid of a job's four parts: twice their width and height."""
+    top_left, top_right, bottom_left, bottom_right = (
+        _rows(part_seed(job_id, index), part_width, part_height) for index in (1, 2, 3, 4)
+    )
+    rows = [left + right for left, right in zip(top_left, top_right, strict=True)]
+    rows += [left + right for left, right in zip(bottom_left, bottom_right, strict=True)]
+    return _encode(rows, 2 * part_width, 2 * part_height, f"job {job_id} grid")

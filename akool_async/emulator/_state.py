@@ -3,10 +3,29 @@
 A job's status is not stored but computed from the clock (queueing, then processing,
 then its drawn outcome), so no task runs per job. Where the docs are silent:
 
-- every finished generation (v4, v3, or a V follow-up) offers U1-U4 and V1-V4; on a v4
-  job, which holds one image, ``n`` in U``n``/V``n`` only changes the result's seed;
-- a U follow-up is a finished 4K image with no buttons of its own (``upscaled_urls`` holds
-  its URL too); a V follow-up is a new image with all eight buttons;
+- a v3 first result and a V follow-up are 2x2 grids: ``image`` is the grid, built pixel
+  for pixel from four distinct part PNGs, and ``upscaled_urls`` lists the parts, filled
+  ``parts_delay`` emulated seconds after status 3 (default 3 s, 0 with ``instant``).
+  Evidence: Akool's demo app (AKOOL-Official/akool-image-generation) polls until status 3
+  *and* a non-empty ``upscaled_urls``, then shows those four images; the docs' result
+  example (status 3, eight buttons, ``upscaled_urls: []``) is such a grid before its
+  parts. The delay itself is undocumented: a few seconds matches "keeps polling". A
+  grid's status-3 callback carries ``url`` = the grid and no callback follows when the
+  parts come (what Akool sends is not documented: a client must poll for the parts);
+- a v4 job is one image (one job per image of a batch, as the v4 page shows), with empty
+  ``upscaled_urls``; it offers U1-U4 and V1-V4 like every finished generation, and ``n``
+  in U``n``/V``n`` only changes the result's seed;
+- a U follow-up is one image, twice its parent's image in width and height (the "4K
+  upscale": larger than the grid it came from), with empty ``upscaled_urls`` (the demo's
+  test for a U result) and no buttons of its own; a V follow-up is a grid with all eight
+  buttons;
+- status answers carry ``prompt``, ``origin_prompt`` and ``source_image`` as the create
+  answer does (the demo reads them from status); ``type`` is 4 for v4 jobs and 3 for v3
+  and button jobs in every answer. Evidence: the v4 page's examples say 4; the v3 page's
+  create example says 4 and its result example 3 (different jobs, eight months apart):
+  the newer one, 3, is kept, so a job's ``type`` never changes between answers;
+- ``create_time`` is on the wall clock whatever ``time_scale`` is (ages and the 7-day
+  expiry a client computes from it stay true); statuses run on the emulated clock;
 - a button on an unfinished or failed parent gives 1010, a used one 1011, an unknown one
   1003, and a parent of another account 1008;
 - credits are charged when a job is created and not refunded when it fails;
@@ -31,6 +50,7 @@ from ._config import EmulatorConfig
 
 Clock = Callable[[], float]
 BUTTONS = tuple(b.value for b in Button)
+PARTS = (1, 2, 3, 4)
 
 
 class EmulatedError(Exception):
@@ -88,6 +108,8 @@ class Job:
     op_button: str | None = None
     op_button_message_id: str | None = None
     empty_image: bool = False
+    parts_delay: float = 0.0
+    created_wall: float = 0.0  # real epoch seconds of creation: its create_time
     buttons: list[str] = attrs.Factory(list)
     used_buttons: list[str] = attrs.Factory(list)
 
@@ -103,8 +125,24 @@ class Job:
         return f"{self.base_url}/_emulator/images/{self.id}.png"
 
     @property
+    def part_urls(self) -> list[str]:
+        return [f"{self.base_url}/_emulator/images/{self.id}-{k}.png" for k in PARTS]
+
+    @property
     def is_upscale(self) -> bool:
         return self.op_button is not None and self.op_button.startswith("U")
+
+    @property
+    def is_grid(self) -> bool:
+        """A v3 first result or a V follow-up: a 2x2 grid with four parts."""
+        return self.kind == "v3" or (self.op_button is not None and self.op_button[0] == "V")
+
+    def parts_ready(self, now: float) -> bool:
+        return (
+            self.is_grid
+            and self.status(now) == ImageStatus.COMPLETED
+            and now >= self.done_at + self.parts_delay
+        )
 
 
 @attrs.define
@@ -235,6 +273,15 @@ class Backend:
         total = max(0.0, self.config.durations.draw(self.rng))
         return now + total * self.config.queue_fraction, now + total
 
+    def _parts_delay(self) -> float:
+        return 0.0 if self.config.instant else self.config.parts_delay
+
+    def _wall(self, emulated: float) -> float:
+        """Real epoch seconds of an emulated moment; a clock that is not scaled (a test's
+        manual clock) is taken as it is."""
+        wall = self.wall_time(emulated)
+        return emulated if wall is None else wall
+
     def _outcome(self) -> ImageStatus:
         failed = self.config.fail_rate and self.rng.random() < self.config.fail_rate
         return ImageStatus.FAILED if failed else ImageStatus.COMPLETED
@@ -261,6 +308,7 @@ class Backend:
                 queued_until=queued_until, done_at=done_at, outcome=self._outcome(),
                 credit=cost, base_url=base_url, **params,
                 empty_image=self.rng.random() < self.config.empty_image_rate,
+                parts_delay=self._parts_delay(), created_wall=self._wall(now),
             )  # fmt: skip
             job.buttons = list(BUTTONS)
             jobs.append(job)
@@ -296,7 +344,8 @@ class Backend:
             scale=parent.scale, resolution="4k" if upscale else parent.resolution,
             webhook_url=webhook_url, parent_id=parent.id, op_button=button,
             op_button_message_id=secrets.token_urlsafe(15)[:20],
-            buttons=[] if upscale else list(BUTTONS),
+            buttons=[] if upscale else list(BUTTONS), parts_delay=self._parts_delay(),
+            created_wall=self._wall(now),
         )  # fmt: skip
         self._register([job], f"button {parent.id} {button}")
         return job
