@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -59,3 +60,27 @@ async def client() -> AsyncIterator[AkoolClient]:
         rate_limit=None, api_key=API_KEY, base_url=BASE_URL, retry=NO_WAIT
     ) as akool:
         yield akool
+
+
+# Per package, so a module that falls behind shows in its part of the project.
+COVERAGE_PARTS = {
+    "akool_async (core)": (["akool_async/*"], ["akool_async/bulk/*", "akool_async/emulator/*",
+                                              "akool_async/_cli/*"]),
+    "akool_async.bulk": (["akool_async/bulk/*"], []),
+    "akool_async.emulator": (["akool_async/emulator/*"], []),
+    "akool_async._cli": (["akool_async/_cli/*"], []),
+}  # fmt: skip
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After pytest-cov's table: branch coverage of each part of the package."""
+    plugin = terminalreporter.config.pluginmanager.getplugin("_cov")
+    controller = getattr(plugin, "cov_controller", None)
+    coverage = getattr(controller, "cov", None)
+    if coverage is None or getattr(plugin, "cov_total", None) is None:
+        return
+    terminalreporter.write_sep("-", "branch coverage by package")
+    for part, (include, omit) in COVERAGE_PARTS.items():
+        total = coverage.report(include=include, omit=omit, file=io.StringIO())
+        terminalreporter.write_line(f"{part:<24} {total:5.1f}%")

@@ -37,7 +37,9 @@ async def test_real_port(akool_server):
 def test_fixtures_work_in_a_users_suite(pytester: pytest.Pytester) -> None:
     """A user's suite gets instant jobs, per-test config, and a real-port server."""
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    # In a subprocess, as a user runs it: the plugin loads before anything else, and the
+    # coverage of it is measured from the start (in-process, it was imported long before).
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
 
 
@@ -56,4 +58,4 @@ async def test_queued(akool_client):
     assert (await akool_client.info_by_model_id(job.id)).status is ImageStatus.QUEUEING
 """
     )
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
