@@ -21,12 +21,19 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background of a script
+    (``pytest &``) passes SIGINT on ignored, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def emulator_process() -> Iterator[dict[str, str]]:
     """``akool-async emulator --port 0`` in its own process; the settings it prints."""
     process = subprocess.Popen(
         [*CLI, "emulator", "--port", "0", "--instant", "--seed", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(),
+        preexec_fn=as_from_a_terminal,  # noqa: PLW1509 (only signal.signal: no lock taken)
     )  # fmt: skip
     assert process.stdout is not None
     settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(4))
