@@ -249,7 +249,11 @@ async def test_webhook_mode_end_to_end_waits_for_the_grid_parts() -> None:
     async with (
         emulator,
         emulator.client(
-            rate_limit=None, webhook=receiver, webhook_url="http://hooks.test/akool"
+            rate_limit=None,
+            webhook=receiver,
+            webhook_url="http://hooks.test/akool",
+            # 30 ms jobs in real time: the default safety-net poll would race each callback.
+            poll_policy=attrs.evolve(emulator.poll_policy(), webhook_safety=1e4),
         ) as client,
     ):
         grid = await client.create_by_prompt(prompt="a fox")
