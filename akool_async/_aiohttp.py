@@ -22,18 +22,23 @@ import yarl
 
 from ._exceptions import (
     AkoolError,
+    CauseSummary,
     ConfigurationError,
     ConnectError,
     NetworkError,
+    PayloadError,
     RequestTimeoutError,
 )
 from ._protocol import RawResponse, RequestSpec
+from ._shards import KEEPALIVE_EXPIRY
 from ._transport import (
     DEFAULT_CLOSE_GRACE,
     DEFAULT_MAX_DOWNLOADS,
     DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
     StreamedResponse,
     Wire,
+    read_capped,
 )
 
 _JSON = {"content-type": "application/json"}
@@ -52,27 +57,42 @@ class AiohttpTransport:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_downloads: int = DEFAULT_MAX_DOWNLOADS,
         close_grace: float = DEFAULT_CLOSE_GRACE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
     ) -> None:
         self.base_url = base_url
-        self._sizes = (max_in_flight, max_downloads)
+        self.max_response_bytes = max_response_bytes
+        # Creates get a session of their own that never reuses a connection idle for more
+        # than half the keep-alive expiry (see ``_shards``: a server closing it just then
+        # would make the create uncertain).
+        self._plan = (
+            (max_in_flight, keepalive_expiry),
+            (max_in_flight, keepalive_expiry / 2),
+            (max_downloads, keepalive_expiry),
+        )
         self._api: aiohttp.ClientSession | None = None
+        self._creates: aiohttp.ClientSession | None = None
         self._cdn: aiohttp.ClientSession | None = None
         self._downloading = anyio.CapacityLimiter(max_downloads)
         self._wire = Wire(close_grace)
         self._urls: dict[str, yarl.URL] = {}
 
-    def _sessions(self) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
-        if self._api is None or self._cdn is None:
+    def _sessions(
+        self,
+    ) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession, aiohttp.ClientSession]:
+        if self._api is None or self._creates is None or self._cdn is None:
             if sniffio.current_async_library() != "asyncio":
                 raise ConfigurationError(
                     "the aiohttp transport runs on asyncio only; use the default (httpx) on trio"
                 )
-            self._api, self._cdn = (self._session(size) for size in self._sizes)
-        return self._api, self._cdn
+            self._api, self._creates, self._cdn = (self._session(*plan) for plan in self._plan)
+        return self._api, self._creates, self._cdn
 
-    def _session(self, size: int) -> aiohttp.ClientSession:
+    def _session(self, size: int, keepalive: float) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=size, limit_per_host=size),
+            connector=aiohttp.TCPConnector(
+                limit=size, limit_per_host=size, keepalive_timeout=keepalive
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),  # the API sets none; a CDN's must not stick
             trust_env=False,
         )
@@ -96,9 +116,9 @@ class AiohttpTransport:
         endpoint = request.endpoint
         body = request.body
         with self._wire.entered():
-            api, _ = self._sessions()
+            api, creates, _ = self._sessions()
             try:
-                async with api.request(
+                async with (creates if endpoint.creates else api).request(
                     endpoint.method,
                     self._url(endpoint.path),
                     params=request.params,
@@ -107,30 +127,45 @@ class AiohttpTransport:
                     allow_redirects=False,
                     timeout=self._timeout(timeout),
                 ) as response:
-                    content = await response.read()
-                    return RawResponse(response.status, response.headers, content)
+                    chunks = response.content.iter_chunked(_CHUNK)
+                    content = await read_capped(response.headers, chunks, self.max_response_bytes)
+                    if content is not None:
+                        return RawResponse(response.status, response.headers, content)
+                    status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise self._translate(exc, endpoint.name, request.job_id) from None
+                error, cause = self._translate(exc, endpoint.name, request.job_id), exc
+            else:
+                raise PayloadError(
+                    f"the answer is larger than max_response_bytes ({self.max_response_bytes})",
+                    endpoint=endpoint.name,
+                    job_id=request.job_id,
+                    http_status=status,
+                )
+        # Raised out of the except clause, so aiohttp's error (it may quote the request,
+        # whose headers hold the credentials) is not our error's __context__.
+        raise error from _summary(cause)
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, *, timeout: float) -> AsyncIterator[StreamedResponse]:
         async with self._downloading:
             with self._wire.entered():
-                _, cdn = self._sessions()
+                *_, cdn = self._sessions()
                 try:
                     async with cdn.get(
                         url, allow_redirects=False, timeout=self._timeout(timeout)
                     ) as response:
                         chunks = response.content.iter_chunked(_CHUNK)
                         yield StreamedResponse(response.status, response.headers, chunks)
+                        return
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    raise self._translate(exc, "download", None) from None
+                    error, cause = self._translate(exc, "download", None), exc
+                raise error from _summary(cause)
 
     async def aclose(self) -> None:
         if not await self._wire.close():
             return
         with anyio.CancelScope(shield=True):
-            for session in (self._api, self._cdn):
+            for session in (self._api, self._creates, self._cdn):
                 if session is not None:
                     await session.close()
 
@@ -148,3 +183,10 @@ class AiohttpTransport:
         if isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
             return RequestTimeoutError(f"no answer in time: {name}", **context)
         return NetworkError(f"the connection failed: {name}", **context)
+
+
+def _summary(exc: BaseException) -> CauseSummary | None:
+    """The cause as text, except for errors that may quote our own request."""
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return None
+    return CauseSummary.of(exc)

@@ -7,19 +7,34 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+import anyio
 import attrs
 import httpx
 
 from . import _protocol as api
+from ._arguments import (
+    MAX_WAIT_TIMEOUT,
+    optional_timeout,
+)
 from ._auth import auth_from
 from ._background import Background
 from ._clock import Clock, MonotonicClock
-from ._download import DownloadedImage, download
-from ._exceptions import ConfigurationError, JobFailedError, JobTimeoutError, ValidationError
+from ._download import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DownloadedImage,
+    download,
+    prepare_target,
+)
+from ._exceptions import (
+    ConfigurationError,
+    JobFailedError,
+    JobTimeoutError,
+    ValidationError,
+)
 from ._grid import awaiting_parts, request_makes_grid
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
@@ -28,16 +43,26 @@ from ._polling import PollScheduler
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from ._requester import Requester
 from ._requests import (
+    DEFAULT_LIMITS,
+    ButtonName,
     ButtonRequest,
     PromptRequest,
+    RequestLimits,
+    Resolution,
+    Scale,
     SourcePromptRequest,
     check_job_id,
+    check_limits,
     check_url,
 )
 from ._retry import RetryPolicy
+from ._settings import base_url as base_url_from
+from ._settings import check_client_settings, check_generate_options, check_job
+from ._shards import KEEPALIVE_EXPIRY
 from ._transport import (
     DEFAULT_MAX_DOWNLOADS,
     DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     HttpxTransport,
     Transport,
@@ -60,9 +85,17 @@ class AkoolClient:
     ``AKOOL_API_KEY`` (or ``AKOOL_CLIENT_ID`` / ``AKOOL_CLIENT_SECRET``) and
     ``AKOOL_BASE_URL`` from the environment.
 
-    ``timeout`` (and every call's ``timeout=``) bounds each phase of one attempt
-    (connecting, sending, each wait for data); waiting for a free slot and the back-off
-    between retries come on top, bounded by ``RetryPolicy.timeout``.
+    ``timeout`` (and every call's ``timeout=``) is the deadline of one attempt, from
+    connecting to the last byte of the answer, so a server trickling its answer cannot
+    hold a call open; waiting for a free slot and the back-off between retries come on
+    top, bounded by ``RetryPolicy.timeout``. A download's attempt has ``download_timeout``
+    (or its call's ``timeout=``).
+
+    Size caps: an API answer larger than ``max_response_bytes`` (default 4 MiB; real ones
+    are a few KB) is a ``PayloadError`` (for a create: ``SubmissionUncertainError``), a
+    result larger than ``max_download_bytes`` (default 256 MiB; a 4K PNG is tens of MB) a
+    ``DownloadError``; neither is read further. ``limits`` (``RequestLimits``) caps what
+    is sent: prompt length, URL length and the number of source images.
 
     ``transport="aiohttp"`` (the ``aiohttp`` extra; asyncio only) sends requests through
     aiohttp at a fraction of httpx's CPU per request; the default is httpx, which also
@@ -88,10 +121,16 @@ class AkoolClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Transport | Literal["httpx", "aiohttp"] | None = None,
         clock: Clock | None = None,
+        limits: RequestLimits | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
     ) -> None:
-        self.base_url = _base_url(base_url)
-        if max_in_flight < 1 or max_downloads < 1:
-            raise ConfigurationError("max_in_flight and max_downloads must be at least 1")
+        check_client_settings({k: v for k, v in locals().items() if k != "self"})
+        self.base_url = base_url_from(base_url, DEFAULT_BASE_URL)
+        self.limits = limits or DEFAULT_LIMITS
+        self.download_timeout = float(download_timeout)
         auth = auth_from(api_key, client_id, client_secret)
         if transport == "aiohttp":
             if http_client is not None:
@@ -105,7 +144,11 @@ class AkoolClient:
                     "transport='aiohttp' needs aiohttp: pip install 'akool-async[aiohttp]'"
                 ) from exc
             transport = AiohttpTransport(
-                self.base_url, max_in_flight=max_in_flight, max_downloads=max_downloads
+                self.base_url,
+                max_in_flight=max_in_flight,
+                max_downloads=max_downloads,
+                max_response_bytes=max_response_bytes,
+                keepalive_expiry=keepalive_expiry,
             )
         elif transport == "httpx":
             transport = None
@@ -116,6 +159,8 @@ class AkoolClient:
                 max_downloads=max_downloads,
                 http_client=http_client,
                 transport=transport,
+                max_response_bytes=max_response_bytes,
+                keepalive_expiry=keepalive_expiry,
             )
         elif http_client is not None:
             raise ConfigurationError("a custom Transport does its own HTTP: drop http_client")
@@ -130,6 +175,7 @@ class AkoolClient:
             self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight
         )
         self._background = Background()
+        self.max_download_bytes = max_download_bytes
         self.webhook = webhook
         self.webhook_url = None if webhook_url is None else check_url("webhook_url", webhook_url)
         self._unsubscribe: Callable[[], None] | None = None
@@ -200,8 +246,8 @@ class AkoolClient:
         self,
         *,
         prompt: str,
-        scale: str = "1:1",
-        resolution: str = "4k",
+        scale: Scale = "1:1",
+        resolution: Resolution = "4k",
         batch_quantity: int = 1,
         source_images: Sequence[str] | None = None,
         similar: float | None = None,
@@ -231,7 +277,7 @@ class AkoolClient:
         self,
         *,
         prompt: str,
-        scale: str = "1:1",
+        scale: Scale = "1:1",
         source_image: str | None = None,
         webhook_url: str | None = None,
         timeout: float | None = None,
@@ -246,7 +292,7 @@ class AkoolClient:
     async def create_by_button(
         self,
         parent: ImageJob | str,
-        button: Button | str,
+        button: Button | ButtonName,
         *,
         webhook_url: str | None = None,
         timeout: float | None = None,
@@ -258,6 +304,9 @@ class AkoolClient:
         is. A result that a webhook callback delivered carries no buttons: the parent is
         looked at once more first.
         """
+        optional_timeout("timeout", timeout)
+        parent_id = parent.id if isinstance(parent, ImageJob) else parent
+        ButtonRequest(job_id=parent_id, button=button, webhook_url=webhook_url)  # before a look
         if isinstance(parent, ImageJob):
             parent = await self._with_buttons(parent)
         request = ButtonRequest.for_parent(parent, button, webhook_url=webhook_url)
@@ -278,8 +327,16 @@ class AkoolClient:
         its place on the wire and its rate slot by then): record the intent to create
         there, and a crash before that point provably created nothing.
         """
+        if not isinstance(request, SourcePromptRequest | PromptRequest | ButtonRequest):
+            raise ValidationError(
+                "request", request, "a SourcePromptRequest, PromptRequest or ButtonRequest"
+            )
+        timeout = optional_timeout("timeout", timeout)
+        if before_send is not None and not callable(before_send):
+            raise ValidationError("before_send", before_send, "an async callable or None")
         if request.webhook_url is None and self.webhook_url is not None:
             request = attrs.evolve(request, webhook_url=self.webhook_url)
+        check_limits(request, self.limits)
         expected = request.batch_quantity if isinstance(request, SourcePromptRequest) else 1
         read = functools.partial(api.read_jobs, expected=expected)
         jobs = await self._requester.call(api.create_request(request), read, timeout, before_send)
@@ -293,10 +350,12 @@ class AkoolClient:
     ) -> ImageJob:
         """The job as it is now (any job: v3, v4 or button); ``image`` is set once completed."""
         job_id = check_job_id(job_id.id if isinstance(job_id, ImageJob) else job_id)
+        timeout = optional_timeout("timeout", timeout)
         return await self._requester.call(api.info_request(job_id), api.read_job, timeout)
 
     async def credit_info(self, *, timeout: float | None = None) -> CreditInfo:
         """The account's credit balance."""
+        timeout = optional_timeout("timeout", timeout)
         return await self._requester.call(api.credit_request(), api.read_credit, timeout)
 
     # -- waiting ------------------------------------------------------------------------
@@ -313,6 +372,8 @@ class AkoolClient:
         creates this client made, or from a job's ``op_button``; a bare id of another
         client's v3 job is read as a single image (pass the ``ImageJob`` from its create).
         """
+        timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
+        check_job(job)
         watch = self._watch_set()
         _follow(watch, job, timeout)
         try:
@@ -333,6 +394,12 @@ class AkoolClient:
         After ``timeout`` seconds, ``JobTimeoutError`` lists the jobs still running.
         A job that cannot be followed (e.g. an unknown id) raises its error in its turn.
         """
+        timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
+        if isinstance(jobs, str | bytes) or not isinstance(jobs, Iterable):
+            raise ValidationError("jobs", jobs, "an iterable of ImageJob or job id")
+        jobs = list(jobs)
+        for job in jobs:
+            check_job(job)
         watch = self._watch_set()
         for job in jobs:
             _follow(watch, job, timeout)
@@ -370,7 +437,14 @@ class AkoolClient:
         ``options`` are those of ``create_by_source_prompt``. Validated here, before anything
         is sent.
         """
+        check_generate_options(options)
         request = SourcePromptRequest(prompt=prompt, batch_quantity=batch_quantity, **options)
+        check_limits(request, self.limits)
+        job_timeout = optional_timeout("job_timeout", job_timeout, maximum=MAX_WAIT_TIMEOUT)
+        if isinstance(follow_ups, str) or not isinstance(follow_ups, Sequence):
+            raise ValidationError("follow_ups", follow_ups, 'a list of buttons such as ["U1"]')
+        if not isinstance(fail_fast, bool):
+            raise ValidationError("fail_fast", fail_fast, "True or False")
         buttons = [ButtonRequest(job_id="check", button=b).button for b in follow_ups]
         if len(set(buttons)) != len(buttons):
             raise ValidationError(
@@ -421,13 +495,16 @@ class AkoolClient:
                 )
         else:
             url, job_id = check_url("source", source), None
+        timeout = optional_timeout("timeout", timeout)
+        target = await anyio.to_thread.run_sync(prepare_target, path)
         return await download(
             self._requester.transport,
             url,
-            Path(path),
+            target,
             retry=self.retry,
-            timeout=self.timeout if timeout is None else timeout,
+            timeout=self.download_timeout if timeout is None else timeout,
             job_id=job_id,
+            max_bytes=self.max_download_bytes,
         )
 
 
@@ -442,10 +519,3 @@ def _follow(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> None
     else:
         age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)
         watch.add(job.id, age=age, timeout=timeout)
-
-
-def _base_url(explicit: str | None) -> str:
-    url = explicit or os.environ.get("AKOOL_BASE_URL") or DEFAULT_BASE_URL
-    if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
-    return url.rstrip("/")

@@ -1,5 +1,10 @@
 """Saving a finished image: streamed to a temporary file beside the target, checked, fsynced
-and renamed into place, so a file at the target path is always a whole, verified image."""
+and renamed into place, so a file at the target path is always a whole, verified image.
+
+Each attempt has one deadline (a server trickling bytes cannot hold it open) and a size cap
+(a result larger than ``max_bytes`` is refused as it streams, never written whole); the
+bytes are walked as PNG chunks or JPEG markers as they arrive (``_imagecheck``).
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,22 @@ import anyio
 import attrs
 
 from ._exceptions import (
+    DownloadError,
     HTTPStatusError,
     ImageCheckError,
+    RequestTimeoutError,
     ResultExpiredError,
     ServerError,
     TooManyRequestsError,
+    ValidationError,
 )
+from ._imagecheck import ImageWalker
 from ._protocol import parse_retry_after
 from ._retry import RetryPolicy
 from ._transport import StreamedResponse, Transport
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PNG_END = b"IEND\xaeB`\x82"
-JPEG_MAGIC = b"\xff\xd8\xff"
-JPEG_END = b"\xff\xd9"
+DEFAULT_DOWNLOAD_TIMEOUT = 300.0  # one attempt, whole transfer: 4K PNGs are tens of MB
+DEFAULT_MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 _CONTENT_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "binary/octet-stream")
 
 
@@ -48,34 +55,75 @@ async def download(
     retry: RetryPolicy,
     timeout: float,
     job_id: str | None = None,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
 ) -> DownloadedImage:
-    """Save ``url`` at ``path``; retried like a read (a cut or garbled body included)."""
+    """Save ``url`` at ``path``; retried like a read (a cut or garbled body included).
+    ``timeout`` bounds each attempt as a whole."""
     return await retry.call(
-        lambda: _download_once(transport, url, path, timeout=timeout, job_id=job_id),
+        lambda: _download_once(transport, url, path, timeout, job_id=job_id, max_bytes=max_bytes),
         creates=False,
         also=(ImageCheckError,),
     )
 
 
+def prepare_target(path: object) -> Path:
+    """``path`` as a file path whose folder exists (created if missing), or
+    ``ValidationError`` before anything is fetched. Blocking: run it in a thread."""
+    if not isinstance(path, str | os.PathLike):
+        raise ValidationError("path", path, "a file path (str or os.PathLike)")
+    try:
+        target = Path(path)
+    except TypeError:  # a PathLike giving bytes
+        raise ValidationError("path", path, "a file path (str or os.PathLike)") from None
+    text = str(target)
+    if "\0" in text or not target.name or text.isspace():
+        raise ValidationError("path", path, "a file path with a file name, without NUL")
+    if target.is_dir():
+        raise ValidationError("path", path, "a file path; this is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValidationError("path", path, f"a path whose folder can be made ({reason})") from None
+    return target
+
+
 async def _download_once(
-    transport: Transport, url: str, path: Path, *, timeout: float, job_id: str | None
-) -> DownloadedImage:
+    transport: Transport, url: str, path: Path, timeout: float, *, job_id: str | None,
+    max_bytes: int,
+) -> DownloadedImage:  # fmt: skip
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
-        async with transport.stream(url, timeout=timeout) as response:
-            _check_status(response, url, job_id)
-            content_type = response.headers.get("content-type", "").split(";")[0].strip()
-            digest, size, kind = await _write(response, partial, url, job_id)
+        saved = await _fetch(transport, url, partial, timeout, job_id=job_id, max_bytes=max_bytes)
         await anyio.to_thread.run_sync(_publish, partial, path)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
         raise
-    return DownloadedImage(path, digest, size, content_type, kind)
+    return DownloadedImage(path, *saved)
 
 
-def _check_status(response: StreamedResponse, url: str, job_id: str | None) -> None:
+async def _fetch(
+    transport: Transport, url: str, partial: Path, timeout: float, *, job_id: str | None,
+    max_bytes: int,
+) -> tuple[str, int, str, str]:  # fmt: skip
+    """Stream the result into ``partial`` within one deadline: digest, size, type, kind."""
+    with anyio.move_on_after(timeout):
+        async with transport.stream(url, timeout=timeout) as response:
+            _check_status(response, url, job_id, max_bytes)
+            content_type = response.headers.get("content-type", "").split(";")[0].strip()
+            digest, size, kind = await _write(response, partial, url, job_id, max_bytes)
+            return digest, size, content_type, kind
+    raise RequestTimeoutError(
+        f"the result did not arrive within {timeout:g} s", endpoint="download", job_id=job_id
+    )
+
+
+def _check_status(response: StreamedResponse, url: str, job_id: str | None, max_bytes: int) -> None:
     status = response.status_code
+    length = response.headers.get("content-length", "")
+    if status == 200 and length.isdigit() and int(length) > max_bytes:
+        raise _too_large(url, job_id, max_bytes)
     if status == 200:
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in _CONTENT_TYPES:
@@ -102,30 +150,41 @@ def _check_status(response: StreamedResponse, url: str, job_id: str | None) -> N
     )
 
 
+def _too_large(url: str, job_id: str | None, max_bytes: int) -> DownloadError:
+    return DownloadError(
+        f"the result is larger than max_download_bytes ({max_bytes} bytes): not saved",
+        url=url,
+        job_id=job_id,
+    )
+
+
 async def _write(
-    response: StreamedResponse, partial: Path, url: str, job_id: str | None
+    response: StreamedResponse, partial: Path, url: str, job_id: str | None, max_bytes: int
 ) -> tuple[str, int, str]:
     digest = hashlib.sha256()
-    head, tail, size = b"", b"", 0
-    async with await anyio.open_file(partial, "wb") as file:
-        async for chunk in response.chunks:
-            if len(head) < len(PNG_MAGIC):
-                head = (head + chunk)[: len(PNG_MAGIC)]
-            tail = (tail + chunk)[-len(PNG_END) :]
-            digest.update(chunk)
-            size += len(chunk)
-            await file.write(chunk)
-        await file.flush()
-        await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
-    if size == 0:
-        raise ImageCheckError("the result is empty", url=url, job_id=job_id)
-    whole_png = head.startswith(PNG_MAGIC) and tail.endswith(PNG_END)
-    whole_jpeg = head.startswith(JPEG_MAGIC) and tail.endswith(JPEG_END)
-    if not (whole_png or whole_jpeg):
-        raise ImageCheckError(
-            f"the result is not a whole PNG or JPEG ({size} bytes)", url=url, job_id=job_id
-        )
-    return digest.hexdigest(), size, "png" if whole_png else "jpeg"
+    walker = ImageWalker()
+    size = 0
+    try:
+        async with await anyio.open_file(partial, "wb") as file:
+            async for chunk in response.chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(url, job_id, max_bytes)
+                walker.feed(chunk)  # fails as soon as the structure is wrong
+                digest.update(chunk)
+                await file.write(chunk)
+            if size == 0:
+                raise ImageCheckError("the result is empty", url=url, job_id=job_id)
+            kind = walker.finish()
+            await file.flush()
+            await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        return digest.hexdigest(), size, kind
+    raise ImageCheckError(
+        f"the result is not a whole PNG or JPEG ({problem}; {size} bytes)", url=url, job_id=job_id
+    )
 
 
 def _publish(partial: Path, path: Path) -> None:

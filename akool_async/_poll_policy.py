@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import attrs
 
+from ._arguments import check_count, check_number
+from ._exceptions import InvalidSettingError
+
 
 @attrs.frozen(kw_only=True)
 class PollPolicy:
@@ -33,22 +36,31 @@ class PollPolicy:
     parts_interval: float = 3.0
 
     def __attrs_post_init__(self) -> None:
+        numbers = ("expected_seconds", "spread", "polls_per_job", "min_interval", "max_interval",
+                   "queued_backoff", "jitter", "webhook_safety", "webhook_silence",
+                   "parts_grace", "parts_interval")  # fmt: skip
+        for name in numbers:
+            check_number(f"PollPolicy.{name}", getattr(self, name), allow_minimum=True)
+        check_count("PollPolicy.probes", self.probes, minimum=0)
+        if self.senders is not None:
+            check_count("PollPolicy.senders", self.senders)
         checks = {
-            "polls_per_job must be between 1.05 and 2.9": 1.05 <= self.polls_per_job <= 2.9,
-            "need 0 < min_interval <= max_interval": 0 < self.min_interval <= self.max_interval,
-            "expected_seconds and spread must be positive": self.expected_seconds > 0
-            and self.spread > 0,
-            "jitter must be in [0, 1)": 0 <= self.jitter < 1,
-            "queued_backoff must be at least 1": self.queued_backoff >= 1,
-            "probes must not be negative": self.probes >= 0,
-            "senders must be at least 1": self.senders is None or self.senders >= 1,
-            "webhook_safety must be at least 1": self.webhook_safety >= 1,
-            "parts_grace must not be negative": self.parts_grace >= 0,
-            "parts_interval must be positive": self.parts_interval > 0,
+            "polls_per_job": ("from 1.05 to 2.9", 1.05 <= self.polls_per_job <= 2.9),
+            "min_interval": ("above 0", self.min_interval > 0),
+            "max_interval": (
+                f"at least min_interval ({self.min_interval})",
+                self.max_interval >= self.min_interval,
+            ),
+            "expected_seconds": ("above 0", self.expected_seconds > 0),
+            "spread": ("above 0", self.spread > 0),
+            "jitter": ("from 0 up to (not including) 1", self.jitter < 1),
+            "queued_backoff": ("at least 1", self.queued_backoff >= 1),
+            "webhook_safety": ("at least 1", self.webhook_safety >= 1),
+            "parts_interval": ("above 0", self.parts_interval > 0),
         }
-        for problem, ok in checks.items():
+        for name, (allowed, ok) in checks.items():
             if not ok:
-                raise ValueError(problem)
+                raise InvalidSettingError(f"PollPolicy.{name}", getattr(self, name), allowed)
 
     @property
     def first_quantile(self) -> float:

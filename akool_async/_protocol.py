@@ -156,7 +156,7 @@ def job_ids_in(response: RawResponse | None) -> tuple[str, ...]:
     """Whatever job ids an answer holds, even one that did not read as a success."""
     try:
         data = json.loads(response.content).get("data") if response is not None else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ()
     items = data if isinstance(data, list) else [data]
     return tuple(i["_id"] for i in items if isinstance(i, dict) and isinstance(i.get("_id"), str))
@@ -177,16 +177,15 @@ def parse_envelope(request: RequestSpec, response: RawResponse) -> dict[str, Any
     context: dict[str, Any] = {"endpoint": request.endpoint.name, "job_id": request.job_id}
     status = response.status_code
     ok = 200 <= status < 300
-    try:
-        decoded = json.loads(response.content)
-    except ValueError as exc:
+    decoded = _decode(response.content)
+    if decoded is _UNREADABLE:
         if not ok:
-            raise _status_error(request, response, context) from None
+            raise _status_error(request, response, context)
         raise PayloadError(
             f"the answer is not JSON ({_describe_body(request, response)})",
             http_status=status,
             **context,
-        ) from exc
+        )
     envelope: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
     code = envelope.get("code")
     if isinstance(code, str) and code.strip().isdigit():
@@ -208,6 +207,19 @@ def parse_envelope(request: RequestSpec, response: RawResponse) -> dict[str, Any
     if code != SUCCESS:
         raise _api_error(code, envelope, status, context)
     return envelope
+
+
+_UNREADABLE = object()
+
+
+def _decode(content: bytes) -> object:
+    """The JSON value, or ``_UNREADABLE``. The decoder's error is dropped, not chained: it
+    holds the whole document, which may echo a credential. Nesting too deep for Python's
+    recursion limit is unreadable too, not a crash."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return _UNREADABLE
 
 
 def _is_business_code(code: object) -> TypeGuard[int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import anyio
 
+from ._arguments import check_count, check_rate
 from ._clock import Clock, MonotonicClock, sleep_until
 
 DEFAULT_RATE = 10.0
@@ -38,8 +39,8 @@ class RateLimiter:
         recovery: float = 30.0,
         max_pause: float = 60.0,
     ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
+        rate = check_rate("rate_limit", rate)
+        burst = check_count("rate_burst", burst)
         self.configured_rate = rate * RATE_MARGIN
         self.burst = burst
         self.effective_burst = max(1, burst - max(1, burst // 5)) if burst > 1 else 1

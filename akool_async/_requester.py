@@ -1,6 +1,9 @@
 """The request path every endpoint shares: retries, auth headers (and the one token refresh
-a 1101 allows), the exchange through the transport, reading the answer, redaction, and one
-debug line per attempt."""
+a 1101 allows), the exchange through the transport under one deadline per attempt, reading
+the answer, redaction (of messages and of whole exception chains), and one debug line per
+attempt. A create, once it is on its way, is shielded from cancellation: it completes (or
+fails) within its deadline, and if the caller was cancelled meanwhile the ids it created
+are logged at WARNING, so that a charged job is never lost without a trace."""
 
 from __future__ import annotations
 
@@ -10,14 +13,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+import anyio
+import anyio.lowlevel
+
 from ._auth import Auth, TokenAuth
 from ._exceptions import (
     AkoolError,
     ClientClosedError,
     InvalidTokenError,
     RateLimitedError,
+    RequestTimeoutError,
     SubmissionUncertainError,
     TooManyRequestsError,
+    detach_causes,
 )
 from ._models import Token
 from ._protocol import (
@@ -140,8 +148,15 @@ class Requester:
                     await self.limiter.acquire()
                 if announce is not None:
                     await announce()
-                response = await self.transport.send(request, headers, timeout=timeout)
-            result = read(parse_envelope(request, response), request)
+                if request.endpoint.creates:
+                    # On its way, a create completes even if the caller is cancelled: a
+                    # cancelled send would leave a charged job nobody knows of.
+                    with anyio.CancelScope(shield=True):
+                        response = sent = await self._send(request, headers, timeout)
+                    await _created_despite_cancel(request, sent)
+                else:
+                    response = sent = await self._send(request, headers, timeout)
+            result = read(parse_envelope(request, sent), request)
         except AkoolError as exc:
             _log_request(request, response, started, attempt, exc)
             self._redact(exc)
@@ -161,13 +176,40 @@ class Requester:
         _log_request(request, response, started, attempt, None)
         return result
 
+    async def _send(
+        self, request: RequestSpec, headers: Mapping[str, str], timeout: float
+    ) -> RawResponse:
+        """One exchange under one deadline, however slowly the answer trickles in."""
+        with anyio.move_on_after(timeout) as deadline:
+            return await self.transport.send(request, headers, timeout=timeout)
+        assert deadline.cancelled_caught
+        raise RequestTimeoutError(
+            f"no whole answer within {timeout:g} s",
+            endpoint=request.endpoint.name,
+            job_id=request.job_id,
+        )
+
     def _redact(self, exc: AkoolError) -> None:
-        """Scrub credentials from a message (a server or a library might echo them)."""
-        for secret in self.auth.secrets():
-            for form in (secret, repr(secret)[1:-1]):
-                if form in exc.message:
-                    exc.message = exc.message.replace(form, "<redacted>")
-                    exc.args = (exc.message,)
+        """Scrub credentials from the error and everything chained to it (a server or a
+        library might echo them; an HTTP library's request holds them in its headers)."""
+        detach_causes(exc, self.auth.secrets())
+
+
+async def _created_despite_cancel(request: RequestSpec, response: RawResponse) -> None:
+    """Deliver a cancellation that came while a create was shielded, after logging what
+    it created (the answer is otherwise dropped with the cancelled call)."""
+    try:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+    except anyio.get_cancelled_exc_class():
+        ids = job_ids_in(response)
+        log.warning(
+            "%s was cancelled after it was sent; it created job(s) %s (HTTP %s): follow "
+            "them with wait() or info_by_model_id(), they may be charged",
+            request.endpoint.name,
+            ", ".join(ids) or "(none readable)",
+            response.status_code,
+        )
+        raise
 
 
 def _once(hook: BeforeSend) -> BeforeSend:

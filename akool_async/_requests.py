@@ -1,16 +1,21 @@
 """Request models. Building one validates it, so a request the server would reject raises
-``ValidationError`` before anything is sent and no credit is spent."""
+``ValidationError`` before anything is sent and no credit is spent.
+
+The checks here are about shape (types, ranges, text a JSON body and an HTTP request can
+carry); the sizes a client accepts are ``RequestLimits``, checked when it submits.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
 
-from ._exceptions import ValidationError
+from ._exceptions import InvalidSettingError, ValidationError
 from ._models import Button, ImageJob, ImageStatus
 
 SCALES = ("1:1", "3:2", "4:3", "16:9", "2:3", "3:4", "9:16")
@@ -20,19 +25,77 @@ TEXT_TO_IMAGE_MODEL = "wavespeed-ai/flux-krea-dev-lora"
 IMAGE_TO_IMAGE_MODEL = "wavespeed-ai/flux-kontext-dev"
 MAX_BATCH_QUANTITY = 4
 
+Scale = Literal["1:1", "3:2", "4:3", "16:9", "2:3", "3:4", "9:16", "Original"]
+Resolution = Literal["1080p", "4k"]
+ButtonName = Literal["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
 
-def _check_prompt(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+# Characters no prompt needs and JSON or the server may choke on: C0/C1 controls other than
+# tab and line breaks, and lone surrogates (they cannot be encoded as UTF-8 at all).
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_JOB_ID_CHARS = 128  # Akool's ids are 24 hex digits; far longer is surely not an id
+
+
+@attrs.frozen(kw_only=True)
+class RequestLimits:
+    """The largest requests a client sends; bigger ones raise ``ValidationError`` before
+    anything leaves. Akool publishes no limits, so these are where it would surely refuse,
+    or where the request is surely a mistake:
+
+    - ``max_prompt_chars`` (10,000): both models read at most 512 tokens of prompt (their
+      T5 text encoder), a few thousand characters; the rest would be cut off unseen.
+    - ``max_url_chars`` (8,000): Akool must fetch the URL, and common servers refuse a
+      request line longer than 8 KB (Apache's 8,190 bytes, nginx's 8 KB buffers).
+    - ``max_source_images`` (10): Akool uses only the first; a long list is a mistake.
+    """
+
+    max_prompt_chars: int = 10_000
+    max_url_chars: int = 8_000
+    max_source_images: int = 10
+
+    def __attrs_post_init__(self) -> None:
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidSettingError(field.name, value, "an integer of at least 1")
+
+
+DEFAULT_LIMITS = RequestLimits()
+
+
+def _check_text(field: str, value: object, *, required: bool) -> str:
+    if not isinstance(value, str) or (required and not value.strip()):
         raise ValidationError(field, value, "a non-empty string describing the image is required")
+    bad = _BAD_TEXT.search(value)
+    if bad is not None:
+        raise ValidationError(
+            field,
+            value,
+            f"text without control characters or lone surrogates ({bad.group()!r} at "
+            f"{bad.start()}); tabs and line breaks are fine",
+        )
     return value
 
 
+def _check_prompt(field: str, value: object) -> str:
+    return _check_text(field, value, required=True)
+
+
 def check_url(field: str, value: object) -> str:
-    if isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https") and parts.netloc:
+    """An absolute http(s) URL a request line can carry: no spaces, controls or surrogates."""
+    if isinstance(value, str) and value.isprintable() and " " not in value:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
             return value
-    raise ValidationError(field, value, "an absolute http:// or https:// URL is required")
+    raise ValidationError(
+        field,
+        value,
+        "an absolute http:// or https:// URL with a host, without spaces or control "
+        "characters (percent-encode them)",
+    )
 
 
 def _optional_url(field: str) -> Any:
@@ -53,21 +116,37 @@ def _optional_url_field(field: str) -> Any:
 
 
 def check_job_id(value: object, field: str = "job_id") -> str:
-    """A job id as the API expects it: a non-empty string without whitespace."""
-    if not isinstance(value, str) or not value or value != value.strip() or " " in value:
-        raise ValidationError(field, value, "a job id (the _id of a create answer) is required")
+    """A job id as the API expects it: visible ASCII, no whitespace, not absurdly long."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_JOB_ID_CHARS
+        or not value.isascii()
+        or not value.isprintable()
+        or " " in value
+    ):
+        raise ValidationError(
+            field,
+            value,
+            f"a job id (the _id of a create answer): up to {MAX_JOB_ID_CHARS} visible ASCII "
+            "characters, no spaces or control characters",
+        )
     return value
 
 
 def _normalise_source_images(value: object) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if isinstance(value, str) or not isinstance(value, Sequence):
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
         raise ValidationError(
             "source_images", value, "a list of image URLs is required (not a single string)"
         )
-    images = tuple(check_url("source_images", url) for url in value)
-    return images or None
+    if not value:
+        # Not "no sources": that would silently become a (charged) text-to-image job.
+        raise ValidationError(
+            "source_images", value, "at least one URL; leave it out (None) for text-to-image"
+        )
+    return tuple(check_url("source_images", url) for url in value)
 
 
 def _normalise_resolution(value: object) -> str:
@@ -102,8 +181,8 @@ class SourcePromptRequest:
         self._check_batch_quantity()
         self._check_similar()
         self._check_model_name()
-        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
-            raise ValidationError("negative_prompt", self.negative_prompt, "a string is required")
+        if self.negative_prompt is not None:
+            _check_text("negative_prompt", self.negative_prompt, required=False)
 
     def _check_scale(self) -> None:
         if self.scale in SCALES:
@@ -144,7 +223,7 @@ class SourcePromptRequest:
         model = self.model_name
         if model is None:
             return
-        if not isinstance(model, str) or not model:
+        if not isinstance(model, str) or not model.isprintable() or not model.strip():
             raise ValidationError("model_name", model, "a model name string")
         # Unknown models pass (Akool adds models); the two documented ones must match the mode.
         if model == TEXT_TO_IMAGE_MODEL and self.is_image_to_image:
@@ -173,7 +252,7 @@ class PromptRequest:
 
 
 def _check_button(value: object) -> Button:
-    button = Button.__members__.get(value.upper()) if isinstance(value, str) else None
+    button = Button.__members__.get(value.strip().upper()) if isinstance(value, str) else None
     if button is None:
         raise ValidationError("button", value, "one of U1-U4 (4K upscale) or V1-V4 (variation)")
     return button
@@ -192,7 +271,7 @@ class ButtonRequest:
         cls, parent: ImageJob | str, button: Button | str, *, webhook_url: str | None = None
     ) -> ButtonRequest:
         """A button request; with the parent's result at hand, checked against its buttons."""
-        if isinstance(parent, str):
+        if not isinstance(parent, ImageJob):
             return cls(job_id=parent, button=button, webhook_url=webhook_url)
         request = cls(job_id=parent.id, button=button, webhook_url=webhook_url)
         check_button_available(parent, request.button)
@@ -213,3 +292,41 @@ def check_button_available(parent: ImageJob, button: Button) -> None:
     if button not in parent.buttons:
         offered = ", ".join(b.value for b in parent.buttons) or "none"
         raise ValidationError("button", button.value, f"job {parent.id} offers {offered}")
+
+
+def check_limits(request: SourcePromptRequest | PromptRequest | ButtonRequest,
+                 limits: RequestLimits) -> None:  # fmt: skip
+    """Raise ``ValidationError`` if ``request`` is larger than ``limits`` allow."""
+    texts = {
+        "prompt": getattr(request, "prompt", None),
+        "negative_prompt": getattr(request, "negative_prompt", None),
+    }
+    for field, text in texts.items():
+        if text is not None and len(text) > limits.max_prompt_chars:
+            raise ValidationError(
+                field,
+                text,
+                f"at most {limits.max_prompt_chars} characters (RequestLimits.max_prompt_chars;"
+                f" this one has {len(text)})",
+            )
+    sources = getattr(request, "source_images", None) or ()
+    if len(sources) > limits.max_source_images:
+        raise ValidationError(
+            "source_images",
+            sources,
+            f"at most {limits.max_source_images} URLs (RequestLimits.max_source_images): "
+            "Akool uses only the first",
+        )
+    urls = [
+        ("webhook_url", request.webhook_url),
+        ("source_image", getattr(request, "source_image", None)),
+    ]
+    urls += [("source_images", url) for url in sources]
+    for field, url in urls:
+        if url is not None and len(url) > limits.max_url_chars:
+            raise ValidationError(
+                field,
+                url,
+                f"at most {limits.max_url_chars} characters (RequestLimits.max_url_chars; this"
+                f" one has {len(url)})",
+            )

@@ -14,10 +14,12 @@ from typing import TypeVar
 import attrs
 import stamina
 
+from ._arguments import check_count, check_number
 from ._exceptions import (
     AkoolError,
     ConnectError,
     GenerationError,
+    InvalidSettingError,
     NetworkError,
     PayloadError,
     RateLimitedError,
@@ -67,8 +69,14 @@ class RetryPolicy:
     wait: bool = True
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
+        check_count("RetryPolicy.attempts", self.attempts, maximum=1000)
+        if self.timeout is not None:
+            check_number("RetryPolicy.timeout", self.timeout)
+        for name in ("wait_initial", "wait_max", "wait_jitter", "max_retry_after"):
+            check_number(f"RetryPolicy.{name}", getattr(self, name), allow_minimum=True)
+        check_number("RetryPolicy.wait_exp_base", self.wait_exp_base, minimum=1, allow_minimum=True)
+        if not isinstance(self.wait, bool):
+            raise InvalidSettingError("RetryPolicy.wait", self.wait, "True or False")
 
     def backoff_hook(
         self,

@@ -10,6 +10,12 @@ requests in flight stays the client's.
 A request holds a place in one shard for its whole exchange (``HttpxTransport`` gives it
 back once the body is read): under the client's cap, no shard ever serves more than two at
 once, so none opens more than two connections or waits for one.
+
+Creates go through a pool of their own (``CREATES``) whose idle connections expire twice
+as fast: a server closes an idle connection at its own keep-alive timeout, and a request
+sent on it just then is lost in the close. For a read that costs a retry; a create would
+come back uncertain. So a create never leaves on a connection idle for more than half the
+keep-alive expiry, itself well under common servers' timeouts (uvicorn and Node 5 s).
 """
 
 from __future__ import annotations
@@ -18,17 +24,31 @@ import httpx
 
 PER_SHARD = 2
 SHARD = "akool_async.shard"  # the request extension naming the shard to send on
+CREATES = -2  # the shard of creates
+KEEPALIVE_EXPIRY = 2.0  # seconds; under uvicorn's and Node's 5 s, nginx's 75 s
 
 
 class ShardedPool(httpx.AsyncBaseTransport):
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, keepalive_expiry: float = KEEPALIVE_EXPIRY) -> None:
         count = -(-size // PER_SHARD)
         ssl_context = httpx.create_ssl_context()  # one for all: each costs milliseconds
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=PER_SHARD)
+        limits = httpx.Limits(
+            max_connections=size,
+            max_keepalive_connections=PER_SHARD,
+            keepalive_expiry=keepalive_expiry,
+        )
         self._shards = [
             httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits) for _ in range(count)
         ]
         self._free = [shard for shard in range(count) for _ in range(PER_SHARD)]
+        self._creates = httpx.AsyncHTTPTransport(
+            verify=ssl_context,
+            limits=httpx.Limits(
+                max_connections=size,
+                max_keepalive_connections=size,
+                keepalive_expiry=keepalive_expiry / 2,
+            ),
+        )
 
     def take(self) -> int:
         """A free place; past the cap (which the client never lets happen) the first
@@ -41,9 +61,11 @@ class ShardedPool(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         shard: int = request.extensions.get(SHARD, -1)
-        response: httpx.Response = await self._shards[max(shard, 0)].handle_async_request(request)
+        pool = self._creates if shard == CREATES else self._shards[max(shard, 0)]
+        response: httpx.Response = await pool.handle_async_request(request)
         return response
 
     async def aclose(self) -> None:
         for shard in self._shards:
             await shard.aclose()
+        await self._creates.aclose()

@@ -23,19 +23,24 @@ import httpx
 from ._auth import AUTH_HEADERS
 from ._exceptions import (
     AkoolError,
+    CauseSummary,
     ClientClosedError,
     ConfigurationError,
     ConnectError,
     NetworkError,
+    PayloadError,
     RequestTimeoutError,
 )
 from ._protocol import RawResponse, RequestSpec
-from ._shards import SHARD, ShardedPool
+from ._shards import CREATES, KEEPALIVE_EXPIRY, SHARD, ShardedPool
 
 DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_MAX_DOWNLOADS = 8
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CLOSE_GRACE = 10.0
+# Real answers are a few KB (a job, a batch of four): a bigger one is a proxy's page or a
+# hostile server, and is refused before it fills memory.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 @attrs.frozen
@@ -78,6 +83,8 @@ class HttpxTransport:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         close_grace: float = DEFAULT_CLOSE_GRACE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
     ) -> None:
         if http_client is not None and transport is not None:
             raise ConfigurationError("give http_client or transport, not both")
@@ -86,17 +93,20 @@ class HttpxTransport:
         # Our own pool, split in shards, unless the caller brought a client or transport,
         # or the environment names a proxy (httpx's own pool then routes by it).
         sharded = not (http_client or transport or urllib.request.getproxies())
-        self._shards = ShardedPool(max_in_flight) if sharded else None
-        self._http = http_client or _pooled_client(self._shards or transport, max_in_flight)
+        self._shards = ShardedPool(max_in_flight, keepalive_expiry) if sharded else None
+        self._http = http_client or _pooled_client(
+            self._shards or transport, max_in_flight, keepalive_expiry
+        )
         # Results live on another host (a CDN): their own pool and cap, so downloads
         # never hold up API requests, and the API's credentials never go along.
-        self._downloads = http_client or _pooled_client(transport, max_downloads)
+        self._downloads = http_client or _pooled_client(transport, max_downloads, keepalive_expiry)
         self._downloading = anyio.CapacityLimiter(max_downloads)
         self._wire = Wire(close_grace)
         self._on_the_wire = self._wire.entered
         self._urls: dict[str, httpx.URL] = {}
         self._default_headers = dict(self._http.headers)  # accept, user-agent...
         self._timeouts: dict[float, dict[str, float | None]] = {}
+        self.max_response_bytes = max_response_bytes
 
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
@@ -111,15 +121,36 @@ class HttpxTransport:
                 http_request = self._client_request(request, body, headers, timeout)
             else:
                 http_request = self._direct_request(request, body, headers, timeout)
-                http_request.extensions[SHARD] = shard = shards.take()
+                # A create on its own pool, which never reuses a connection idle for long.
+                shard = CREATES if endpoint.creates else shards.take()
+                http_request.extensions[SHARD] = shard
+            error: AkoolError | None = None
             try:
-                response = await self._http.send(http_request, follow_redirects=False)
+                response = await self._http.send(http_request, follow_redirects=False, stream=True)
+                try:
+                    content = await read_capped(
+                        response.headers, response.aiter_bytes(), self.max_response_bytes
+                    )
+                finally:
+                    await response.aclose()
             except httpx.HTTPError as exc:
-                raise _translate(exc, endpoint.name, request.job_id) from _cause(exc)
+                error = _translate(exc, endpoint.name, request.job_id)
+                cause = _summary(exc)
             finally:
                 if shards is not None:
                     shards.give_back(shard)  # the body is read: the connection is free
-        return RawResponse(response.status_code, response.headers, response.content)
+            if error is not None:
+                # Raised here, not in the except clause: the httpx error (its request holds
+                # the credentials) must not become our error's __context__.
+                raise error from cause
+            if content is None:
+                raise PayloadError(
+                    f"the answer is larger than max_response_bytes ({self.max_response_bytes})",
+                    endpoint=endpoint.name,
+                    job_id=request.job_id,
+                    http_status=response.status_code,
+                )
+        return RawResponse(response.status_code, response.headers, content)
 
     def _direct_request(
         self, request: RequestSpec, body: bytes | None, headers: Mapping[str, str], timeout: float
@@ -175,13 +206,16 @@ class HttpxTransport:
     async def stream(self, url: str, *, timeout: float) -> AsyncIterator[StreamedResponse]:
         async with self._downloading:
             with self._on_the_wire():
+                error: AkoolError | None = None
                 try:
                     async with self._downloads.stream("GET", url, timeout=timeout) as response:
                         yield StreamedResponse(
                             response.status_code, response.headers, response.aiter_bytes()
                         )
                 except httpx.HTTPError as exc:
-                    raise _translate(exc, "download", None) from _cause(exc)
+                    error, cause = _translate(exc, "download", None), _summary(exc)
+                if error is not None:
+                    raise error from cause
 
     async def aclose(self) -> None:
         if not await self._wire.close():
@@ -227,26 +261,46 @@ class Wire:
         return True
 
 
-def _pooled_client(transport: httpx.AsyncBaseTransport | None, size: int) -> httpx.AsyncClient:
+def _pooled_client(
+    transport: httpx.AsyncBaseTransport | None, size: int, keepalive_expiry: float
+) -> httpx.AsyncClient:
     # The limits size httpx's own pool; a given transport has its own.
-    return httpx.AsyncClient(
-        transport=transport,
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-        timeout=DEFAULT_TIMEOUT,
+    limits = httpx.Limits(
+        max_connections=size, max_keepalive_connections=size, keepalive_expiry=keepalive_expiry
     )
+    return httpx.AsyncClient(transport=transport, limits=limits, timeout=DEFAULT_TIMEOUT)
 
 
-def _cause(exc: httpx.HTTPError) -> BaseException | None:
-    # A local protocol error quotes our own request (its header values: credentials).
-    return None if isinstance(exc, _LOCAL_ERRORS) else exc
+async def read_capped(
+    headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int
+) -> bytes | None:
+    """The whole body, or None as soon as it is known to be larger than ``limit`` bytes
+    (decoded: a small gzip bomb counts at its real size)."""
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 _LOCAL_ERRORS = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
 
 
+def _summary(exc: httpx.HTTPError) -> CauseSummary | None:
+    # A local protocol error quotes our own request (its header values: credentials).
+    return None if isinstance(exc, _LOCAL_ERRORS) else CauseSummary.of(exc)
+
+
 def _translate(exc: httpx.HTTPError, endpoint: str, job_id: str | None) -> AkoolError:
     context = {"endpoint": endpoint, "job_id": job_id}
     if isinstance(exc, _LOCAL_ERRORS):
+        # Its message quotes our own request (header values: credentials): not repeated.
         return ConfigurationError(f"the request could not be built ({type(exc).__name__})")
     # A pool timeout or a refused connection means the request never left.
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):

@@ -24,7 +24,13 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import WebhookDeliveryError, WebhookError, WebhookSignatureError
+from ._arguments import check_count, check_number
+from ._exceptions import (
+    InvalidSettingError,
+    WebhookDeliveryError,
+    WebhookError,
+    WebhookSignatureError,
+)
 from ._webhook_crypto import (
     SignedCallback,
     WebhookEvent,
@@ -92,6 +98,13 @@ class WebhookReceiver:
         remember: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        for name, secret in (("api_key", api_key), ("client_id", client_id)):
+            if not isinstance(secret, str) or not secret:
+                raise InvalidSettingError(name, secret, "a non-empty str", secret=True)
+        check_number("tolerance", tolerance)
+        check_count("remember", remember, maximum=100_000_000)
+        if not callable(clock):
+            raise InvalidSettingError("clock", clock, "a callable giving epoch seconds")
         self._api_key = api_key
         self._client_id = client_id
         self.tolerance = tolerance

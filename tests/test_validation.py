@@ -140,9 +140,11 @@ def test_original_scale_and_similar_allowed_with_sources() -> None:
         assert request.is_image_to_image
 
 
-def test_empty_source_list_means_text_to_image() -> None:
-    """An empty source_images list is text-to-image, not an error."""
-    assert SourcePromptRequest(prompt="x", source_images=[]).source_images is None
+def test_empty_source_list_is_refused() -> None:
+    """An empty source_images list is refused: it would silently become text-to-image."""
+    with pytest.raises(ValidationError, match="leave it out"):
+        SourcePromptRequest(prompt="x", source_images=[])
+    assert SourcePromptRequest(prompt="x", source_images=None).source_images is None
 
 
 def test_validation_error_truncates_huge_values() -> None:

@@ -90,7 +90,7 @@ def _coerce(name: str, value: Any) -> Any:
         if name in _NUMBERS and value.strip():
             return _NUMBERS[name](value)
         if name == "source_images":
-            return [url for url in value.split() if url]
+            return value.split() or None  # a blank cell: no sources (text-to-image)
         if value == "" and name != "prompt":
             return None
     return value
