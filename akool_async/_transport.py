@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -129,7 +129,10 @@ class HttpxTransport:
                 response = await self._http.send(http_request, follow_redirects=False, stream=True)
                 try:
                     content = await read_capped(
-                        response.headers, response.aiter_bytes(), self.max_response_bytes
+                        response.headers,
+                        response.aiter_bytes(),
+                        self.max_response_bytes,
+                        response.aclose,
                     )
                 finally:
                     await response.aclose()
@@ -209,9 +212,12 @@ class HttpxTransport:
                 error: AkoolError | None = None
                 try:
                     async with self._downloads.stream("GET", url, timeout=timeout) as response:
-                        yield StreamedResponse(
-                            response.status_code, response.headers, response.aiter_bytes()
-                        )
+                        chunks = response.aiter_bytes()
+                        try:
+                            yield StreamedResponse(response.status_code, response.headers, chunks)
+                        finally:
+                            if not response.is_closed:  # left before its end
+                                await drop_body(chunks, response.aclose)
                 except httpx.HTTPError as exc:
                     error, cause = _translate(exc, "download", None), _summary(exc)
                 if error is not None:
@@ -272,10 +278,14 @@ def _pooled_client(
 
 
 async def read_capped(
-    headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes],
+    limit: int,
+    abort: Callable[[], Awaitable[None]] | None = None,
 ) -> bytes | None:
     """The whole body, or None as soon as it is known to be larger than ``limit`` bytes
-    (decoded: a small gzip bomb counts at its real size)."""
+    (decoded: a small gzip bomb counts at its real size). ``abort`` closes the response
+    when the body is left unread."""
     length = headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         return None
@@ -284,9 +294,25 @@ async def read_capped(
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
+            await drop_body(chunks, abort)
             return None
         parts.append(chunk)
     return b"".join(parts)
+
+
+async def drop_body(
+    chunks: AsyncIterator[bytes], abort: Callable[[], Awaitable[None]] | None
+) -> None:
+    """Leave a body unread: close the response, then run its iterator to the error that
+    closing causes. httpx's body is a chain of async generators; one left suspended is
+    finalised by the garbage collector outside its event loop (trio warns), and closing
+    the outermost does not close the ones inside."""
+    with anyio.CancelScope(shield=True):
+        if abort is not None:
+            await abort()
+        with contextlib.suppress(Exception):
+            async for _ in chunks:
+                pass
 
 
 _LOCAL_ERRORS = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
