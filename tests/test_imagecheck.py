@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ IEND = png_chunk(b"IEND", b"")
 def _walk(data: bytes, pieces: list[int] | None = None) -> str:
     walker = ImageWalker()
     cuts = sorted({0, len(data), *(p % (len(data) + 1) for p in pieces or [])})
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         walker.feed(data[start:end])
     return walker.finish()
 
