@@ -4,6 +4,7 @@ body, a JSON decoder's document...) is walked for a canary key, on both transpor
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import socket
 import traceback
@@ -47,10 +48,8 @@ def reachable_strings(root: object) -> Iterator[str]:
         elif isinstance(obj, list | tuple | set | frozenset):
             stack += list(obj)
         elif hasattr(obj, "items") and callable(obj.items):
-            try:
+            with contextlib.suppress(Exception):
                 stack += [kv for pair in obj.items() for kv in pair]
-            except Exception:
-                pass
         state = getattr(obj, "__dict__", None)
         if isinstance(state, dict):
             stack.append({k: v for k, v in state.items() if k != "__traceback__"})
