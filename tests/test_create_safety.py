@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import anyio
 import pytest
@@ -26,6 +27,11 @@ def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
     return str(request.param)
 
 
+def _client(server: HostileServer, transport: str, **options: Any) -> AkoolClient:
+    options.setdefault("retry", RetryPolicy(wait=False))
+    return AkoolClient(api_key=KEY, base_url=server.url, transport=transport, **options)  # type: ignore[arg-type]
+
+
 async def test_a_create_cancelled_on_the_wire_completes_and_logs_its_ids(
     transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -40,14 +46,12 @@ async def test_a_create_cancelled_on_the_wire_completes_and_logs_its_ids(
 
     caplog.set_level(logging.WARNING, logger="akool_async")
     with serving(respond) as server:
-        async with AkoolClient(api_key=KEY, base_url=server.url, transport=transport,  # type: ignore[arg-type]
-                               rate_limit=None, retry=RetryPolicy(wait=False)) as client:  # fmt: skip
+        async with _client(server, transport, rate_limit=None) as client:
             outcome: list[object] = []
             with anyio.CancelScope() as scope:
 
                 async def cancel_once_sent() -> None:
-                    while not arrived.is_set():  # the server's thread says when it holds it
-                        await anyio.sleep(0.005)
+                    await anyio.to_thread.run_sync(arrived.wait, 10)  # the server holds it
                     scope.cancel()
                     release.set()
 
@@ -64,8 +68,7 @@ async def test_a_create_cancelled_on_the_wire_completes_and_logs_its_ids(
 async def test_a_create_cancelled_before_it_left_sends_nothing(transport: str) -> None:
     """Cancelled while waiting for its rate slot, a create sends nothing and logs nothing."""
     with serving(lambda _s, _v: job_answer(JOB)) as server:
-        async with AkoolClient(api_key=KEY, base_url=server.url, transport=transport,  # type: ignore[arg-type]
-                               rate_limit=0.01, rate_burst=1) as client:  # fmt: skip
+        async with _client(server, transport, rate_limit=0.01, rate_burst=1) as client:
             await client.create_by_source_prompt(prompt="first")  # the only slot for 100 s
             with anyio.move_on_after(0.05) as scope:
                 await client.create_by_source_prompt(prompt="second")
@@ -83,9 +86,8 @@ async def test_no_create_leaves_on_a_connection_the_server_is_closing(transport:
     close (none uncertain), and after a long gap each gets a fresh connection."""
     gaps = [0.05, 0.7 * EXPIRY, 0.1, 0.9 * EXPIRY, 0.05, 0.97 * EXPIRY, 0.6 * EXPIRY]
     with serving(lambda _s, _v: job_answer(JOB), idle_close=EXPIRY) as server:
-        async with AkoolClient(api_key=KEY, base_url=server.url, transport=transport,  # type: ignore[arg-type]
-                               rate_limit=None, keepalive_expiry=EXPIRY,
-                               retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
+        async with _client(server, transport, rate_limit=None, keepalive_expiry=EXPIRY,
+                           retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
             await client.create_by_source_prompt(prompt="first")
             for gap in gaps:
                 await anyio.sleep(gap)  # the idle time is what is under test
