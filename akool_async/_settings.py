@@ -33,7 +33,14 @@ def _optional(cls: type | tuple[type, ...], what: str) -> Callable[[str, object]
 
 
 def _optional_url(field: str, value: object) -> object:
-    return None if value is None else check_url(field, value)
+    return None if value is None else setting_url(field, value)
+
+
+def setting_url(field: str, value: object) -> str:
+    try:
+        return check_url(field, value)
+    except ValidationError as exc:
+        raise InvalidSettingError(field, value, exc.allowed) from None
 
 
 def _transport(field: str, value: object) -> object:
@@ -81,8 +88,8 @@ _CLIENT_SETTINGS: Mapping[str, Callable[[str, Any], object]] = {
 
 
 def check_client_settings(settings: Mapping[str, object]) -> None:
-    """Raise ``InvalidSettingError`` (``ValidationError`` for a webhook URL) for the first
-    setting whose value cannot work; credentials are never shown."""
+    """Raise ``InvalidSettingError`` for the first setting whose value cannot work;
+    credentials are never shown."""
     for name, value in settings.items():
         check = _CLIENT_SETTINGS.get(name)
         if check is not None:
@@ -91,11 +98,10 @@ def check_client_settings(settings: Mapping[str, object]) -> None:
 
 def base_url(explicit: object, default: str) -> str:
     """The API's base URL: the one given, else ``AKOOL_BASE_URL``, else ``default``."""
+    if explicit is not None and not isinstance(explicit, str):
+        raise InvalidSettingError("base_url", explicit, "an http:// or https:// URL, or None")
     url = explicit or os.environ.get("AKOOL_BASE_URL") or default
-    try:
-        return check_url("base_url", url).rstrip("/")
-    except ValidationError as exc:
-        raise InvalidSettingError("base_url", url, exc.allowed) from None
+    return setting_url("base_url", url).rstrip("/")
 
 
 def check_job(job: object, field: str = "job") -> None:
