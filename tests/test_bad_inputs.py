@@ -55,7 +55,7 @@ CALLS: dict[str, tuple[Call, str]] = {
     "source_images=[]": (
         lambda c: c.create_by_source_prompt(prompt="x", source_images=[]),
         "source_images",
-    ),  # fmt: skip
+    ),
     "an unparsable URL": (
         lambda c: c.create_by_source_prompt(prompt="x", source_images=["http://[::1/x"]),
         "source_images",
@@ -115,7 +115,7 @@ CALLS: dict[str, tuple[Call, str]] = {
     "download from a URL with a space": (
         lambda c: c.download("https://x.test/a b", "x.png"),
         "source",
-    ),  # fmt: skip
+    ),
     "download to None": (lambda c: c.download(URL, None), "path"),  # type: ignore[arg-type]
     "download to a path with NUL": (lambda c: c.download(URL, "a\x00b.png"), "path"),
     "download(timeout=-1)": (lambda c: c.download(URL, "x.png", timeout=-1), "timeout"),
