@@ -1,5 +1,6 @@
 """A ``Transport`` that answers like Akool without any network and counts what it sends:
-for bad-input tests, which must show that nothing was sent."""
+for bad-input tests, which must show that nothing was sent, and that what was sent is
+sendable (``check_sendable``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,34 @@ from .hostile import png
 _ids = (f"{n:024x}" for n in itertools.count(1))
 
 
+_URL_KEYS = ("source_images", "source_image", "webhookurl", "webhookUrl")
+
+
+def check_sendable(request: RequestSpec) -> None:
+    """What any request that is sent must be, whatever the caller passed: a body that
+    encodes, ids and URLs without spaces or control characters, sizes within the limits."""
+    body = request.body  # raises on what cannot be encoded (lone surrogates)
+    assert body is None or len(body) < 200_000
+    for value in (request.params or {}).values():
+        assert value.isascii() and value.isprintable() and " " not in value, value
+    payload: Mapping[str, Any] = request.payload or {}
+    for key in _URL_KEYS:
+        urls = payload.get(key) or []
+        for url in [urls] if isinstance(urls, str) else urls:
+            assert url.startswith(("http://", "https://")), url
+            assert url.isprintable() and " " not in url and len(url) <= 8000, url
+    if "source_images" in payload:
+        assert 1 <= len(payload["source_images"]) <= 10
+    for key in ("prompt", "negative_prompt"):
+        text = payload.get(key)
+        assert text is None or (isinstance(text, str) and len(text) <= 10_000)
+    if "_id" in payload:
+        assert payload["_id"].isascii() and payload["_id"].isprintable()
+
+
 class CountingTransport:
-    def __init__(self) -> None:
+    def __init__(self, *, default_limits: bool = True) -> None:
+        self.default_limits = default_limits  # False: a test raised the client's limits
         self.sent: list[RequestSpec] = []
         self.fetched: list[str] = []
 
@@ -28,6 +55,8 @@ class CountingTransport:
     async def send(
         self, request: RequestSpec, headers: Mapping[str, str], *, timeout: float
     ) -> RawResponse:
+        if self.default_limits:
+            check_sendable(request)
         self.sent.append(request)
         payload: Mapping[str, Any] = request.payload or {}
         name = request.endpoint.name

@@ -218,7 +218,7 @@ def test_bad_policy_values_are_refused(make: tuple[Callable[[], object], str]) -
 async def test_limits_are_configurable(counted: tuple[AkoolClient, CountingTransport]) -> None:
     """A client with larger RequestLimits sends what the default limits refuse."""
     _, default = counted
-    transport = CountingTransport()
+    transport = CountingTransport(default_limits=False)
     limits = RequestLimits(max_prompt_chars=2_000_000, max_source_images=200)
     async with AkoolClient(api_key=KEY, transport=transport, rate_limit=None,
                            limits=limits) as client:  # fmt: skip
