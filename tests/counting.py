@@ -26,20 +26,25 @@ def check_sendable(request: RequestSpec) -> None:
     body = request.body  # raises on what cannot be encoded (lone surrogates)
     assert body is None or len(body) < 200_000
     for value in (request.params or {}).values():
-        assert value.isascii() and value.isprintable() and " " not in value, value
+        assert value.isascii(), value
+        assert value.isprintable(), value
+        assert " " not in value, value
     payload: Mapping[str, Any] = request.payload or {}
     for key in _URL_KEYS:
         urls = payload.get(key) or []
         for url in [urls] if isinstance(urls, str) else urls:
             assert url.startswith(("http://", "https://")), url
-            assert url.isprintable() and " " not in url and len(url) <= 8000, url
+            assert url.isprintable(), url
+            assert " " not in url, url
+            assert len(url) <= 8000, url
     if "source_images" in payload:
         assert 1 <= len(payload["source_images"]) <= 10
     for key in ("prompt", "negative_prompt"):
         text = payload.get(key)
         assert text is None or (isinstance(text, str) and len(text) <= 10_000)
     if "_id" in payload:
-        assert payload["_id"].isascii() and payload["_id"].isprintable()
+        assert payload["_id"].isascii()
+        assert payload["_id"].isprintable()
 
 
 class CountingTransport:
