@@ -425,7 +425,7 @@ class AkoolClient:
         *,
         prompt: str,
         batch_quantity: int = 1,
-        follow_ups: Sequence[Button | str] = (),
+        follow_ups: Sequence[Button | ButtonName] = (),
         fail_fast: bool = False,
         job_timeout: float | None = None,
         **options: Any,
