@@ -99,6 +99,8 @@ def sign(client_id: str, timestamp: int | str, nonce: int | str, data_encrypt: s
 
 def _key_iv(api_key: str, client_id: str) -> tuple[bytes, bytes]:
     # Errors here name lengths only: the key itself (even one character of it) never shows.
+    if not isinstance(api_key, str) or not isinstance(client_id, str):
+        raise ValueError("the API key and client id must be strings")  # noqa: TRY004 - one kind
     try:
         key = api_key.encode()
         iv = client_id.encode()[:_BLOCK].ljust(_BLOCK, b"\0")
@@ -154,6 +156,8 @@ def decrypt(data_encrypt: str, *, api_key: str, client_id: str) -> bytes:
 
 
 def _load_object(raw: bytes | str, what: str) -> Mapping[str, Any]:
+    if not isinstance(raw, bytes | bytearray | str):
+        raise WebhookPayloadError(f"{what} is not JSON text ({type(raw).__name__})")
     try:
         loaded = json.loads(raw)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
@@ -193,6 +197,10 @@ def parse_callback(body: bytes | str | Mapping[str, Any]) -> SignedCallback:
 
 def verify(callback: SignedCallback, *, client_id: str) -> None:
     """Check the signature in constant time; ``WebhookSignatureError`` if malformed or wrong."""
+    if not isinstance(callback, SignedCallback):
+        raise WebhookPayloadError(f"not a parsed callback ({type(callback).__name__})")
+    if not isinstance(client_id, str):
+        raise WebhookSignatureError("the client id is not a string")
     if not _SIGNATURE.fullmatch(callback.signature):
         raise WebhookSignatureError("the signature is not 40 hexadecimal characters")
     try:
@@ -206,6 +214,8 @@ def verify(callback: SignedCallback, *, client_id: str) -> None:
 def parse_event(plaintext: bytes) -> WebhookEvent:
     """Read the decrypted event: ``WebhookPayloadError`` if not shaped as Akool's, or
     ``WebhookDecryptError`` if not even UTF-8 (a wrong IV garbles the first block only)."""
+    if not isinstance(plaintext, bytes | bytearray):
+        raise WebhookPayloadError(f"the decrypted event is not bytes ({type(plaintext).__name__})")
     try:
         text = plaintext.decode()
     except UnicodeDecodeError:

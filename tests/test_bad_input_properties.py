@@ -3,7 +3,9 @@ out, and whenever a value is refused (ValidationError) nothing was sent."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import os
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,9 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import akool_async as ak
-from akool_async import AkoolClient, PollPolicy, RequestLimits, RetryPolicy, WebhookReceiver
+from akool_async import (
+    AkoolClient,
+    PollPolicy,
+    RequestLimits,
+    RetryPolicy,
+    WebhookReceiver,
+    webhook,
+)
+from akool_async._protocol import create_request
 
-from .counting import CountingTransport
+from .counting import CountingTransport, check_sendable
 
 KEY = "sk-properties-0123456789abcdef"
 JOB = "0123456789abcdef01234567"
@@ -179,3 +189,48 @@ def test_any_settings_give_a_library_error(name: str, data: st.DataObject) -> No
     if isinstance(error, ak.ValidationError):
         assert isinstance(error, ValueError)
     assert KEY not in str(error)
+
+
+MODELS: dict[str, tuple[Callable[..., object], dict[str, Any]]] = {
+    "SourcePromptRequest": (ak.SourcePromptRequest, {"prompt": "a fox"}),
+    "PromptRequest": (ak.PromptRequest, {"prompt": "a fox"}),
+    "ButtonRequest": (ak.ButtonRequest, {"job_id": JOB, "button": "U1"}),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+@settings(max_examples=150)
+@given(data=st.data())
+def test_request_models_refuse_with_validation_errors(name: str, data: st.DataObject) -> None:
+    """Building a request model from arbitrary values: a request that can be sent, or a
+    ValidationError; never another exception."""
+    build, valid = MODELS[name]
+    args = data.draw(_some_of(_arguments(build)), label="args")
+    try:
+        request = build(**{**valid, **args})
+    except ak.ValidationError:
+        return
+    check_sendable(create_request(request))  # type: ignore[arg-type]
+
+
+callback_fields = st.sampled_from(["signature", "dataEncrypt", "timestamp", "nonce"])
+callback_bodies = st.builds(
+    json.dumps, st.dictionaries(callback_fields, st.one_of(texts, special, numbers))
+).map(lambda text: text.encode("utf-8", "surrogatepass"))
+
+RECEIVED = {
+    "accept": lambda body, **_: WebhookReceiver(api_key="k" * 32, client_id="cid").accept(body),
+    "open_callback": lambda body, **kw: webhook.open_callback(body, **kw),
+    "parse_callback": lambda body, **_: webhook.parse_callback(body),
+    "decrypt": lambda body, **kw: webhook.decrypt(body, **kw),
+    "parse_event": lambda body, **_: webhook.parse_event(body),
+}
+
+
+@pytest.mark.parametrize("name", RECEIVED)
+@settings(max_examples=150)
+@given(body=st.one_of(anything, callback_bodies))
+def test_webhook_input_gives_webhook_errors(name: str, body: object) -> None:
+    """Whatever arrives as a callback, the receiving functions raise WebhookError only."""
+    with contextlib.suppress(ak.WebhookError):
+        RECEIVED[name](body, api_key="k" * 32, client_id="cid")
