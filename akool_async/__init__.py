@@ -10,7 +10,6 @@ from ._exceptions import (
     AlreadyOperatedError,
     APIError,
     AuthenticationError,
-    CauseSummary,
     ClientClosedError,
     ConfigurationError,
     ConnectError,
@@ -53,6 +52,7 @@ from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation, GenerationTree, JobOutcome
 from ._poll_policy import PollPolicy, PollStats
 from ._protocol import Endpoint, RawResponse, RequestSpec
+from ._redaction import CauseSummary
 from ._requests import (
     IMAGE_TO_IMAGE_MODEL,
     RESOLUTIONS,

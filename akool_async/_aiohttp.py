@@ -22,7 +22,6 @@ import yarl
 
 from ._exceptions import (
     AkoolError,
-    CauseSummary,
     ConfigurationError,
     ConnectError,
     NetworkError,
@@ -30,6 +29,7 @@ from ._exceptions import (
     RequestTimeoutError,
 )
 from ._protocol import RawResponse, RequestSpec
+from ._redaction import CauseSummary
 from ._shards import KEEPALIVE_EXPIRY
 from ._transport import (
     DEFAULT_CLOSE_GRACE,

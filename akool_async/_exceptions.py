@@ -49,7 +49,7 @@ Every error carries what is known of its context (``endpoint``, ``job_id``, ``co
 token: errors are built from the server's answer and our own words, never from headers.
 Nor does anything reachable from one: an HTTP library's exception (its request holds the
 headers) or a decoder's (its document may echo the key) is never chained as it is, only
-as a ``CauseSummary`` (its type and redacted text), see ``detach_causes``.
+as a ``CauseSummary`` (its type and redacted text): see ``_redaction``.
 """
 
 from __future__ import annotations
@@ -151,72 +151,6 @@ def _short_repr(value: object) -> str:
     if len(shown) > _MAX_VALUE_REPR:
         shown = shown[: _MAX_VALUE_REPR - 3] + "..."
     return shown
-
-
-class CauseSummary(Exception):
-    """What a library error came from, as text only (``type``: the original's qualified
-    name). The original is not kept: its attributes may hold credentials (an HTTP
-    library's request and its headers, a JSON decoder's whole document)."""
-
-    def __init__(self, type_name: str, text: str) -> None:
-        super().__init__(f"{type_name}: {text}" if text else type_name)
-        self.type = type_name
-
-    @classmethod
-    def of(cls, exc: BaseException, secrets: tuple[str, ...] = ()) -> CauseSummary:
-        text = _redact(_safe_str(exc), secrets)[:_MAX_CAUSE_TEXT]
-        return cls(f"{type(exc).__module__}.{type(exc).__qualname__}", text)
-
-
-_MAX_CAUSE_TEXT = 300
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return ""
-
-
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        for form in (secret, repr(secret)[1:-1]):
-            if form and form in text:
-                text = text.replace(form, "<redacted>")
-    return text
-
-
-def detach_causes(error: BaseException, secrets: tuple[str, ...] = ()) -> None:
-    """Make ``error``'s whole ``__cause__``/``__context__`` chain safe to serialise (error
-    trackers ship it): every foreign exception in it becomes a ``CauseSummary``, the
-    messages of ours are redacted, and ``secrets`` appear nowhere."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        link = pending.pop()
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        if isinstance(link, AkoolError) and secrets:
-            message = _redact(link.message, secrets)
-            if message != link.message:
-                link.message = message
-                link.args = (message, *link.args[1:])
-        cause, context = link.__cause__, link.__context__
-        if cause is not None and not _is_safe(cause):
-            cause = link.__cause__ = CauseSummary.of(cause, secrets)
-        if context is not None and not _is_safe(context):
-            # A foreign exception being handled when ours was raised: kept as the cause
-            # if there is none (it explains ours), never as it is.
-            link.__context__ = context_summary = None
-            if cause is None and not link.__suppress_context__:
-                cause = link.__cause__ = context_summary = CauseSummary.of(context, secrets)
-            context = context_summary
-        pending.extend(e for e in (cause, context) if e is not None)
-
-
-def _is_safe(exc: BaseException) -> bool:
-    return isinstance(exc, AkoolError | CauseSummary)
 
 
 class PayloadError(AkoolError):

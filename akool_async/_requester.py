@@ -25,7 +25,6 @@ from ._exceptions import (
     RequestTimeoutError,
     SubmissionUncertainError,
     TooManyRequestsError,
-    detach_causes,
 )
 from ._models import Token
 from ._protocol import (
@@ -39,6 +38,7 @@ from ._protocol import (
     token_request,
 )
 from ._ratelimit import RateLimiter
+from ._redaction import detach_causes
 from ._retry import RetryPolicy, may_have_created
 from ._slots import Slots
 from ._transport import DEFAULT_MAX_IN_FLIGHT, Transport

@@ -23,7 +23,6 @@ import httpx
 from ._auth import AUTH_HEADERS
 from ._exceptions import (
     AkoolError,
-    CauseSummary,
     ClientClosedError,
     ConfigurationError,
     ConnectError,
@@ -32,6 +31,7 @@ from ._exceptions import (
     RequestTimeoutError,
 )
 from ._protocol import RawResponse, RequestSpec
+from ._redaction import CauseSummary
 from ._shards import CREATES, KEEPALIVE_EXPIRY, SHARD, ShardedPool
 
 DEFAULT_MAX_IN_FLIGHT = 8

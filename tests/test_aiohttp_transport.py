@@ -11,7 +11,7 @@ import pytest
 
 import akool_async as ak
 from akool_async import AkoolClient, RetryPolicy
-from akool_async._exceptions import CauseSummary
+from akool_async._redaction import CauseSummary
 from akool_async.emulator import Emulator
 from akool_async.emulator._server import serve_asgi
 
