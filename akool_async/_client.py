@@ -64,8 +64,8 @@ from ._transport import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
-    HttpxTransport,
     Transport,
+    make_transport,
 )
 from ._watchset import WatchSet
 from .webhook import WebhookEvent, WebhookReceiver
@@ -85,17 +85,12 @@ class AkoolClient:
     ``AKOOL_API_KEY`` (or ``AKOOL_CLIENT_ID`` / ``AKOOL_CLIENT_SECRET``) and
     ``AKOOL_BASE_URL`` from the environment.
 
-    ``timeout`` (and every call's ``timeout=``) is the deadline of one attempt, from
-    connecting to the last byte of the answer, so a server trickling its answer cannot
-    hold a call open; waiting for a free slot and the back-off between retries come on
-    top, bounded by ``RetryPolicy.timeout``. A download's attempt has ``download_timeout``
-    (or its call's ``timeout=``).
-
-    Size caps: an API answer larger than ``max_response_bytes`` (default 4 MiB; real ones
-    are a few KB) is a ``PayloadError`` (for a create: ``SubmissionUncertainError``), a
-    result larger than ``max_download_bytes`` (default 256 MiB; a 4K PNG is tens of MB) a
-    ``DownloadError``; neither is read further. ``limits`` (``RequestLimits``) caps what
-    is sent: prompt length, URL length and the number of source images.
+    ``timeout`` (and every call's ``timeout=``; ``download_timeout`` for a download) is
+    the deadline of one attempt, connect to last byte: a trickling server cannot hold a
+    call open. Slot waits and retry back-off come on top, bounded by ``RetryPolicy.timeout``.
+    Answers over ``max_response_bytes`` and results over ``max_download_bytes`` are refused
+    as soon as the cap is passed; ``limits`` caps what a create sends. Pooled connections
+    idle for ``keepalive_expiry`` close, and creates never reuse one idle half as long.
 
     ``transport="aiohttp"`` (the ``aiohttp`` extra; asyncio only) sends requests through
     aiohttp at a fraction of httpx's CPU per request; the default is httpx, which also
@@ -132,38 +127,15 @@ class AkoolClient:
         self.limits = limits or DEFAULT_LIMITS
         self.download_timeout = float(download_timeout)
         auth = auth_from(api_key, client_id, client_secret)
-        if transport == "aiohttp":
-            if http_client is not None:
-                raise ConfigurationError(
-                    "the aiohttp transport does its own HTTP: drop http_client"
-                )
-            try:
-                from ._aiohttp import AiohttpTransport
-            except ImportError as exc:
-                raise ConfigurationError(
-                    "transport='aiohttp' needs aiohttp: pip install 'akool-async[aiohttp]'"
-                ) from exc
-            transport = AiohttpTransport(
-                self.base_url,
-                max_in_flight=max_in_flight,
-                max_downloads=max_downloads,
-                max_response_bytes=max_response_bytes,
-                keepalive_expiry=keepalive_expiry,
-            )
-        elif transport == "httpx":
-            transport = None
-        if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
-            transport = HttpxTransport(
-                self.base_url,
-                max_in_flight=max_in_flight,
-                max_downloads=max_downloads,
-                http_client=http_client,
-                transport=transport,
-                max_response_bytes=max_response_bytes,
-                keepalive_expiry=keepalive_expiry,
-            )
-        elif http_client is not None:
-            raise ConfigurationError("a custom Transport does its own HTTP: drop http_client")
+        transport = make_transport(
+            transport,
+            self.base_url,
+            http_client=http_client,
+            max_in_flight=max_in_flight,
+            max_downloads=max_downloads,
+            max_response_bytes=max_response_bytes,
+            keepalive_expiry=keepalive_expiry,
+        )
         self.clock = clock or MonotonicClock()
         limiter = (
             None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
