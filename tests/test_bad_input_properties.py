@@ -153,7 +153,7 @@ async def _run(name: str, args: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ENTRY_POINTS)
-@settings(max_examples=40)
+@settings(max_examples=25)
 @given(data=st.data())
 def test_any_arguments_give_a_library_error_or_nothing_sent(
     workdir: str, backend: str, name: str, data: st.DataObject
@@ -174,7 +174,7 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], dict[str, Any]]] = {
 
 
 @pytest.mark.parametrize("name", CONSTRUCTORS)
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(data=st.data())
 def test_any_settings_give_a_library_error(name: str, data: st.DataObject) -> None:
     """Any mix of arbitrary settings: an object, or an AkoolError (validation ones also
@@ -199,7 +199,7 @@ MODELS: dict[str, tuple[Callable[..., object], dict[str, Any]]] = {
 
 
 @pytest.mark.parametrize("name", MODELS)
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(data=st.data())
 def test_request_models_refuse_with_validation_errors(name: str, data: st.DataObject) -> None:
     """Building a request model from arbitrary values: a request that can be sent, or a
@@ -228,7 +228,7 @@ RECEIVED = {
 
 
 @pytest.mark.parametrize("name", RECEIVED)
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(body=st.one_of(anything, callback_bodies))
 def test_webhook_input_gives_webhook_errors(name: str, body: object) -> None:
     """Whatever arrives as a callback, the receiving functions raise WebhookError only."""
