@@ -50,6 +50,8 @@ class AiohttpTransport:
     inside the running event loop), its pool sized to the client's cap on requests in
     flight so a request never waits for a connection."""
 
+    enforces_deadline = True  # aiohttp's total timeout: the requester needs no scope of its own
+
     def __init__(
         self,
         base_url: str,
@@ -100,8 +102,9 @@ class AiohttpTransport:
     @staticmethod
     @functools.lru_cache(maxsize=32)  # a handful of values; one object each, not one a call
     def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-        # Like httpx's: each of connecting and every wait for data, not the whole exchange.
-        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        # The whole exchange (``total``: a trickling server cannot hold it open), and each
+        # of connecting and every wait for data within it.
+        return aiohttp.ClientTimeout(total=seconds, sock_connect=seconds, sock_read=seconds)
 
     def _url(self, path: str) -> yarl.URL:
         """The endpoint's URL, parsed once (aiohttp would parse a string on every call)."""
@@ -127,8 +130,7 @@ class AiohttpTransport:
                     allow_redirects=False,
                     timeout=self._timeout(timeout),
                 ) as response:
-                    chunks = response.content.iter_chunked(_CHUNK)
-                    content = await read_capped(response.headers, chunks, self.max_response_bytes)
+                    content = await self._read(response)
                     if content is not None:
                         return RawResponse(response.status, response.headers, content)
                     status = response.status
@@ -144,6 +146,16 @@ class AiohttpTransport:
         # Raised out of the except clause, so aiohttp's error (it may quote the request,
         # whose headers hold the credentials) is not our error's __context__.
         raise error from _summary(cause)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes | None:
+        """The body, or None past ``max_response_bytes``. A declared length under the cap
+        with no content coding is read at once (the usual answer: the fast path)."""
+        length = response.content_length
+        plain = "content-encoding" not in response.headers
+        if plain and length is not None and length <= self.max_response_bytes:
+            return await response.read()
+        chunks = response.content.iter_chunked(_CHUNK)
+        return await read_capped(response.headers, chunks, self.max_response_bytes)
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, *, timeout: float) -> AsyncIterator[StreamedResponse]:
