@@ -64,7 +64,8 @@ DEFAULT_LIMITS = RequestLimits()
 
 def _check_text(field: str, value: object, *, required: bool) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
-        raise ValidationError(field, value, "a non-empty string describing the image is required")
+        wanted = "a non-empty string describing the image" if required else "a string"
+        raise ValidationError(field, value, f"{wanted} is required")
     bad = _BAD_TEXT.search(value)
     if bad is not None:
         raise ValidationError(
