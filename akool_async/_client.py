@@ -161,6 +161,11 @@ class AkoolClient:
     def timeout(self) -> float:
         return self._requester.timeout
 
+    @property
+    def requests_sent(self) -> int:
+        """API requests sent so far (each retry counts; downloads do not)."""
+        return self._requester.sent
+
     def __repr__(self) -> str:
         state = "closed" if self.is_closed else "open"
         auth = type(self._requester.auth).__name__

@@ -75,6 +75,7 @@ class Requester:
         # after their slots and reach the server bunched, past its own bucket.
         self.in_flight = Slots(max_in_flight)
         self.closed = False
+        self.sent = 0  # requests sent to the API (every attempt), for progress displays
 
     def check_open(self) -> None:
         if self.closed:
@@ -151,6 +152,7 @@ class Requester:
                     await self.limiter.acquire()
                 if announce is not None:
                     await announce()
+                self.sent += 1
                 if request.endpoint.creates:
                     # On its way, a create completes even if the caller is cancelled: a
                     # cancelled send would leave a charged job nobody knows of.

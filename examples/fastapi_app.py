@@ -3,8 +3,9 @@
 - The client lives as long as the app (its lifespan): one connection pool, one poll
   scheduler and one rate budget for every request the app serves.
 - ``POST /generations`` starts a generation and answers at once with its job ids.
-- ``GET /jobs/{job_id}?timeout=30`` awaits a job's result, at most ``timeout`` seconds
-  (202 while it is still running: ask again).
+- ``GET /jobs/{job_id}?timeout=30`` answers a finished job at once, an unknown id with
+  404, and otherwise awaits the job's result, at most ``timeout`` seconds (202 while it is
+  still running: ask again).
 - Akool's callbacks arrive at ``/akool/webhook`` (the receiver mounted in the same app, so
   on the client's event loop): each one ends its job's wait at once, and polling shrinks
   to a safety net while they flow.
@@ -12,7 +13,7 @@
 Run one worker process per receiver URL: Akool calls back one process, and a job whose
 callback lands in another worker is only found by that worker's safety-net polls.
 
-Run it (``pip install 'akool-async[webhooks]' fastapi uvicorn``)::
+Run it (needs FastAPI: ``pip install 'akool-async[webhooks,emulator]' fastapi``)::
 
     AKOOL_API_KEY=... AKOOL_CLIENT_ID=... PUBLIC_URL=https://my.app \\
         uvicorn --factory examples.fastapi_app:create_app
@@ -24,6 +25,7 @@ sends its callbacks) on a loopback port.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -35,13 +37,28 @@ from starlette.routing import Route
 from akool_async import (
     AkoolClient,
     AkoolError,
+    ImageJob,
+    ImageStatus,
     JobFailedError,
     JobTimeoutError,
+    NotFoundError,
     ValidationError,
     WebhookReceiver,
 )
 
 WEBHOOK_PATH = "/akool/webhook"
+REMEMBERED = 10_000  # finished answers kept, so asking again costs nothing
+
+
+class _Recent(OrderedDict[str, Any]):
+    """The last ``REMEMBERED`` entries, oldest dropped first."""
+
+    def remember(self, key: str, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > REMEMBERED:
+            self.popitem(last=False)
+        return value
 
 
 class GenerationIn(BaseModel):
@@ -79,6 +96,8 @@ def create_app(
             yield
 
     app = FastAPI(title="akool_async example", lifespan=lifespan)
+    finished = _Recent()  # job id -> its final answer
+    followed = _Recent()  # job ids this app started and is following (value: asked before)
     # A Route, not a Mount: a mount would redirect the exact path to a trailing slash.
     app.router.routes.append(Route(WEBHOOK_PATH, receiver, methods=["POST"]))
 
@@ -93,6 +112,8 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except AkoolError as exc:
             raise HTTPException(status_code=502, detail=str(exc)) from exc
+        for job in jobs:
+            followed.remember(job.id, False)
         return {"job_ids": [job.id for job in jobs]}
 
     @app.get("/jobs/{job_id}")
@@ -103,18 +124,33 @@ def create_app(
         timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
     ) -> dict[str, Any]:
         client: AkoolClient = request.app.state.akool
+        if job_id in finished:
+            return dict(finished[job_id])
         try:
+            if followed.get(job_id, True):  # not started here, or asked before: look first
+                job = await client.info_by_model_id(job_id)
+                if job.status.is_terminal:
+                    return finished.remember(job_id, _answer(job))
             job = await client.wait(job_id, timeout=timeout)
+        except NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=f"no job {job_id}") from exc
         except JobTimeoutError:
+            followed.remember(job_id, True)
             response.status_code = 202
             return {"job_id": job_id, "status": "running"}
         except JobFailedError:
-            return {"job_id": job_id, "status": "failed"}
+            return finished.remember(job_id, {"job_id": job_id, "status": "failed"})
         except AkoolError as exc:
             raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return {"job_id": job_id, "status": "completed", "url": job.url}
+        return finished.remember(job_id, _answer(job))
 
     return app
+
+
+def _answer(job: ImageJob) -> dict[str, Any]:
+    if job.status is ImageStatus.COMPLETED and job.url:
+        return {"job_id": job.id, "status": "completed", "url": job.url}
+    return {"job_id": job.id, "status": job.status.name.lower()}
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from akool_async._cli import _connect, main
 from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed, serve_emulator
 
 CLI = [sys.executable, "-m", "akool_async", "bulk"]
@@ -261,3 +262,127 @@ def _until(condition: Any, seconds: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def _jobs(out: Path) -> int:
+    """Jobs recorded so far (read-only: connecting must not create the journal first)."""
+    try:
+        with sqlite3.connect(f"file:{out / 'journal.sqlite'}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_a_keyless_run_interrupted_and_resumed_saves_every_image_once(tmp_path: Path) -> None:
+    """No key: the built-in emulator keeps its jobs beside the journal, so Ctrl-C and
+    --resume end with all 50 images of the example, none created twice, and the jobs
+    still running at the interrupt reported as not finished, never failed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
+    source = Path(__file__).parent.parent / "examples" / "prompts.jsonl"
+    out = tmp_path / "images"
+    process = subprocess.Popen([*CLI, str(source), "--out", str(out)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    _until(lambda: _jobs(out) >= 3)
+    process.send_signal(signal.SIGINT)
+    stopped, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    assert "not finished: " in stopped
+    assert "failed: 0 images (0 requests)" in stopped
+    assert (out / "emulator-state.json").is_file()
+    resumed = bulk(env, str(source), "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "done: 50 images (20 requests)" in resumed.stdout
+    records = manifest(out)
+    assert len(records) == 50
+    assert all(r["ok"] for r in records)
+    assert len({r["job_id"] for r in records}) == 50
+    assert len({r["path"] for r in records}) == 50
+    state = json.loads((out / "emulator-state.json").read_text())
+    assert max(state["creates"].values()) == 1  # no create or press sent twice
+    assert state["jobs_created"] == 50
+
+
+def test_a_wrong_key_stops_at_once_and_resume_retries_after_the_fix(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A refused key: one line with the hint, exit 4, a handful of creates (not one per
+    line); with the key fixed, --resume tries the refused lines again and finishes."""
+    server, env = emulator
+    source, out = prompts(tmp_path / "p.jsonl", 100), tmp_path / "out"
+    monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+    monkeypatch.setenv("AKOOL_API_KEY", "wrong-key-wrong-key-wrong-key-00")
+    argv = [str(source), "--out", str(out), "--rate", "3000", "--concurrency", "4"]
+    assert main(["bulk", *argv]) == 4
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "check AKOOL_API_KEY" in line
+    assert "--resume" in line
+    assert server.counters.requests[CREATE] <= 8  # the workers' first tries, no more
+    assert set(item_states(out).values()) == {"refused"}
+    monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+    assert main(["bulk", *argv, "--resume", "-q", "--concurrency", "100"]) == 0
+    assert set(item_states(out).values()) == {"done"}
+    assert len(manifest(out)) == 100
+
+
+def test_dry_run_counts_checks_and_sends_nothing(
+    emulator: tuple[Emulator, dict[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Requests, images and credits at the given prices, every refused line with its
+    reason, exit 1 for refused lines; no request sent, no folder made."""
+    server, env = emulator
+    monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+    monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+    source = tmp_path / "p.jsonl"
+    source.write_text(
+        '{"id": "a", "prompt": "a fox", "batch_quantity": 4}\n'
+        "\n"
+        "not json\n"
+        '{"id": "b", "prompt": "a cat", "follow_ups": ["V1"]}\n'
+        '{"id": "a", "prompt": "a fox again"}\n'
+        '{"prompt": "x", "scale": "5:4"}\n'
+    )
+    out = tmp_path / "out"
+    argv = ["bulk", str(source), "--out", str(out), "--follow-ups", "U1", "--dry-run"]
+    assert main([*argv, "--image-price", "3"]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:3] == [
+        "line 3: refused: not JSON (Expecting value)",
+        "line 5: refused: an id already used earlier in this input",
+        printed[2],
+    ]
+    assert printed[2].startswith("line 6: refused: ")
+    assert "scale" in printed[2]
+    assert "would send 2 requests for 10 images (5 created, 5 follow-ups)" in printed
+    assert "expected credits: 25 (3 per image, 2 per follow-up; --image-price/--button-price)" \
+        in printed  # fmt: skip
+    assert "refused lines: 3" in printed
+    assert sum(server.counters.requests.values()) == 0
+    assert not out.exists()
+    source.write_text('{"prompt": "a fox"}\n')
+    assert main(argv) == 0
+    assert "expected credits: 3 (1 per image, 2 per follow-up; " in capsys.readouterr().out
+
+
+def test_a_keyless_csv_run_ends_on_a_frame_that_matches_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV's header and blank lines are not requests: the last frame reads 3/3 100%,
+    its image count is the summary's, and the summary names the gallery."""
+    for name in ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_connect, "EMULATOR_TIME_SCALE", 3000.0)
+    source = tmp_path / "p.csv"
+    source.write_text('prompt,batch_quantity\n"a fox,\nin snow",2\n\na cat,1\n\na dog,1\n\n')
+    out = tmp_path / "out"
+    assert main(["bulk", str(source), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    frame = captured.err.strip().splitlines()[-1]
+    assert frame.startswith("3/3 100%, 4 images, 0 failed, 4 credits, ")
+    assert "done: 4 images (3 requests)" in captured.out
+    assert f"gallery: {out / 'index.html'}" in captured.out
+    assert (out / "index.html").is_file()
+    assert main(["-q", "bulk", str(source), "--out", str(tmp_path / "quiet")]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: no notice, no frames, no summary

@@ -10,7 +10,7 @@ import pytest
 
 from akool_async import Button
 from akool_async.bulk import BulkItem, InputProblem, read_items
-from akool_async.bulk._input import count_lines
+from akool_async.bulk._input import count_records
 from akool_async.bulk._paths import image_name, inside, item_folder, safe_name
 
 
@@ -89,7 +89,17 @@ async def test_reads_a_large_file_in_chunks(tmp_path: Path) -> None:
         assert isinstance(entry, BulkItem)
         assert entry.line == count + 1
         count += 1
-    assert count == 25_000 == count_lines(path)
+    assert count == 25_000 == count_records(path)
+
+
+def test_count_records_is_what_read_items_yields(tmp_path: Path) -> None:
+    """A CSV's header, blank lines and cells over several lines do not inflate the total."""
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text('prompt,scale\n"a fox,\nin snow",1:1\n\na cat,16:9\n\n\n')
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a"}\n\n   \n{"prompt": "b"}\nnot json\n')
+    assert count_records(csv_file) == 2
+    assert count_records(jsonl) == 3  # a bad line is still a line to report
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,13 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 import pytest
 
 from akool_async import RetryPolicy
-from akool_async.bulk import BulkItem, ItemResult, parse_record, run_bulk
+from akool_async.bulk import BulkItem, ItemResult, JournalExistsError, parse_record, run_bulk
 from akool_async.bulk._item import PriorityGate
-from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed
+from akool_async.emulator import Credits, Emulator, EmulatorConfig, Faults, Fixed
 
 from .emulated import ManualClock
 
@@ -32,6 +33,7 @@ async def bulk(
     emulator: Emulator, entries: list[Any], out: Path, **options: Any
 ) -> tuple[list[ItemResult], Any]:
     retry = options.pop("retry", RetryPolicy(wait=False))
+    options.setdefault("resume", True)  # the tests resume on purpose; refusing is tested apart
     client = emulator.client(rate_limit=None, retry=retry)
     async with client, run_bulk(client, entries, out_dir=out, **options) as run:
         results = [result async for result in run]
@@ -121,6 +123,11 @@ async def test_a_stopped_run_resumes_without_creating_twice(tmp_path: Path) -> N
                 run.stop(cancel_in_flight=True)
                 break
         assert run.interrupted
+        assert run.summary is not None
+        assert run.summary.images_failed == 0  # in flight at the stop: not finished, not failed
+        assert run.summary.images_pending + run.summary.images_done == len(manifest(tmp_path))
+        assert run.summary.images_pending > 0
+        assert any(line.startswith("not finished: ") for line in run.summary.lines())
         created_before = emulator.counters.jobs_created
         results, run = await bulk(emulator, items(12, follow_ups=["V1"]), tmp_path)
     assert {r.state for r in results} <= {"done", "skipped"}
@@ -232,3 +239,31 @@ def test_concurrency_must_be_positive(tmp_path: Path) -> None:
                     pass
 
     anyio.run(run)
+
+
+async def test_an_existing_journal_is_continued_only_when_asked(tmp_path: Path) -> None:
+    """Like the command line: an existing journal without resume=True is refused, before
+    anything is sent; with it, the run continues."""
+    emulator = Emulator(FAST)
+    async with emulator:
+        await bulk(emulator, items(2), tmp_path)
+        sent = sum(emulator.counters.requests.values())
+        with pytest.raises(JournalExistsError, match="resume=True"):
+            await bulk(emulator, items(2), tmp_path, resume=False)
+        assert sum(emulator.counters.requests.values()) == sent
+        results, _ = await bulk(emulator, items(2), tmp_path, resume=True)
+    assert [r.state for r in results] == ["skipped", "skipped"]
+
+
+async def test_refused_creates_are_retried_on_resume(tmp_path: Path) -> None:
+    """Creates refused for want of credit made nothing: a resume, with credit, makes them."""
+    emulator = Emulator(attrs.evolve(FAST, credits=Credits(balance=2)))
+    async with emulator:
+        first, run = await bulk(emulator, items(4), tmp_path, concurrency=1)
+        assert [r.state for r in first] == ["done", "done", "failed", "failed"]
+        assert run.summary.items_failed == 2
+        emulator.backend.default_account.credit = 100
+        again, run = await bulk(emulator, items(4), tmp_path, concurrency=1)
+    assert [r.state for r in again] == ["skipped", "skipped", "done", "done"]
+    assert run.summary.items_done == 4
+    assert not emulator.counters.duplicate_creates

@@ -78,6 +78,15 @@ async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
                     for n in range(REQUESTS):
                         clients.start_soon(one, n)
                 refused = await http.post("/generations", json={"prompt": "x", "scale": "5:4"})
+                # Asked again, a finished job is answered at once (a wait this short would
+                # give 202); so is one this app did not start; an unknown id gets 404.
+                again = await http.get(f"/jobs/{results[0]['job_id']}", params={"timeout": 1e-3})
+                async with akool.emulator.client(base_url=akool.base_url, transport=None,
+                                                 rate_limit=None) as other:  # fmt: skip
+                    (elsewhere,) = await other.create_by_source_prompt(prompt="another app")
+                    await other.wait(elsewhere, timeout=30)
+                foreign = await http.get(f"/jobs/{elsewhere.id}", params={"timeout": 1e-3})
+                unknown = await http.get(f"/jobs/{'0' * 24}", params={"timeout": 1e-3})
                 server.should_exit = True
         finally:
             server.should_exit = True  # also when a request failed: never leak the listener
@@ -87,6 +96,10 @@ async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
     assert {tuple(sorted(r)) for r in results} == {("job_id", "status", "url")}
     assert all(r["status"] == "completed" and r["url"] for r in results)
     assert len({r["job_id"] for r in results}) == REQUESTS
+    assert (again.status_code, again.json()) == (200, results[0])
+    assert foreign.status_code == 200
+    assert foreign.json()["status"] == "completed"
+    assert unknown.status_code == 404
     assert refused.status_code == 422
     assert "scale" in refused.json()["detail"]
     assert counters.callbacks_sent >= REQUESTS

@@ -1,9 +1,10 @@
 """``akool-async bulk PROMPTS --out DIR``: a file of prompts to images on disk.
 
-Exit codes: 0 all done, 1 some failed or uncertain, 2 usage error, 130 interrupted.
 Ctrl-C stops submitting, lets creates already sent be recorded, and exits 130 with a
 journal that ``--resume`` continues; a second Ctrl-C exits at once (the journal is a
-SQLite database in WAL mode: it is consistent whenever the process dies).
+SQLite database in WAL mode: it is consistent whenever the process dies). Without a key,
+the built-in emulator keeps its jobs in ``emulator-state.json`` beside the journal, so
+such a run resumes too.
 """
 
 from __future__ import annotations
@@ -12,130 +13,190 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from .._exceptions import AkoolError, ValidationError
+from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import ButtonRequest
-from ..bulk import BulkRun, BulkStats, read_items, run_bulk
-from ..bulk._input import count_lines
-from ._connect import connect
-from ._progress import progress
+from ..bulk import BulkRun, BulkStats, ItemResult, Summary, read_items, run_bulk
+from ..bulk._input import count_records
+from ._checks import input_file, output_folder
+from ._connect import connect, has_credentials, require_emulator
+from ._dry_run import add_pricing, dry_run
+from ._errors import AUTH_HINT, CLIError, Exit
+from ._parsing import subcommand
+from ._progress import Tally, stderr_display
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for importers
+EMULATOR_STATE = "emulator-state.json"
+
+EXAMPLES = """  akool-async bulk examples/prompts.jsonl --out images/
+  akool-async bulk prompts.csv --out images/ --follow-ups U1 --budget 500
+  akool-async bulk prompts.jsonl --out images/ --dry-run     # count, check, send nothing
+  akool-async bulk prompts.jsonl --out images/ --resume      # after Ctrl-C or a crash"""
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "bulk",
+    parser = subcommand(
+        commands, "bulk",
         help="generate images for every prompt of a JSONL or CSV file",
         description="Generate images for every line of PROMPTS (JSONL objects with a prompt "
         "and any v4 field, an optional id and follow_ups; or CSV with a prompt column), "
-        "concurrently, resumably, downloading each image into --out.",
-    )
+        "concurrently and resumably, saving each image in --out with manifest.jsonl and an "
+        "index.html gallery.",
+        examples=EXAMPLES,
+    )  # fmt: skip
     parser.add_argument("prompts", type=Path, help="a .jsonl or .csv file")
-    parser.add_argument("--out", type=Path, default=Path("images"), help="output folder")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
-    parser.add_argument("--rate", type=float, default=10.0, help="API requests per second")
+    parser.add_argument("--out", type=Path, default=Path("images"), metavar="DIR",
+                        help="output folder: id-<id>/ or line-<n>/ folders of images, "
+                        "manifest.jsonl, index.html, the journal")  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="requests followed at once")  # fmt: skip
+    parser.add_argument("--rate", type=float, default=10.0,
+                        help="API requests per second, for everything")  # fmt: skip
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip
     parser.add_argument("--follow-ups", default="", metavar="U1,V2",
-                        help="buttons to press on each image (a line's own win)")  # fmt: skip
+                        help="buttons to press on each image, for lines that name "
+                        "no follow_ups of their own")  # fmt: skip
     parser.add_argument("--budget", type=float, default=None, metavar="CREDITS",
-                        help="submit nothing that would spend more credits in all")  # fmt: skip
+                        help="submit nothing that would take the spending past this")  # fmt: skip
     parser.add_argument("--journal", type=Path, default=None,
-                        help="the resumable journal (default: OUT/journal.sqlite)")  # fmt: skip
+                        help="the resumable journal (default: DIR/journal.sqlite)")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue an existing journal")
     parser.add_argument("--resubmit-uncertain", action="store_true",
                         help="submit again what may already exist (may pay twice)")  # fmt: skip
     parser.add_argument("--save-grid", action="store_true",
                         help="also save each grid job's 2x2 grid (NAME-grid.png) beside its "
                         "four images (NAME-1.png ... NAME-4.png)")  # fmt: skip
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read and check the whole file, print the requests, images "
+                        "and credits it would take and the lines it would refuse; "
+                        "send nothing")  # fmt: skip
+    add_pricing(parser)
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
+                        help="the async library to run on")  # fmt: skip
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    journal = args.journal or args.out / "journal.sqlite"
-    problem = _usage_problem(args, journal)
-    if problem:
-        print(f"usage error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        follow_ups = _buttons(args.follow_ups)
-    except ValidationError as exc:
-        print(f"usage error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        return anyio.run(_bulk, args, journal, follow_ups, backend=args.backend)
-    except AkoolError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _usage_problem(args: argparse.Namespace, journal: Path) -> str | None:
-    if not args.prompts.is_file():
-        return f"{args.prompts} is not a file"
+    journal: Path = args.journal or args.out / "journal.sqlite"
+    input_file(args.prompts)
     if args.concurrency < 1 or args.rate <= 0:
-        return "--concurrency and --rate must be positive"
+        raise CLIError("--concurrency and --rate must be positive")
+    if args.budget is not None and args.budget < 0:
+        raise CLIError("--budget must be zero or more credits")
+    follow_ups = _buttons(args.follow_ups)
+    if args.dry_run:
+        return anyio.run(dry_run, args, follow_ups, backend=args.backend)
     if journal.exists() and not args.resume:
-        return f"{journal} exists: pass --resume to continue it, or choose another --out"
-    return None
+        raise CLIError(f"{journal} exists: pass --resume to continue it, or choose another --out")
+    if not has_credentials():
+        require_emulator()
+    output_folder(args.out)
+    output_folder(journal.parent, "--journal")
+    return anyio.run(_bulk, args, journal, follow_ups, backend=args.backend)
 
 
 def _buttons(text: str) -> tuple[Button, ...]:
     names = [name for name in text.replace(",", " ").split() if name]
-    return tuple(ButtonRequest(job_id="check", button=name).button for name in names)
+    try:
+        return tuple(ButtonRequest(job_id="check", button=name).button for name in names)
+    except ValidationError as exc:
+        raise CLIError(f"--follow-ups: {exc.message}") from None
 
 
 async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Button, ...]) -> int:
     stats = BulkStats()
     running: list[BulkRun] = []
+    last_words: list[Callable[[], None]] = []
+    total = await anyio.to_thread.run_sync(count_records, args.prompts)
+    tally = Tally(total=total)
     async with anyio.create_task_group() as signals:
         # Listening before anything is submitted: a Ctrl-C is never the default handler's.
-        await signals.start(_interrupts, running)
-        total = await anyio.to_thread.run_sync(count_lines, args.prompts)
-        async with connect(rate_limit=args.rate, transport=args.transport) as connection:
-            items = read_items(args.prompts, follow_ups)
-            async with run_bulk(
-                connection.client, items, out_dir=args.out, journal=journal,
-                concurrency=args.concurrency, budget=args.budget,
-                resubmit_uncertain=args.resubmit_uncertain, stats=stats,
-                save_grid=args.save_grid,
-            ) as bulk:  # fmt: skip
-                running.append(bulk)
-                async with progress(stats, total=total, quiet=args.quiet):
-                    async for result in bulk:
-                        if result.state in ("invalid", "failed") and not args.quiet:
-                            line = f"line {result.line}: {result.state}: {result.error}"
-                            print(line, file=sys.stderr)
+        await signals.start(_interrupts, running, last_words)
+        async with connect(
+            rate_limit=args.rate, transport=args.transport, quiet=args.quiet,
+            emulator_state=journal.parent / EMULATOR_STATE, resume_emulator=args.resume,
+        ) as connection:  # fmt: skip
+            last_words.append(connection.save_state)
+            client = connection.client
+            display = stderr_display(tally, lambda: client.requests_sent, quiet=args.quiet)
+            async with display.shown():
+                try:
+                    async with run_bulk(
+                        client, read_items(args.prompts, follow_ups), out_dir=args.out,
+                        journal=journal, concurrency=args.concurrency, budget=args.budget,
+                        resubmit_uncertain=args.resubmit_uncertain, stats=stats,
+                        resume=args.resume, save_grid=args.save_grid,
+                    ) as bulk:  # fmt: skip
+                        running.append(bulk)
+                        async for result in bulk:
+                            _count(tally, result, stats)
+                            if result.state in ("invalid", "failed") and not args.quiet:
+                                display.note(f"line {result.line}: {result.state}: {result.error}")
+                except (AuthenticationError, ConnectError) as exc:
+                    raise _stopped(exc, journal) from None
+                assert bulk.summary is not None
+                display.final(_final_tally(bulk.summary, tally))
         signals.cancel_scope.cancel()
-    assert bulk.summary is not None
-    if not args.quiet or bulk.summary.images_failed or bulk.summary.uncertain:
-        for line in bulk.summary.lines():
+    return _report(args, bulk, journal)
+
+
+def _count(tally: Tally, result: ItemResult, stats: BulkStats) -> None:
+    tally.done += 1
+    tally.images += sum(1 for image in result.images if image.ok)
+    tally.failed += result.state in ("failed", "invalid", "uncertain")
+    tally.credits = stats.credits
+
+
+def _final_tally(summary: Summary, live: Tally) -> Tally:
+    failed = summary.items_failed + summary.uncertain + summary.invalid
+    return Tally(total=live.total, done=live.done, images=summary.images_done, failed=failed,
+                 credits=summary.credits)  # fmt: skip
+
+
+def _stopped(error: AuthenticationError | ConnectError, journal: Path) -> CLIError:
+    resume = f"then run again with --resume (the journal is {journal})"
+    if isinstance(error, AuthenticationError):
+        return CLIError(f"authentication failed: {error.message}; {AUTH_HINT}; {resume}",
+                        Exit.AUTH)  # fmt: skip
+    where = os.environ.get("AKOOL_BASE_URL") or "https://openapi.akool.com"
+    return CLIError(f"cannot reach {where}: {error.message}; check the network and "
+                    f"AKOOL_BASE_URL; {resume}", Exit.UNREACHABLE)  # fmt: skip
+
+
+def _report(args: argparse.Namespace, bulk: BulkRun, journal: Path) -> int:
+    summary = bulk.summary
+    assert summary is not None
+    bad = summary.images_failed or summary.items_failed or summary.uncertain or summary.invalid
+    if not args.quiet or bad:
+        for line in summary.lines():
             print(line)
         print(f"manifest: {bulk.manifest_path}")
+        print(f"gallery: {bulk.gallery_path}")
     if bulk.interrupted:
         print(f"interrupted: run again with --resume to continue ({journal})", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    summary = bulk.summary
-    bad = summary.images_failed or summary.items_failed or summary.uncertain or summary.invalid
-    return EXIT_FAILED if bad else EXIT_OK
+        return Exit.INTERRUPTED
+    return Exit.FAILED if bad else Exit.OK
 
 
-async def _interrupts(running: list[BulkRun], *, task_status: anyio.abc.TaskStatus[None]) -> None:
+async def _interrupts(running: list[BulkRun], last_words: list[Callable[[], None]], *,
+                      task_status: anyio.abc.TaskStatus[None]) -> None:  # fmt: skip
     """First Ctrl-C: stop, record, exit 130. Second (or one before the run): exit at once."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for _ in signals:
             if not running or running[0].stopping:
+                for save in last_words:  # the emulator's jobs, so a resume finds them
+                    save()
                 sys.stderr.flush()
-                os._exit(EXIT_INTERRUPTED)  # the journal is consistent whenever we die
+                os._exit(Exit.INTERRUPTED)  # the journal is consistent whenever we die
             print("stopping: recording what is in flight (Ctrl-C again to quit at once)",
                   file=sys.stderr, flush=True)  # fmt: skip
             running[0].stop(cancel_in_flight=True)

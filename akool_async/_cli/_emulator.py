@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import errno
 from typing import Any
+
+from ._connect import require_emulator
+from ._errors import CLIError
+from ._parsing import subcommand
+
+EXAMPLES = """  akool-async emulator --port 8000 --time-scale 100
+  eval "$(akool-async emulator --port 0 --instant | head -4 | sed 's/^/export /')" &"""
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "emulator",
+    parser = subcommand(
+        commands, "emulator",
         help="serve a local Akool emulator",
-        description="Serve a faithful local Akool API. Prints its base URL and test "
-        "credentials: the API key, and the client id and secret getToken accepts.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
+        description="Serve a faithful local Akool API until Ctrl-C. Prints its base URL and "
+        "test credentials (AKOOL_BASE_URL=..., AKOOL_API_KEY=..., and the AKOOL_CLIENT_ID and "
+        "AKOOL_CLIENT_SECRET getToken accepts) for other programs to use.",
+        examples=EXAMPLES,
+    )  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed: runs repeat")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="emulated seconds per real second (1000: 30 s in 30 ms)")  # fmt: skip
     parser.add_argument("--instant", action="store_true", help="jobs finish at once")
@@ -23,8 +33,10 @@ def add_parser(commands: Any) -> None:
                         help="median emulated seconds per image (log-normal)")  # fmt: skip
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of jobs that fail")
     parser.add_argument("--rate-limit", type=float, default=None, help="requests/s per key")
-    parser.add_argument("--rate-burst", type=int, default=10)
-    parser.add_argument("--credits", type=float, default=100_000)
+    parser.add_argument("--rate-burst", type=int, default=10,
+                        help="requests a key may send at once beyond --rate-limit")  # fmt: skip
+    parser.add_argument("--credits", type=float, default=100_000,
+                        help="the test account's starting balance")  # fmt: skip
     parser.add_argument("--image-max-side", type=int, default=512,
                         help="scale images down to this many pixels (0: full size)")  # fmt: skip
     parser.add_argument("--parts-delay", type=float, default=3.0,
@@ -49,28 +61,23 @@ def _faults(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from ..emulator import Credits, Emulator, EmulatorConfig, LogNormal
-        from ..emulator._server import listening_socket, uvicorn_server
-    except ImportError as exc:
-        raise SystemExit(
-            f"the emulator needs: pip install 'akool-async[emulator]' ({exc})"
-        ) from None
+    require_emulator("the emulator command")
+    from ..emulator import Emulator
+    from ..emulator._server import listening_socket, uvicorn_server
 
-    config = EmulatorConfig(
-        seed=args.seed,
-        time_scale=args.time_scale,
-        instant=args.instant,
-        durations=LogNormal(median=args.median_seconds),
-        fail_rate=args.fail_rate,
-        rate_limit=args.rate_limit,
-        rate_burst=args.rate_burst,
-        credits=Credits(balance=args.credits),
-        image_max_side=args.image_max_side or None,
-        parts_delay=args.parts_delay,
-        faults=_faults(args),
-    )
-    sock = listening_socket(args.host, args.port)
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        sock = listening_socket(args.host, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CLIError(
+                f"port {args.port} on {args.host} is in use: choose another --port "
+                "(--port 0 picks a free one)"
+            ) from None
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     host, port = sock.getsockname()[:2]
 
     def announce() -> None:  # once serving: scripts may start as soon as they read this
@@ -83,3 +90,21 @@ def run(args: argparse.Namespace) -> int:
     emulator = Emulator(config, on_ready=announce)
     uvicorn_server(emulator, log_level="warning").run(sockets=[sock])
     return 0
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ..emulator import Credits, EmulatorConfig, LogNormal
+
+    return EmulatorConfig(
+        seed=args.seed,
+        time_scale=args.time_scale,
+        instant=args.instant,
+        durations=LogNormal(median=args.median_seconds),
+        fail_rate=args.fail_rate,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        credits=Credits(balance=args.credits),
+        image_max_side=args.image_max_side or None,
+        parts_delay=args.parts_delay,
+        faults=_faults(args),
+    )

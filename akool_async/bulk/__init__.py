@@ -8,7 +8,7 @@ runs them with a journal (see ``_journal``) and writes a manifest. The command l
 from ._input import BulkItem, InputProblem, parse_record, read_items
 from ._item import BulkStats, ImageResult, ItemResult
 from ._manifest import Summary
-from ._runner import BulkRun, run_bulk
+from ._runner import BulkRun, JournalExistsError, run_bulk
 
 __all__ = [
     "BulkItem",
@@ -17,6 +17,7 @@ __all__ = [
     "ImageResult",
     "InputProblem",
     "ItemResult",
+    "JournalExistsError",
     "Summary",
     "parse_record",
     "read_items",

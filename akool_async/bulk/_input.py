@@ -145,10 +145,10 @@ def _records(path: Path) -> Iterator[tuple[int, object]]:
                 yield number, _Unreadable(f"not JSON ({exc.msg})")
 
 
-def count_lines(path: Path) -> int:
-    """Lines in the file (for progress), counted in blocks without holding them."""
-    total = 0
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            total += block.count(b"\n")
-    return total
+def count_records(path: Path) -> int:
+    """Requests the file holds, as ``read_items`` will see them: a CSV's header row and
+    blank lines do not count, a quoted CSV cell running over several lines counts once."""
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        if path.suffix.lower() == ".csv":
+            return sum(1 for _ in csv.DictReader(file))
+        return sum(1 for text in file if text.strip())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,7 +22,12 @@ import attrs
 from .._client import AkoolClient
 from .._converter import unstructure
 from .._download import DownloadedImage
-from .._exceptions import AkoolError, SubmissionUncertainError
+from .._exceptions import (
+    AkoolError,
+    AuthenticationError,
+    ConnectError,
+    SubmissionUncertainError,
+)
 from .._models import Button, ImageJob, ImageStatus
 from .._polling import Result
 from .._requests import ButtonRequest
@@ -33,6 +38,7 @@ from ._journal import (
     DONE,
     FAILED,
     FINISHED_STATES,
+    REFUSED,
     SUBMITTED,
     SUBMITTING,
     UNCERTAIN,
@@ -209,11 +215,13 @@ class ItemRunner:
         stats: BulkStats,
         resubmit_uncertain: bool,
         save_grid: bool = False,
+        on_fatal: Callable[[AkoolError], None] = lambda error: None,
     ) -> None:
         self.client, self.journal, self.out_dir = client, journal, out_dir
         self.budget, self.downloads, self.stats = budget, downloads, stats
         self.resubmit_uncertain = resubmit_uncertain
         self.save_grid = save_grid
+        self.on_fatal = on_fatal  # an error every other request would meet too (a bad key)
 
     async def run(self, item: BulkItem, state: str | None) -> ItemResult:
         if state in FINISHED_STATES:
@@ -270,9 +278,12 @@ class ItemRunner:
                         ImageJob(id=job_id, status=ImageStatus.QUEUEING) for job_id in exc.job_ids
                     ]
                 except AkoolError as exc:
-                    if not recorded:  # refused before it was sent: recorded as failed all the same
+                    # Not uncertain, so provably nothing was created: a resume tries again.
+                    if not recorded:  # refused before it was sent: recorded all the same
                         await record_intent()
-                    await self.journal.item_state(item.key, FAILED, _reason(exc))
+                    await self.journal.item_state(item.key, REFUSED, _reason(exc))
+                    if isinstance(exc, AuthenticationError | ConnectError):
+                        self.on_fatal(exc)  # every other create would meet it too
                     return self._result(item, FAILED, error=_reason(exc))
                 await self.journal.submitted(item.key, jobs)
                 self.stats.submitted += 1
@@ -380,6 +391,8 @@ class _Follow:
     ) -> None:
         runner = self.runner
         if isinstance(result, Exception):
+            if isinstance(result, AuthenticationError):
+                runner.on_fatal(result)
             job.error = _reason(result)
             runner.stats.failed += 1
             await runner.journal.job_error(job.job_id, job.error)

@@ -46,9 +46,11 @@ CREATE TABLE IF NOT EXISTS presses (
     PRIMARY KEY (parent_id, button));
 """
 
-# Item states. SUBMITTING: the intent is recorded, the ids are not (yet).
-SUBMITTING, SUBMITTED, UNCERTAIN, DONE, FAILED = (
-    "submitting", "submitted", "uncertain", "done", "failed"
+# Item states. SUBMITTING: the intent is recorded, the ids are not (yet). REFUSED: the
+# create was answered with an error that proves nothing was created (a wrong key, no
+# credit...): a failure now, but a resumed run tries it again, as it costs nothing.
+SUBMITTING, SUBMITTED, UNCERTAIN, DONE, FAILED, REFUSED = (
+    "submitting", "submitted", "uncertain", "done", "failed", "refused"
 )  # fmt: skip
 FINISHED_STATES = frozenset({DONE, FAILED})
 
@@ -341,6 +343,15 @@ class Journal:
     async def credits_spent(self) -> float:
         rows = await self._query("SELECT COALESCE(SUM(credits), 0) FROM jobs", ())
         return float(rows[0][0])
+
+    async def unfinished_without_jobs(self) -> list[tuple[Any, ...]]:
+        """(line, user id, prompt, state, error) of requests that failed, were refused or are
+        uncertain with no job to show, in line order (for the gallery)."""
+        return await self._query(
+            "SELECT line, user_id, prompt, state, error FROM items WHERE state IN (?, ?, ?, ?)"
+            " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.item_key = items.key) ORDER BY line",
+            (FAILED, REFUSED, UNCERTAIN, SUBMITTING),
+        )
 
     async def count_states(self) -> dict[str, int]:
         return dict(await self._query("SELECT state, COUNT(*) FROM items GROUP BY state", ()))

@@ -18,7 +18,7 @@ import anyio
 import attrs
 
 from .._models import ImageStatus
-from ._journal import DONE, FAILED, UNCERTAIN, ImageRecord, Journal
+from ._journal import DONE, FAILED, REFUSED, SUBMITTED, UNCERTAIN, ImageRecord, Journal
 
 
 @attrs.frozen
@@ -32,13 +32,20 @@ class Summary:
     invalid: int
     credits: float
     seconds: float
+    images_pending: int = 0  # still queued or running when the run stopped
+    items_pending: int = 0
 
     def lines(self) -> list[str]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.failures.items()))
+        pending = [
+            f"not finished: {self.images_pending} images ({self.items_pending} requests):"
+            " still running on the server; resume to collect them"
+        ]
         return [
             f"done: {self.images_done} images ({self.items_done} requests)",
             f"failed: {self.images_failed} images ({self.items_failed} requests)"
             + (f": {reasons}" if reasons else ""),
+            *(pending if self.images_pending or self.items_pending else []),
             f"uncertain: {self.uncertain} requests (may exist on the server; not resubmitted)",
             f"invalid input lines: {self.invalid}",
             f"credits spent: {self.credits:g}",
@@ -46,26 +53,39 @@ class Summary:
         ]
 
 
-async def write_manifest(
-    journal: Journal, out_dir: Path, path: Path
-) -> tuple[int, int, Counter[str]]:
-    """Rewrite the manifest atomically; (images done, images failed, failure reasons)."""
+@attrs.define
+class ImageCounts:
+    done: int = 0
+    failed: int = 0
+    pending: int = 0
+    reasons: Counter[str] = attrs.Factory(Counter)
+
+
+def is_pending(record: dict[str, Any]) -> bool:
+    """An image whose job was still queued or running, or not yet saved, when the run
+    stopped: not failed (every failure has its error recorded)."""
+    return not record["ok"] and not record["error"]
+
+
+async def write_manifest(journal: Journal, out_dir: Path, path: Path) -> ImageCounts:
+    """Rewrite the manifest atomically; count the images done, failed (why) and pending."""
     partial = path.with_name(f".{path.name}.part")
-    done = failed = 0
-    reasons: Counter[str] = Counter()
+    counts = ImageCounts()
     async with await anyio.open_file(partial, "w", encoding="utf-8") as file:
         async for row in journal.manifest_rows():
             record = _record(row, out_dir)
             if record["ok"]:
-                done += 1
+                counts.done += 1
+            elif is_pending(record):
+                counts.pending += 1
             else:
-                failed += 1
-                reasons[_reason(record)] += 1
+                counts.failed += 1
+                counts.reasons[_reason(record)] += 1
             await file.write(json.dumps(record, ensure_ascii=False) + "\n")
         await file.flush()
         await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
     await anyio.Path(partial).replace(path)
-    return done, failed, reasons
+    return counts
 
 
 def _record(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -97,13 +117,14 @@ def _reason(record: dict[str, Any]) -> str:
     return record["status"] or "unknown"
 
 
-async def summarise(journal: Journal, images: tuple[int, int, Counter[str]], *, invalid: int,
+async def summarise(journal: Journal, images: ImageCounts, *, invalid: int,
                     seconds: float) -> Summary:  # fmt: skip
     states = await journal.count_states()
-    done, failed, reasons = images
     return Summary(
-        images_done=done, images_failed=failed, failures=dict(reasons),
-        items_done=states.get(DONE, 0), items_failed=states.get(FAILED, 0),
+        images_done=images.done, images_failed=images.failed, failures=dict(images.reasons),
+        items_done=states.get(DONE, 0),
+        items_failed=states.get(FAILED, 0) + states.get(REFUSED, 0),
         uncertain=states.get(UNCERTAIN, 0), invalid=invalid,
         credits=await journal.credits_spent(), seconds=seconds,
+        images_pending=images.pending, items_pending=states.get(SUBMITTED, 0),
     )  # fmt: skip

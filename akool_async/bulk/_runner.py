@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
@@ -28,12 +27,15 @@ import anyio
 import anyio.abc
 
 from .._client import AkoolClient
+from .._exceptions import AkoolError
+from ._gallery import Problem, write_gallery
 from ._input import BulkItem, Entry, InputProblem
 from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
 from ._journal import Journal
 from ._manifest import Summary, summarise, write_manifest
 
 _LOOKUP_CHUNK = 256
+MAX_LISTED = 10_000  # invalid lines kept for the gallery; the rest are only counted
 
 
 class BulkRun:
@@ -45,9 +47,12 @@ class BulkRun:
         self.out_dir = out_dir
         self.journal_path = journal
         self.manifest_path = out_dir / "manifest.jsonl"
+        self.gallery_path = out_dir / "index.html"
+        self.invalid_lines: list[tuple[int, str]] = []  # the first MAX_LISTED, for the gallery
         self.summary: Summary | None = None
         self.stopping = False
         self.interrupted = False
+        self.error: AkoolError | None = None  # what stopped the run at once, raised at its end
         self._results = results
         self._cancel: anyio.CancelScope | None = None
 
@@ -62,6 +67,21 @@ class BulkRun:
             self.interrupted = True
             self._cancel.cancel()
 
+    def _abort(self, error: AkoolError) -> None:
+        """An error every request would meet (credentials refused): stop at once."""
+        if self.error is None:
+            self.error = error
+            self.stopping = True
+            if self._cancel is not None:
+                self._cancel.cancel()
+
+
+class JournalExistsError(AkoolError, FileExistsError):
+    """The journal exists and ``resume`` was not asked for: continuing it silently could
+    mix two different inputs in one output folder."""
+
+    hint = "Pass resume=True (--resume) to continue it, or choose another output folder"
+
 
 @contextlib.asynccontextmanager
 async def run_bulk(
@@ -75,16 +95,24 @@ async def run_bulk(
     resubmit_uncertain: bool = False,
     stats: BulkStats | None = None,
     save_grid: bool = False,
+    resume: bool = False,
 ) -> AsyncIterator[BulkRun]:
     """Run every entry (see the module docstring); the journal defaults to
     ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``.
 
     Every image of a job is saved: a grid job's four (a V follow-up) as ``<name>-<k>.png``,
     and with ``save_grid`` its 2x2 grid too, as ``<name>-grid.png`` (see ``_paths``); the
-    manifest has one row per saved image, with its ``job_id`` and ``index``."""
+    manifest has one row per saved image, with its ``job_id`` and ``index``.
+
+    An existing journal is continued only with ``resume=True`` (else
+    ``JournalExistsError``), as on the command line. An authentication error stops the
+    run at once and is raised once the manifest is written.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     journal_path = journal or out_dir / "journal.sqlite"
+    if not resume and await anyio.Path(journal_path).exists():
+        raise JournalExistsError(f"the journal {journal_path} exists")
     stats = stats or BulkStats()
     started = time.monotonic()
     send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
@@ -96,6 +124,7 @@ async def run_bulk(
             client, journal=book, out_dir=out_dir, budget=spent,
             downloads=PriorityGate(max(1, concurrency)), stats=stats,
             resubmit_uncertain=resubmit_uncertain, save_grid=save_grid,
+            on_fatal=run._abort,
         )  # fmt: skip
         try:
             async with anyio.create_task_group() as tasks:
@@ -115,11 +144,24 @@ async def run_bulk(
                 yield run
                 tasks.start_soon(_drain, receive)  # results nobody reads must not block workers
         finally:
+            receive.close()  # a run stopped early leaves results nobody will read
             with anyio.CancelScope(shield=True):
                 images = await write_manifest(book, out_dir, run.manifest_path)
                 run.summary = await summarise(
                     book, images, invalid=stats.invalid, seconds=time.monotonic() - started
                 )
+                await _gallery(book, run, run.summary)
+    if run.error is not None:
+        raise run.error
+
+
+async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
+    problems = [Problem(*row) for row in await journal.unfinished_without_jobs()]
+    problems += [Problem(line, None, None, "invalid", why) for line, why in run.invalid_lines]
+    problems.sort(key=lambda problem: problem.line)
+    await anyio.to_thread.run_sync(
+        write_gallery, run.gallery_path, run.manifest_path, summary, problems
+    )
 
 
 async def _feed(
@@ -141,6 +183,8 @@ async def _feed(
 
     async def problem(line: int, reason: str) -> None:
         run.stats.invalid += 1
+        if len(run.invalid_lines) < MAX_LISTED:
+            run.invalid_lines.append((line, reason))
         await results.send(ItemResult(line, None, None, "invalid", error=reason))
 
     async def flush() -> None:
@@ -201,10 +245,3 @@ async def _aiter(entries: AsyncIterable[Entry] | Iterable[Entry]) -> AsyncIterat
         for entry in entries:
             yield entry
             await anyio.lowlevel.checkpoint()
-
-
-def estimate_rate(stats: BulkStats) -> float:
-    """Requests finished per second so far (for progress displays)."""
-    elapsed = time.monotonic() - stats.started
-    finished = stats.items_done + stats.skipped + stats.uncertain
-    return finished / elapsed if elapsed > 0 else math.nan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -15,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from .._client import AkoolClient
 from .._poll_policy import PollPolicy
 from .._retry import RetryPolicy
+from . import _persist
 from ._app import ConnectionDropped, EmulatorApp
 from ._config import EmulatorConfig, Faults, Fixed, LogNormal
 from ._state import Backend, Clock, Counters
@@ -91,6 +93,14 @@ class Emulator:
     async def callbacks_drained(self) -> None:
         """Wait until every webhook callback scheduled so far was delivered or given up on."""
         await self._dispatcher.drained()
+
+    def save_state(self, path: Path) -> None:
+        """Write the jobs, balances and create counts to ``path`` (JSON, atomically)."""
+        _persist.save(self.backend, path)
+
+    def load_state(self, path: Path) -> None:
+        """Take up the jobs, balances and clock saved by ``save_state``."""
+        _persist.load(self.backend, path)
 
     @property
     def client_secret(self) -> str:

@@ -68,13 +68,19 @@ class ScaledClock:
     def __init__(self, time_scale: float) -> None:
         self.time_scale = time_scale
         self._wall, self._monotonic = time.time(), time.monotonic()
+        self._start = self._wall  # the emulated time at the anchor (_wall, _monotonic)
 
     def __call__(self) -> float:
-        return self._wall + (time.monotonic() - self._monotonic) * self.time_scale
+        return self._start + (time.monotonic() - self._monotonic) * self.time_scale
+
+    def resume_from(self, emulated: float) -> None:
+        """Go on from ``emulated`` (a saved clock), unless this clock is already past it."""
+        if emulated > self():
+            self._wall, self._monotonic, self._start = time.time(), time.monotonic(), emulated
 
     def wall_time(self, emulated: float) -> float:
         """The real epoch time at which the emulated clock shows ``emulated``."""
-        return self._wall + (emulated - self._wall) / self.time_scale
+        return self._wall + (emulated - self._start) / self.time_scale
 
 
 @attrs.define(slots=True)

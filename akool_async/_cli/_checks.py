@@ -1,0 +1,36 @@
+"""Checks of what the user named on the command line, before anything is sent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._errors import CLIError
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """``path`` as a folder we can write in, created if missing; else a usage error."""
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {path} is a file, not a folder: choose another {option}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create {option} {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write in {option} {path}: permission denied")
+    return path
+
+
+def unusable_folder(path: Path, option: str = "--out") -> str | None:
+    """Why ``path`` cannot become the output folder, without creating it (for dry runs)."""
+    if path.exists() and not path.is_dir():
+        return f"{option} {path} is a file, not a folder"
+    return None
+
+
+def input_file(path: Path) -> Path:
+    if not path.is_file():
+        raise CLIError(f"{path} is not a file (a .jsonl or .csv of prompts)")
+    if not os.access(path, os.R_OK):
+        raise CLIError(f"cannot read {path}: permission denied")
+    return path

@@ -1,0 +1,92 @@
+"""What a failure means to the person at the terminal: one line and an exit code.
+
+Every exit code is documented in ``akool-async --help``; scripts may rely on them.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+
+from .._exceptions import (
+    AkoolError,
+    AuthenticationError,
+    ConfigurationError,
+    TransportError,
+    ValidationError,
+)
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    FAILED = 1  # some images or jobs failed or are uncertain; or the API refused
+    USAGE = 2  # a bad option, path or input value: nothing was sent
+    NOT_INSTALLED = 3  # an optional extra is missing
+    AUTH = 4  # the credentials were refused
+    UNREACHABLE = 5  # the API could not be reached
+    NOT_FINISHED = 75  # jobs still running when the command stopped waiting
+    INTERRUPTED = 130  # Ctrl-C (or SIGTERM)
+
+
+EXIT_CODES_HELP = """exit codes:
+  0    everything asked for is done
+  1    some images or jobs failed or are uncertain, or the API refused a request
+  2    usage error: a bad option, path or input value (nothing was sent)
+  3    an optional extra is missing (the message says what to pip install)
+  4    authentication failed: check AKOOL_API_KEY (or AKOOL_CLIENT_ID/SECRET)
+  5    the API could not be reached: check the network and AKOOL_BASE_URL
+  75   jobs still running when the command stopped waiting: wait for them later
+  130  interrupted (Ctrl-C): run again (bulk: with --resume) to continue"""
+
+ENVIRONMENT_HELP = """environment:
+  AKOOL_API_KEY        your API key; without it (and without a client id and secret)
+                       commands run against the built-in emulator (no credits spent)
+  AKOOL_CLIENT_ID      with AKOOL_CLIENT_SECRET: the legacy getToken credentials
+  AKOOL_CLIENT_SECRET
+  AKOOL_BASE_URL       the API's address (default https://openapi.akool.com)"""
+
+AUTH_HINT = "check AKOOL_API_KEY (or AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET)"
+
+
+class CLIError(Exception):
+    """A failure the command explains in one line and ends with ``code``."""
+
+    def __init__(self, message: str, code: Exit = Exit.USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def install_hint(extra: str, needed_for: str) -> CLIError:
+    return CLIError(
+        f"{needed_for} needs the {extra} extra: pip install 'akool-async[{extra}]'",
+        Exit.NOT_INSTALLED,
+    )
+
+
+def leaf(error: BaseException) -> BaseException:
+    """The one error inside (nested) single-error groups; a task group's failure is
+    usually one error wrapped, and the user should see that error, not the wrapping."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def describe(error: BaseException) -> tuple[str, Exit]:
+    """The line to print for ``error`` and the exit code it means."""
+    error = leaf(error)
+    if isinstance(error, CLIError):
+        return f"error: {error.message}", error.code
+    if isinstance(error, AuthenticationError):
+        return f"error: authentication failed: {error.message}; {AUTH_HINT}", Exit.AUTH
+    if isinstance(error, TransportError):
+        where = os.environ.get("AKOOL_BASE_URL") or "https://openapi.akool.com"
+        return f"error: cannot reach {where}: {error}", Exit.UNREACHABLE
+    if isinstance(error, AkoolError):
+        usage = isinstance(error, ValidationError | ConfigurationError)
+        return f"error: {error}", Exit.USAGE if usage else Exit.FAILED
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"error: {error.strerror or error}{where}", Exit.FAILED
+    name = type(error).__name__
+    return f"error: {name}: {error} (run with -v for the traceback)", Exit.FAILED
