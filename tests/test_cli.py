@@ -51,8 +51,10 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def akool(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An emulator on a loopback port, with the CLI's environment pointing at it."""
-    config = EmulatorConfig(time_scale=1000, durations=Fixed(30), image_max_side=16)
+    """An emulator on a loopback port, with the CLI's environment pointing at it (a grid's
+    parts come with its status: the CLI's client polls at the real service's pace)."""
+    config = EmulatorConfig(time_scale=1000, durations=Fixed(30), image_max_side=16,
+                            parts_delay=0)  # fmt: skip
     with serve_emulator(config) as running:
         monkeypatch.setenv("AKOOL_API_KEY", running.api_key)
         monkeypatch.setenv("AKOOL_BASE_URL", running.base_url)
@@ -225,6 +227,17 @@ def test_wait_and_download_pick_jobs_up_by_id(
     assert "completed  http" in capsys.readouterr().out
     assert main(["wait", "0" * 24, ids[0]]) == 1  # an unknown id fails, the other is fine
     assert "No such job" in one_line(capsys.readouterr().err)
+
+    async def vary(job_id: str) -> str:
+        async with AkoolClient(rate_limit=None) as client:
+            child = await client.create_by_button(await client.wait(job_id), "V1")
+            return child.id
+
+    varied = anyio.run(vary, ids[0])
+    assert main(["wait", varied, "--out", str(tmp_path / "v")]) == 0  # a V result: four
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == [
+        f"{varied}-{k}.png" for k in range(1, 5)
+    ]
 
 
 def test_wait_without_a_key_says_why_it_cannot(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,8 @@ def add_parsers(commands: Any) -> None:
     wait = subcommand(
         commands, "wait", help="wait for jobs by id (and save their images with --out)",
         description="Wait until each JOB_ID has finished and print its status and URL; with "
-        "--out, save each finished image there as JOB_ID.png.",
+        "--out, save each finished image there as JOB_ID.png (a V result's four images as "
+        "JOB_ID-1.png ... -4.png).",
         examples=WAIT_EXAMPLES,
     )  # fmt: skip
     wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
@@ -89,9 +90,10 @@ async def _follow_all(args: argparse.Namespace) -> int:
 async def _follow(client: AkoolClient, job_id: str, args: argparse.Namespace,
                   ends: _Ends) -> None:  # fmt: skip
     try:
-        if args.timeout is None:
-            job = await client.info_by_model_id(job_id)
-        else:
+        # One look first: a job that has finished is answered at once (a wait would first
+        # poll when a job of unknown age is likely done, seconds later).
+        job = await client.info_by_model_id(job_id)
+        if args.timeout is not None and not job.status.is_terminal:
             job = await client.wait(job_id, timeout=args.timeout)
     except JobTimeoutError:
         ends.running.append(job_id)
@@ -122,10 +124,13 @@ async def _ended(client: AkoolClient, job: ImageJob, args: argparse.Namespace,
     if args.out is None:
         print(f"{job.id}  completed  {job.url}")
         return
-    try:
-        saved = await client.download(job, args.out / f"{job.id}.png")
-    except DownloadError as exc:
-        ends.failed += 1
-        print(f"{job.id}: {exc}", file=sys.stderr)
-        return
-    print(f"{saved.path}  {job.id}, {saved.size} bytes, sha256 {saved.sha256[:12]}")
+    images = job.images  # a V result's four: JOB_ID-1.png ... JOB_ID-4.png
+    for k, url in enumerate(images, 1):
+        stem = job.id if len(images) == 1 else f"{job.id}-{k}"
+        try:
+            saved = await client.download(url, args.out / f"{stem}.png")
+        except DownloadError as exc:
+            ends.failed += 1
+            print(f"{job.id}: {exc}", file=sys.stderr)
+            return
+        print(f"{saved.path}  {job.id}, {saved.size} bytes, sha256 {saved.sha256[:12]}")

@@ -100,6 +100,10 @@ def _figure(record: dict[str, Any]) -> str:
     e = html.escape
     src = quote(record["path"].replace(os.sep, "/"))
     what = f"{record['button']} follow-up" if record["button"] else "created"
+    if record.get("kind") == "grid":
+        what += ", 2x2 grid"
+    elif record.get("index") and (record["button"] or "").startswith("V"):
+        what += f", image {record['index']}"  # one of a V result's four
     seconds = record["seconds"]
     meta = " · ".join(
         part for part in (
