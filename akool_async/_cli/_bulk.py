@@ -23,14 +23,14 @@ import anyio.abc
 from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import ButtonRequest
-from ..bulk import BulkRun, BulkStats, ItemResult, Summary, read_items, run_bulk
+from ..bulk import BulkRun, BulkStats, Summary, read_items, run_bulk
 from ..bulk._input import count_records
 from ._checks import input_file, output_folder
 from ._connect import connect, has_credentials, require_emulator
 from ._dry_run import add_pricing, dry_run
 from ._errors import AUTH_HINT, CLIError, Exit
 from ._parsing import subcommand
-from ._progress import Tally, stderr_display
+from ._progress import Display, Tally, stderr_display
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for importers
 EMULATOR_STATE = "emulator-state.json"
@@ -136,10 +136,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
                         resume=args.resume, save_grid=args.save_grid,
                     ) as bulk:  # fmt: skip
                         running.append(bulk)
-                        async for result in bulk:
-                            _count(tally, result, stats)
-                            if result.state in ("invalid", "failed") and not args.quiet:
-                                display.note(f"line {result.line}: {result.state}: {result.error}")
+                        await _follow(bulk, tally, display, quiet=args.quiet)
                 except (AuthenticationError, ConnectError) as exc:
                     raise _stopped(exc, journal) from None
                 assert bulk.summary is not None
@@ -148,11 +145,16 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
     return _report(args, bulk, journal)
 
 
-def _count(tally: Tally, result: ItemResult, stats: BulkStats) -> None:
-    tally.done += 1
-    tally.images += sum(1 for image in result.images if image.ok)
-    tally.failed += result.state in ("failed", "invalid", "uncertain")
-    tally.credits = stats.credits
+async def _follow(bulk: BulkRun, tally: Tally, display: Display, *, quiet: bool) -> None:
+    """Count each result into the display's tally; name each line that failed."""
+    async for result in bulk:
+        tally.done += 1
+        tally.images += sum(1 for image in result.images if image.ok)
+        tally.failed += result.state in ("failed", "invalid", "uncertain")
+        tally.credits = bulk.stats.credits
+        stopping = bulk.error is not None  # a refused key: said once, in the error line
+        if result.state in ("invalid", "failed") and not (quiet or stopping):
+            display.note(f"line {result.line}: {result.state}: {result.error}")
 
 
 def _final_tally(summary: Summary, live: Tally) -> Tally:
