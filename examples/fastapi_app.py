@@ -13,7 +13,7 @@
 Run one worker process per receiver URL: Akool calls back one process, and a job whose
 callback lands in another worker is only found by that worker's safety-net polls.
 
-Run it (needs FastAPI: ``pip install 'akool-async[webhooks,emulator]' fastapi``)::
+Run it (needs FastAPI: ``pip install 'akool-async[examples]'``)::
 
     AKOOL_API_KEY=... AKOOL_CLIENT_ID=... PUBLIC_URL=https://my.app \\
         uvicorn --factory examples.fastapi_app:create_app
