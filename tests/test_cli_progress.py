@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import sys
 
 import anyio
@@ -110,3 +111,27 @@ async def test_not_a_terminal_gets_plain_lines_and_quiet_gets_nothing() -> None:
     async with display.shown():
         display.final(Tally(total=2, done=2, images=2))
     assert silent.getvalue() == ""
+
+
+async def test_rich_draws_the_same_frames_within_the_terminal_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With rich (the cli extra) on an 80-column terminal: every frame fits, the last is
+    the summary's."""
+    pytest.importorskip("rich")
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = _Terminal()
+    tally = Tally(total=100_000)
+    display = Display(tally, lambda: 3, stream=stream, quiet=False)
+    async with display.shown():
+        tally.done, tally.images, tally.failed, tally.credits = 12_345, 24_690, 1_234, 49_380
+        display.refresh()
+        display.note("line 7: failed: a reason")
+        display.final(Tally(total=100_000, done=100_000, images=200_000, credits=200_000))
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # drop control codes
+    frames = [line for line in re.split(r"[\r\n]", text) if line.strip()]
+    assert frames
+    assert all(len(frame) <= 80 for frame in frames), frames
+    assert "line 7: failed: a reason" in frames
+    assert "100k/100k 100%, 200k images, 0 failed, 200k credits, " in frames[-1]
+    assert any("12.3k/100k 12%, 24.7k images, 1234 failed" in frame for frame in frames)
