@@ -390,3 +390,27 @@ def test_a_keyless_csv_run_ends_on_a_frame_that_matches_its_summary(
     assert (out / "index.html").is_file()
     assert main(["-q", "bulk", str(source), "--out", str(tmp_path / "quiet")]) == 0
     assert capsys.readouterr() == ("", "")  # -q: no notice, no frames, no summary
+
+
+def test_a_keyless_run_quit_at_once_still_keeps_the_emulators_jobs(tmp_path: Path) -> None:
+    """A second Ctrl-C exits at once, but first writes the emulator's state: every job the
+    journal recorded is there for a resume to find."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
+    source, out = prompts(tmp_path / "p.jsonl", 40), tmp_path / "out"
+    process = subprocess.Popen([*CLI, str(source), "--out", str(out), "--rate", "100"],
+                               env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)  # fmt: skip
+    _until(lambda: _jobs(out) >= 3)
+    process.send_signal(signal.SIGINT)
+    assert process.stderr is not None
+    for line in process.stderr:  # the first is handled: the second quits at once
+        if "stopping" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        recorded = {job_id for (job_id,) in db.execute("SELECT job_id FROM jobs")}
+    saved = json.loads((out / "emulator-state.json").read_text())
+    assert recorded
+    assert recorded <= {job["id"] for job in saved["jobs"]}
