@@ -368,6 +368,9 @@ def test_dry_run_counts_checks_and_sends_nothing(
     source.write_text('{"prompt": "a fox"}\n')
     assert main(argv) == 0
     assert "expected credits: 3 (1 per image, 2 per follow-up; " in capsys.readouterr().out
+    source.write_bytes(b'{"prompt": "caf\xe9"}\n')  # Latin-1, not UTF-8
+    assert main(argv) == 2
+    assert "cannot be read as UTF-8" in capsys.readouterr().err
 
 
 def test_a_keyless_csv_run_ends_on_a_frame_that_matches_its_summary(

@@ -10,6 +10,7 @@ such a run resumes too.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import signal
 import sys
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.budget is not None and args.budget < 0:
         raise CLIError("--budget must be zero or more credits")
     follow_ups = _buttons(args.follow_ups)
+    total = _records(args.prompts)
     if args.dry_run:
         return anyio.run(dry_run, args, follow_ups, backend=args.backend)
     if journal.exists() and not args.resume:
@@ -100,7 +102,15 @@ def run(args: argparse.Namespace) -> int:
         require_emulator()
     output_folder(args.out)
     output_folder(journal.parent, "--journal")
-    return anyio.run(_bulk, args, journal, follow_ups, backend=args.backend)
+    return anyio.run(_bulk, args, journal, follow_ups, total, backend=args.backend)
+
+
+def _records(path: Path) -> int:
+    """How many requests the file holds; a file that cannot be read as text is refused."""
+    try:
+        return count_records(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CLIError(f"{path} cannot be read as UTF-8 JSONL or CSV: {exc}") from None
 
 
 def _buttons(text: str) -> tuple[Button, ...]:
@@ -111,11 +121,11 @@ def _buttons(text: str) -> tuple[Button, ...]:
         raise CLIError(f"--follow-ups: {exc.message}") from None
 
 
-async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Button, ...]) -> int:
+async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Button, ...],
+                total: int) -> int:  # fmt: skip
     stats = BulkStats()
     running: list[BulkRun] = []
     last_words: list[Callable[[], None]] = []
-    total = await anyio.to_thread.run_sync(count_records, args.prompts)
     tally = Tally(total=total)
     async with anyio.create_task_group() as signals:
         # Listening before anything is submitted: a Ctrl-C is never the default handler's.
