@@ -135,3 +135,23 @@ async def test_rich_draws_the_same_frames_within_the_terminal_width(
     assert "line 7: failed: a reason" in frames
     assert "100k/100k 100%, 200k images, 0 failed, 200k credits, " in frames[-1]
     assert any("12.3k/100k 12%, 24.7k images, 1234 failed" in frame for frame in frames)
+
+
+@pytest.mark.parametrize("rich", [True, False])
+async def test_an_error_leaves_the_terminal_on_a_new_line(
+    rich: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails mid-way: the frame is ended, so the error gets a line of its own."""
+    if not rich:
+        monkeypatch.setitem(sys.modules, "rich.live", None)
+    stream = _Terminal()
+    display = Display(Tally(total=3), lambda: 0, stream=stream, quiet=False)
+
+    async def failing_run() -> None:
+        async with display.shown():
+            display.refresh()
+            raise RuntimeError("a refused key")
+
+    with pytest.raises(ExceptionGroup):
+        await failing_run()
+    assert re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue()).endswith("ETA -\n")

@@ -193,20 +193,22 @@ class Display:
         if self._quiet:
             yield self
             return
-        async with contextlib.AsyncExitStack() as stack:
-            if self._tty:
-                self._live = _rich_live(self._stream)
-                if self._live is not None:
-                    stack.enter_context(self._live)
-            tasks = await stack.enter_async_context(anyio.create_task_group())
-            tasks.start_soon(self._redraw, REDRAW_EVERY if self._tty else PLAIN_EVERY)
-            try:
-                yield self
-            finally:
-                tasks.cancel_scope.cancel()
-        if self._live is None and self._drawn:
-            print(file=self._stream, flush=True)
-            self._drawn = False
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self._tty:
+                    self._live = _rich_live(self._stream)
+                    if self._live is not None:
+                        stack.enter_context(self._live)
+                tasks = await stack.enter_async_context(anyio.create_task_group())
+                tasks.start_soon(self._redraw, REDRAW_EVERY if self._tty else PLAIN_EVERY)
+                try:
+                    yield self
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:  # an error line must not land on the end of a frame
+            if self._live is None and self._drawn:
+                print(file=self._stream, flush=True)
+                self._drawn = False
 
     async def _redraw(self, every: float) -> None:
         while True:
