@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from . import _bulk, _emulator, _generate, _wait
 from ._errors import ENVIRONMENT_HELP, EXIT_CODES_HELP, Exit, describe, leaf
-from ._parsing import Formatter, Parser, common_options
+from ._parsing import Formatter, Parser, common_options, wrap
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for importers
 
@@ -23,8 +23,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for im
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="akool-async",
-        description="Akool Image Generate from the command line. Without AKOOL_API_KEY "
-        "it runs against the built-in emulator (no network, no credits).",
+        description=wrap(
+            "Akool Image Generate from the command line. Without AKOOL_API_KEY it runs "
+            "against the built-in emulator (no network, no credits)."
+        ),
         epilog=f"{ENVIRONMENT_HELP}\n\n{EXIT_CODES_HELP}\n\n"
         "Run 'akool-async COMMAND --help' for a command's options and an example.",
         formatter_class=Formatter,

@@ -56,9 +56,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("images"), metavar="DIR",
                         help="output folder: id-<id>/ or line-<n>/ folders of images, "
                         "manifest.jsonl, index.html, the journal")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=16,
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N",
                         help="requests followed at once")  # fmt: skip
-    parser.add_argument("--rate", type=float, default=10.0,
+    parser.add_argument("--rate", type=float, default=10.0, metavar="R",
                         help="API requests per second, for everything")  # fmt: skip
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip
@@ -67,7 +67,7 @@ def add_parser(commands: Any) -> None:
                         "no follow_ups of their own")  # fmt: skip
     parser.add_argument("--budget", type=float, default=None, metavar="CREDITS",
                         help="submit nothing that would take the spending past this")  # fmt: skip
-    parser.add_argument("--journal", type=Path, default=None,
+    parser.add_argument("--journal", type=Path, default=None, metavar="FILE",
                         help="the resumable journal (default: DIR/journal.sqlite)")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue an existing journal")
     parser.add_argument("--resubmit-uncertain", action="store_true",

@@ -32,7 +32,8 @@ def add_parser(commands: Any) -> None:
         examples=EXAMPLES,
     )  # fmt: skip
     parser.add_argument("prompt")
-    parser.add_argument("--batch", type=int, default=1, help="images to generate, 1-4")
+    parser.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="images to generate, 1-4")  # fmt: skip
     parser.add_argument("--scale", default="1:1", help="1:1 3:2 4:3 16:9 2:3 3:4 9:16")
     parser.add_argument("--resolution", default="4k", help="1080p or 4k")
     parser.add_argument("--negative-prompt", default=None, help="what to keep out of the image")
@@ -40,8 +41,10 @@ def add_parser(commands: Any) -> None:
                         help="image-to-image from this URL (repeat for several)")  # fmt: skip
     parser.add_argument("--follow-ups", default="", metavar="U1,V2",
                         help="buttons to press on each finished image")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the images")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait per job")
+    parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                        help="folder for the images")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                        help="seconds to wait per job")  # fmt: skip
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
                         help="the async library to run on")  # fmt: skip
     parser.set_defaults(run=run)

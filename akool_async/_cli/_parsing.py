@@ -4,6 +4,8 @@ and each subcommand's epilog (an example, the environment, the exit codes)."""
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 from typing import Any, NoReturn
 
 from ._errors import ENVIRONMENT_HELP, EXIT_CODES_HELP, Exit
@@ -39,6 +41,11 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
+def wrap(text: str) -> str:
+    """A description as lines of a terminal's width (the epilog's layout is kept as is)."""
+    return textwrap.fill(text, width=min(88, shutil.get_terminal_size((88, 24)).columns - 2))
+
+
 def epilog(examples: str) -> str:
     return f"example:\n{examples}\n\n{ENVIRONMENT_HELP}\n\n{EXIT_CODES_HELP}"
 
@@ -47,7 +54,7 @@ def subcommand(
     commands: Any, name: str, *, help: str, description: str, examples: str
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=help, description=description, epilog=epilog(examples),
+        name, help=help, description=wrap(description), epilog=epilog(examples),
         formatter_class=Formatter, parents=[common_options()],
     )  # fmt: skip
     return parser

@@ -39,9 +39,10 @@ def add_parsers(commands: Any) -> None:
         examples=WAIT_EXAMPLES,
     )  # fmt: skip
     wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    wait.add_argument("--timeout", type=float, default=900.0,
+    wait.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
                       help="seconds to wait before giving up (the jobs go on)")  # fmt: skip
-    wait.add_argument("--out", type=Path, default=None, help="save finished images here")
+    wait.add_argument("--out", type=Path, default=None, metavar="DIR",
+                      help="save finished images here")  # fmt: skip
     download = subcommand(
         commands, "download", help="save the images of finished jobs by id",
         description="Look up each JOB_ID once and save its image in --out as JOB_ID.png "
@@ -49,7 +50,8 @@ def add_parsers(commands: Any) -> None:
         examples=DOWNLOAD_EXAMPLES,
     )  # fmt: skip
     download.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    download.add_argument("--out", type=Path, default=Path("."), help="folder for the images")
+    download.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
+                          help="folder for the images")  # fmt: skip
     for parser in (wait, download):
         parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
                             help="the async library to run on")  # fmt: skip
