@@ -417,3 +417,19 @@ def test_a_keyless_run_quit_at_once_still_keeps_the_emulators_jobs(tmp_path: Pat
     saved = json.loads((out / "emulator-state.json").read_text())
     assert recorded
     assert recorded <= {job["id"] for job in saved["jobs"]}
+
+
+def test_an_unreadable_emulator_state_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key-less --resume whose emulator state is damaged says which file, and what to do."""
+    for name in ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_connect, "EMULATOR_TIME_SCALE", 3000.0)
+    source, out = prompts(tmp_path / "p.jsonl", 2), tmp_path / "out"
+    assert main(["-q", "bulk", str(source), "--out", str(out)]) == 0
+    (out / "emulator-state.json").write_text("{not json")
+    assert main(["-q", "bulk", str(source), "--out", str(out), "--resume"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "emulator-state.json cannot be read" in line
+    assert "remove it" in line

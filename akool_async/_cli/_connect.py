@@ -19,7 +19,7 @@ import anyio
 import attrs
 
 from .._client import AkoolClient
-from ._errors import install_hint
+from ._errors import CLIError, install_hint
 
 CREDENTIAL_VARIABLES = ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET")
 EMULATOR_NOTICE = (
@@ -73,7 +73,13 @@ async def connect(
     scale = emulator_time_scale or EMULATOR_TIME_SCALE
     emulator = Emulator(EmulatorConfig(seed=None, time_scale=scale))
     if emulator_state and resume_emulator and await anyio.Path(emulator_state).exists():
-        await anyio.to_thread.run_sync(emulator.load_state, emulator_state)
+        try:
+            await anyio.to_thread.run_sync(emulator.load_state, emulator_state)
+        except (ValueError, KeyError, TypeError) as exc:  # JSON errors are ValueErrors
+            raise CLIError(
+                f"{emulator_state} cannot be read ({exc}): remove it to resume against an "
+                "empty emulator (its jobs are then lost)"
+            ) from None
 
     def save() -> None:
         if emulator_state is not None:
