@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import AuthenticationError, JobTimeoutError, TransportError, ValidationError
+from .._models import Button
 from .._requests import ButtonRequest, SourcePromptRequest
 from ._checks import output_folder
 from ._connect import connect, has_credentials, require_emulator
@@ -51,15 +52,14 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    follow_ups = [b.strip() for b in args.follow_ups.replace(" ", ",").split(",") if b.strip()]
+    names = [b.strip() for b in args.follow_ups.replace(" ", ",").split(",") if b.strip()]
     try:  # the client would refuse these too, but only after connecting: say it now
         SourcePromptRequest(
             prompt=args.prompt, batch_quantity=args.batch, scale=args.scale,
             resolution=args.resolution, negative_prompt=args.negative_prompt,
             source_images=args.source_image,
         )  # fmt: skip
-        for button in follow_ups:
-            ButtonRequest(job_id="check", button=button)
+        follow_ups = [ButtonRequest(job_id="check", button=name).button for name in names]
     except ValidationError as exc:
         raise CLIError(str(exc)) from None
     if args.timeout <= 0:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return anyio.run(_generate, args, follow_ups, backend=args.backend)
 
 
-async def _generate(args: argparse.Namespace, follow_ups: list[str]) -> int:
+async def _generate(args: argparse.Namespace, follow_ups: list[Button]) -> int:
     failed = 0
     running: list[str] = []
     async with connect(quiet=args.quiet) as connection:
