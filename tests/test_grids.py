@@ -252,8 +252,11 @@ async def test_webhook_mode_end_to_end_waits_for_the_grid_parts() -> None:
             rate_limit=None,
             webhook=receiver,
             webhook_url="http://hooks.test/akool",
-            # 30 ms jobs in real time: the default safety-net poll would race each callback.
-            poll_policy=attrs.evolve(emulator.poll_policy(), webhook_safety=1e4),
+            # 30 ms jobs in real time: the emulator's safety net and silence would race each
+            # callback (see test_webhook_client.hooked).
+            poll_policy=attrs.evolve(
+                emulator.poll_policy(), webhook_safety=1e4, webhook_silence=1e4
+            ),
         ) as client,
     ):
         grid = await client.create_by_prompt(prompt="a fox")

@@ -51,12 +51,14 @@ async def hooked(
 ) -> AsyncIterator[tuple[Emulator, AkoolClient, Switch]]:
     """A running emulator and a client whose receiver gets its callbacks (via ``Switch``).
 
-    The safety-net poll is pushed far out: jobs last 30 ms of real time, so the default net
-    (four durations) races each callback, and a loaded machine loses that race either way.
-    These tests count polls; the net itself is tested where callbacks stop.
+    The safety-net poll and the silence after which callbacks count as stopped are pushed
+    far out: jobs last 30 ms of real time, so the emulator's defaults (four durations, two
+    durations) race each callback, and a loaded machine loses those races either way. These
+    tests count polls; the net and the silence are tested where callbacks stop.
     """
     emulator, receiver, switch = wired(config)
-    options.setdefault("poll_policy", attrs.evolve(emulator.poll_policy(), webhook_safety=1e4))
+    policy = attrs.evolve(emulator.poll_policy(), webhook_safety=1e4, webhook_silence=1e4)
+    options.setdefault("poll_policy", policy)
     async with (
         emulator,
         emulator.client(rate_limit=None, webhook=receiver, webhook_url=HOOK, **options) as client,
