@@ -78,6 +78,33 @@ async def test_callbacks_for_each_status_change_decrypt_independently() -> None:
     assert emulator.counters.callbacks_sent == 4
 
 
+async def test_a_jobs_callbacks_go_one_after_another_in_status_order() -> None:
+    """Both of a job's status changes fall due at once (a huge time scale): its completed
+    callback still waits until its processing one was answered."""
+    config = EmulatorConfig(time_scale=1e9, durations=Fixed(30), webhook_retry_delay=1)
+    seen: list[tuple[str, str, int]] = []
+
+    async def receive(request: Request) -> Response:
+        event = independent_open(await request.json(), config.api_key, config.client_id)
+        seen.append(("start", event["_id"], event["status"]))
+        if event["status"] == 2:  # hold the answer while anything else can still happen
+            await anyio.wait_all_tasks_blocked()
+        seen.append(("end", event["_id"], event["status"]))
+        return Response(status_code=200)
+
+    app = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
+    emulator = Emulator(config, webhook_transport=httpx.ASGITransport(app=app))
+    async with emulator, emulator.client(rate_limit=None, retry=NO_WAIT) as client:
+        jobs = await client.create_by_source_prompt(
+            prompt="x", batch_quantity=2, webhook_url="https://hooks.test/hook"
+        )
+        with anyio.fail_after(10):
+            await emulator.callbacks_drained()
+    for job in jobs:
+        mine = [(phase, status) for phase, job_id, status in seen if job_id == job.id]
+        assert mine == [("start", 2), ("end", 2), ("start", 3), ("end", 3)]
+
+
 async def test_callbacks_over_real_http_with_short_client_id() -> None:
     """Over a real port, with a 16-byte key and a short client id (NUL-padded IV)."""
     receiver = Receiver()

@@ -35,6 +35,9 @@ class WebhookDispatcher:
         self._wake = anyio.Event()
         self._http: httpx.AsyncClient | None = None
         self._pending = 0  # callbacks scheduled and not yet delivered or given up
+        # Per job, the end of its latest delivery: a job's callbacks go one after another,
+        # in the order of its statuses, as a sender with one queue per job would send them.
+        self._latest: dict[str, anyio.Event] = {}
         self._drained = anyio.Event()
         self._drained.set()
 
@@ -65,16 +68,30 @@ class WebhookDispatcher:
                 while True:
                     while self._due and self._due[0][0] <= time.monotonic():
                         _, _, job, status = heapq.heappop(self._due)
-                        deliveries.start_soon(self._deliver, job, status, limiter)
+                        after, done = self._latest.get(job.id), anyio.Event()
+                        self._latest[job.id] = done
+                        deliveries.start_soon(self._deliver, job, status, limiter, after, done)
                     self._wake = anyio.Event()
                     wait = self._due[0][0] - time.monotonic() if self._due else None
                     with anyio.move_on_after(wait):
                         await self._wake.wait()
 
-    async def _deliver(self, job: Job, status: ImageStatus, limiter: anyio.CapacityLimiter) -> None:
+    async def _deliver(
+        self,
+        job: Job,
+        status: ImageStatus,
+        limiter: anyio.CapacityLimiter,
+        after: anyio.Event | None,
+        done: anyio.Event,
+    ) -> None:
         try:
+            if after is not None:  # the job's earlier status first, delivered or given up
+                await after.wait()
             await self._attempts(job, status, limiter)
         finally:
+            done.set()
+            if self._latest.get(job.id) is done:
+                del self._latest[job.id]
             self._pending -= 1
             if self._pending == 0:
                 self._drained.set()
