@@ -295,7 +295,9 @@ class FollowMachine:
     def _record_status(self, item: JobItem) -> None:
         """Take in the status seen (a failed one is the job's error) and record it."""
         assert self._seen is not None
-        item.last, item.ended_at = self._seen, self._now
+        item.last = self._seen
+        if self._seen.is_terminal and not item.ended_at:
+            item.ended_at = self._now
         if self._seen.status == ImageStatus.FAILED:
             item.error = JobFailedError("the job failed", job=self._seen)
         self._record(jp.JobStatus(self._seen))

@@ -33,7 +33,7 @@ TRANSITIONS: dict[tuple[State, On], Row] = {
     (_C.SENDING, On.REFUSED): (_C.REFUSED, (Do.RECORD_CREATE, Do.EMIT_FAILURE)),
     (_C.SENDING, On.IN_DOUBT): (_C.UNCERTAIN, (Do.RECORD_CREATE, Do.EMIT_FAILURE)),
     (_C.SENDING, On.STOP): (_C.SENDING, ()),  # sent shielded: its answer still comes
-    **{(s, On.STOP): (s, ()) for s in (_C.CREATED, _C.REFUSED, _C.UNCERTAIN, _C.NOT_SENT)},
+    (_C.CREATED, On.STOP): (_C.CREATED, ()),  # refused/uncertain: the tree had settled
     # -- a job --------------------------------------------------------------------------
     (_J.NEW, On.BORN): (_J.RUNNING, (Do.WATCH,)),
     (_J.NEW, On.BORN_STOPPED): (_J.LEFT_RUNNING, ()),
@@ -92,7 +92,7 @@ TRANSITIONS: dict[tuple[State, On], Row] = {
     (_I.SAVING, On.STOP): (_I.ABANDONED, ()),
     (_I.ABANDONED, On.SAVED): (_I.SAVED, (Do.RECORD_IMAGE,)),
     (_I.ABANDONED, On.SAVE_FAILED): (_I.FAILED, (Do.RECORD_IMAGE,)),
-    **{(s, On.STOP): (s, ()) for s in (_I.SAVED, _I.FAILED, _I.ABANDONED)},
+    **{(s, On.STOP): (s, ()) for s in (_I.SAVED, _I.FAILED)},
     # -- the tree -----------------------------------------------------------------------
     (_T.FOLLOWING, On.STOP): (_T.STOPPING, (Do.STOP_ALL,)),
     (_T.STOPPING, On.STOP): (_T.STOPPING, ()),
