@@ -87,7 +87,7 @@ class FollowMachine:
         self._answer: Answer = ()
         self._error: Exception | None = None
         self._seen: ImageJob | None = None
-        self._saved: tuple[str, str, int] = ("", "", 0)
+        self._saved: tuple[str, str, int, bool] = ("", "", 0, False)
         # Each step is the method named after it; the row decides which kind of item it gets.
         self._steps: dict[Do, Callable[[Any], None]] = {
             do: getattr(self, f"_{do.value}") for do in Do
@@ -216,8 +216,8 @@ class FollowMachine:
             case ev.PressFailed(parent_id, button, error, sent, child_ids):
                 self._error = error
                 return self._press(parent_id, button), self._failure(sent, child_ids[:1])
-            case ev.Saved(job_id, index, path, sha256, size):
-                self._saved = (path, sha256, size)
+            case ev.Saved(job_id, index, path, sha256, size, near_expiry):
+                self._saved = (path, sha256, size, near_expiry)
                 return self._image(job_id, index), On.SAVED
             case ev.SaveFailed(job_id, index, error):
                 self._error = error

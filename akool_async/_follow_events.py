@@ -23,8 +23,10 @@ class Created:
 
 @attrs.frozen
 class CreateFailed:
-    """The root create got no usable answer. ``sent``: it may have reached the server
-    (then it is uncertain and never sent again); ``job_ids``: ids the answer still held."""
+    """The root create got no usable answer. ``sent``: it may have created jobs (a
+    ``SubmissionUncertainError``: uncertain, never sent again); False when it provably
+    created nothing (refused before it left, or answered with an error). ``job_ids``: ids
+    the answer still held (then the jobs exist and are followed)."""
 
     error: Exception
     sent: bool
@@ -102,6 +104,7 @@ class Saved:
     path: str
     sha256: str
     size: int
+    near_expiry: bool = False  # the driver knows the job's age: a day or less left
 
 
 @attrs.frozen

@@ -128,6 +128,7 @@ class ImageSaved:
     path: str
     sha256: str
     size: int
+    near_expiry: bool = False
     durable = False
 
 

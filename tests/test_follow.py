@@ -153,9 +153,11 @@ def bulk_journals_in_order(make: Make) -> None:
     (download,) = of(actions, ev.Download)
     assert (download.job_id, download.position, download.parent_position) == ("c1", 1, 1)
     assert download.button == U1
-    machine.handle(ev.Saved("j1", 1, "/out/1.png", "ab", 10), 6.0)
+    actions = machine.handle(ev.Saved("j1", 1, "/out/1.png", "ab", 10, near_expiry=True), 6.0)
+    assert entries(actions, jp.ImageSaved) == [jp.ImageSaved("j1", 1, "/out/1.png", "ab", 10, True)]
     assert not machine.settled  # c1's image is still on its way
     actions = machine.handle(ev.Saved("c1", 1, "/out/1_U1.png", "cd", 11), 7.0)
+    assert machine.images == {("j1", 1): ImageState.SAVED, ("c1", 1): ImageState.SAVED}
     assert entries(actions, jp.ImageSaved) == [jp.ImageSaved("c1", 1, "/out/1_U1.png", "cd", 11)]
     assert entries(actions, jp.TreeSettled) == [jp.TreeSettled("done", None)]
     assert emitted(actions)[-1] == ev.Settled(ev.Verdict.DONE, None, ())
