@@ -71,7 +71,7 @@ class FollowMachine:
         save_grid: bool = False,
         payload: Mapping[str, object] | None = None,
     ) -> None:
-        self.request, self.follow_ups = request, tuple(follow_ups)
+        self.request, self.follow_ups = request, tuple(dict.fromkeys(follow_ups))
         self.job_timeout, self.save, self.save_grid = job_timeout, save, save_grid
         self._payload = payload or {}  # the request as journalled
         self._tree = Item("tree", TreeState.FOLLOWING)
@@ -137,9 +137,7 @@ class FollowMachine:
         self._started_at = now
 
         def seed() -> None:
-            if self._create.state is not CreateState.PLANNED:
-                raise IllegalTransitionError("create", self._create.state, "resume")
-            self._create.state = CreateState.CREATED
+            self._fire(self._create, On.RESUMED)
             answers = {(p.parent_id, p.button): p.child_id for p in history.presses}
             for known in history.jobs:
                 job = self._new_job(known.job_id, known.parent_id, known.button, known.position)

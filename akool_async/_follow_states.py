@@ -56,6 +56,7 @@ class On(enum.Enum):
     """Triggers: events as classified for the item they concern."""
 
     START = "start"
+    RESUMED = "resumed"  # an earlier run created it: its jobs come from the journal
     ANSWERED = "answered"  # a create/press answered with ids
     REFUSED = "refused"  # a create/press failed before it left
     IN_DOUBT = "in_doubt"  # a create/press failed after it may have left, no ids

@@ -28,6 +28,7 @@ _FOLLOWED = (_J.RUNNING, _J.AWAITING_PARTS)
 TRANSITIONS: dict[tuple[State, On], Row] = {
     # -- the root create ----------------------------------------------------------------
     (_C.PLANNED, On.START): (_C.SENDING, (Do.SEND_CREATE,)),
+    (_C.PLANNED, On.RESUMED): (_C.CREATED, ()),
     (_C.PLANNED, On.STOP): (_C.NOT_SENT, ()),
     (_C.SENDING, On.ANSWERED): (_C.CREATED, (Do.RECORD_CREATE, Do.BEAR_JOBS)),
     (_C.SENDING, On.REFUSED): (_C.REFUSED, (Do.RECORD_CREATE, Do.EMIT_FAILURE)),
@@ -38,7 +39,7 @@ TRANSITIONS: dict[tuple[State, On], Row] = {
     (_J.NEW, On.BORN): (_J.RUNNING, (Do.WATCH,)),
     (_J.NEW, On.BORN_STOPPED): (_J.LEFT_RUNNING, ()),
     (_J.NEW, On.RECALLED_COMPLETED): (_J.COMPLETED, (Do.DOWNLOAD,)),
-    (_J.NEW, On.RECALLED_FAILED): (_J.FAILED, ()),
+    (_J.NEW, On.RECALLED_FAILED): (_J.FAILED, (Do.DROP_FOLLOW_UPS,)),
     (_J.RUNNING, On.SEEN_RUNNING): (_J.RUNNING, (Do.RECORD_STATUS,)),
     **{
         (s, trigger): row

@@ -425,7 +425,7 @@ def resumed_tree(make: Make) -> None:
                         images=(jp.ImageToSave(1, "image", "u"),), saved=frozenset({1})),
         ),
         presses=(jp.KnownPress("a", U1, None), jp.KnownPress("a", U2, "ua"),
-                 jp.KnownPress("b", U1, None)),
+                 jp.KnownPress("b", U1, None), jp.KnownPress("d", U1, None)),
     )  # fmt: skip
     machine = make(request(4), [U1, U2], save=True)
     actions = machine.resume(history, 100.0)
@@ -434,6 +434,7 @@ def resumed_tree(make: Make) -> None:
     ]  # fmt: skip
     assert not of(actions, ev.Download)  # ua's image is on disk
     assert machine.jobs["d"] is JobState.FAILED
+    assert machine.presses[("d", U1)] is PressState.ABANDONED
     assert machine.jobs["ua"] is JobState.COMPLETED
     assert machine.images[("ua", 1)] is ImageState.SAVED
     # a: U1 intended, now used on the server: it was pressed, its id lost.
@@ -443,7 +444,7 @@ def resumed_tree(make: Make) -> None:
     # b: U1 intended, still offered and unused: provably not pressed, so pressed now.
     actions = machine.handle(ev.StatusSeen(done("b")), 101.0)
     assert [p.button for p in of(actions, ev.Press)] == [U1, U2]
-    with pytest.raises(IllegalTransitionError, match="resume"):
+    with pytest.raises(IllegalTransitionError, match="RESUMED is not allowed"):
         machine.resume(history, 102.0)
 
 
