@@ -190,6 +190,7 @@ class Verdict(enum.Enum):
 
     DONE = "done"
     FAILED = "failed"
+    REFUSED = "refused"  # the create provably made nothing: a resume may send it again
     UNCERTAIN = "uncertain"
     STOPPED = "stopped"  # cancelled: the journal keeps it as it was, to resume
 

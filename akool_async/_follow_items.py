@@ -70,7 +70,7 @@ def verdict(
     if create.state is CreateState.UNCERTAIN:
         return Verdict.UNCERTAIN, reason(create.error)
     if create.state is CreateState.REFUSED:
-        return Verdict.FAILED, reason(create.error)
+        return Verdict.REFUSED, reason(create.error)
     by_job: dict[str, list[ImageItem]] = {}
     for image in images:
         by_job.setdefault(image.job_id, []).append(image)

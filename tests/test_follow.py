@@ -243,7 +243,7 @@ def create_refused_before_sending(make: Make) -> None:
     error = ValidationError("prompt", "", "not empty")
     (failure,) = emitted(machine.handle(ev.CreateFailed(error, sent=False), 1.0))[:1]
     assert (failure.job_id, failure.state, failure.error) == (None, "refused", error)
-    assert machine.verdict()[0] is ev.Verdict.FAILED
+    assert machine.verdict()[0] is ev.Verdict.REFUSED  # nothing made: a resume tries again
 
 
 def uncertain_create_with_ids_is_followed(make: Make) -> None:
