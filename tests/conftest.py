@@ -47,6 +47,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["httpx", "aiohttp"])
+def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    """Each of the client's transports, for tests that take ``transport`` (aiohttp runs on
+    asyncio only)."""
+    if request.param == "aiohttp" and anyio_backend != "asyncio":
+        pytest.skip("the aiohttp transport runs on asyncio only")
+    return str(request.param)
+
+
 @pytest.fixture
 def api() -> Iterator[respx.MockRouter]:
     """A mocked Akool API; routes not set up answer with an error."""

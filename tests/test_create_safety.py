@@ -20,13 +20,6 @@ KEY = "sk-safety-0123456789abcdef"
 JOB = "0123456789abcdef01234567"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    if request.param == "aiohttp" and anyio_backend != "asyncio":
-        pytest.skip("the aiohttp transport runs on asyncio only")
-    return str(request.param)
-
-
 def _client(server: HostileServer, transport: str, **options: Any) -> AkoolClient:
     options.setdefault("retry", RetryPolicy(wait=False))
     return AkoolClient(api_key=KEY, base_url=server.url, transport=transport, **options)  # type: ignore[arg-type]

@@ -33,13 +33,6 @@ CAP = 64 * 1024
 JOB = "0123456789abcdef01234567"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    if request.param == "aiohttp" and anyio_backend != "asyncio":
-        pytest.skip("the aiohttp transport runs on asyncio only")
-    return str(request.param)
-
-
 def _client(server: HostileServer, transport: str, **options: Any) -> AkoolClient:
     options.setdefault("retry", RetryPolicy(attempts=1, wait=False))
     options.setdefault("max_response_bytes", CAP)
