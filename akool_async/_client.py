@@ -56,6 +56,7 @@ from ._requests import (
     check_url,
 )
 from ._retry import RetryPolicy
+from ._save_images import download_images
 from ._settings import base_url as base_url_from
 from ._settings import check_client_settings, check_generate_options, check_job
 from ._shards import KEEPALIVE_EXPIRY
@@ -448,6 +449,20 @@ class AkoolClient:
         if job.extra.get("via") == "webhook" and job.status == ImageStatus.COMPLETED:
             return await self.info_by_model_id(job.id)
         return job
+
+    async def download_images(
+        self,
+        job: ImageJob,
+        folder: str | os.PathLike[str],
+        *,
+        with_grid: bool = False,
+        timeout: float | None = None,
+    ) -> tuple[DownloadedImage, ...]:
+        """Save each of ``job.images`` in ``folder`` (created if need be) as
+        ``<job id>-<k>.png``, k = 1.. as ``images[k-1]`` (a grid's four parts; a single
+        image is ``<id>-1.png``), with ``with_grid`` its 2x2 grid too as ``<id>-grid.png``;
+        in that order. Each is saved by ``download()``, with its checks and retries."""
+        return await download_images(self, job, folder, with_grid=with_grid, timeout=timeout)
 
     @property
     def poll_stats(self) -> PollStats:
