@@ -9,16 +9,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from akool_async import AkoolClient, Button, ImageJob, ImageStatus, JobTimeoutError, PollPolicy
 from akool_async._converter import structure_jobs
 from akool_async._grid import Shape, job_shape, told_by
+from akool_async._polling import PollScheduler
+from akool_async._watchset import WatchSet
 from akool_async.emulator import Emulator
 
 from .emulated import NO_WAIT
 from .fakes import FakeClock
-from .test_grids import assert_whole_grid, faked
+from .test_grids import GridAkool, assert_whole_grid, completed, faked
 from .test_seeds import EXAMPLES
 
 
@@ -124,6 +127,26 @@ async def test_a_timeout_while_only_the_parts_are_missing_returns_the_job_flagge
     assert [(j.id, j.parts_missing) for j in seen] == [(late_grid.id, True)]
     assert raised.value.job_ids == (running.id,)
     assert client.poll_stats.parts_missing == 2
+
+
+async def test_a_callback_for_a_job_of_unknown_shape_leads_to_one_poll() -> None:
+    """A callback carries a URL, nothing of the shape: a job nobody said the shape of is
+    looked at once; the status answer (its parts, here) decides."""
+    fake = GridAkool(FakeClock(), parts_delay=0.0)
+    fake.add("unknown", 30.0)
+    scheduler = PollScheduler(fake.fetch, fake.clock, PollPolicy(), seed=1)
+    scheduler.expect_callbacks()
+    async with fake.clock.autojump(), anyio.create_task_group() as tasks:
+        await tasks.start(scheduler.run)
+        watch = WatchSet(scheduler)
+        watch.add("unknown")
+        await fake.clock.wait(anyio.Event(), 30.0)
+        scheduler.notify(completed("unknown"))
+        _, result = await watch.next()
+        tasks.cancel_scope.cancel()
+    assert isinstance(result, ImageJob)
+    assert len(result.images) == 4
+    assert fake.polls == {"unknown": 1}
 
 
 async def _collect(results: AsyncIterator[ImageJob], into: list[ImageJob]) -> None:
