@@ -230,7 +230,14 @@ def test_permission_and_banned_faults_on_demand(fault: str, code: int) -> None:
         httpx.Client(base_url=running.base_url, headers={"x-api-key": emulator.api_key}) as http,
     ):
         answer = http.post(f"{IMAGE}/createbyprompt", json={"prompt": "a fox"})
+        # Before the credentials are checked (see the emulator's notes), on every endpoint.
+        unchecked = [
+            http.get(f"{IMAGE}/infobymodelid", params={"image_model_id": "x"},
+                     headers={"x-api-key": "bogus"}),
+            http.post("/api/open/v3/getToken", json={"clientId": "a", "clientSecret": "b"}),
+        ]  # fmt: skip
     assert answer.status_code == 200
     assert answer.json()["code"] == code
+    assert [a.json()["code"] for a in unchecked] == [code, code]
     assert emulator.counters.jobs_created == 0
-    assert emulator.counters.faults[fault] == 1
+    assert emulator.counters.faults[fault] == 3
