@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-
 from ._download import DownloadedImage
 from ._exceptions import ValidationError
 from ._models import ImageJob
@@ -36,10 +34,13 @@ async def download_images(
     timeout: float | None = None,
 ) -> tuple[DownloadedImage, ...]:
     """What ``AkoolClient.download_images`` does (see there)."""
+    if not isinstance(job, ImageJob):
+        raise ValidationError("job", job, "an ImageJob (from wait or info_by_model_id)")
     if not job.images:
         raise ValidationError("job", job.id, f"a completed job with images ({job.status.name})")
-    folder = Path(folder)
-    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+    if not isinstance(folder, str | os.PathLike) or not str(folder):
+        raise ValidationError("folder", folder, "a folder path")
+    folder = Path(folder)  # download() makes it if need be
     # One after the other: an error is the plain error of one image, and the client's
     # download cap would queue them anyway.
     return tuple(

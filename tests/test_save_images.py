@@ -43,5 +43,9 @@ async def test_a_job_without_images_is_refused_before_any_request(tmp_path: Path
         job = await client.create_by_prompt(prompt="a fox")
         with pytest.raises(ValidationError, match="QUEUEING"):
             await client.download_images(job, tmp_path)
+        with pytest.raises(ValidationError, match="folder"):
+            await client.download_images(await client.wait(job), "")
+        with pytest.raises(ValidationError, match="an ImageJob"):
+            await client.download_images(job.id, tmp_path)  # type: ignore[arg-type]
     assert emulator.counters.requests["image"] == 0
     assert list(tmp_path.iterdir()) == []
