@@ -35,7 +35,7 @@ from ._exceptions import (
     JobTimeoutError,
     ValidationError,
 )
-from ._grid import awaiting_parts, request_makes_grid
+from ._grid import awaiting_parts, request_makes_grid, told_by
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
 from ._poll_policy import PollPolicy, PollStats
@@ -56,6 +56,7 @@ from ._requests import (
     check_url,
 )
 from ._retry import RetryPolicy
+from ._save_images import download_images
 from ._settings import base_url as base_url_from
 from ._settings import check_client_settings, check_generate_options, check_job
 from ._shards import KEEPALIVE_EXPIRY
@@ -345,9 +346,12 @@ class AkoolClient:
 
         A grid job (v3 first result, V result: see ``ImageJob``) has finished when its four
         images have come too; if they have not ``PollPolicy.parts_grace`` seconds after its
-        status 3, it is returned with ``parts_missing=True``. Grids are known from the
-        creates this client made, or from a job's ``op_button``; a bare id of another
-        client's v3 job is read as a single image (pass the ``ImageJob`` from its create).
+        status 3, or when ``timeout`` comes first, it is returned with
+        ``parts_missing=True``. Grids are known from the creates this client made, or from
+        the ``ImageJob`` of a create (any client's). A bare id of another client's job whose
+        answers cannot tell (completed, buttons, no parts, not v4) is followed like a grid:
+        a v4 job of that look comes back after the grace period, ``parts_missing`` and
+        logged (see ``_grid.job_shape``).
         """
         timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
         check_job(job)
@@ -368,7 +372,8 @@ class AkoolClient:
     ) -> AsyncIterator[ImageJob]:
         """Each job's final state (completed or failed: check ``status``) as it finishes.
 
-        After ``timeout`` seconds, ``JobTimeoutError`` lists the jobs still running.
+        After ``timeout`` seconds, ``JobTimeoutError`` lists the jobs still running; a grid
+        that has finished but for its parts is yielded first, as ``wait`` returns it.
         A job that cannot be followed (e.g. an unknown id) raises its error in its turn.
         """
         timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
@@ -445,6 +450,20 @@ class AkoolClient:
             return await self.info_by_model_id(job.id)
         return job
 
+    async def download_images(
+        self,
+        job: ImageJob,
+        folder: str | os.PathLike[str],
+        *,
+        with_grid: bool = False,
+        timeout: float | None = None,
+    ) -> tuple[DownloadedImage, ...]:
+        """Save each of ``job.images`` in ``folder`` (created if need be) as
+        ``<job id>-<k>.png``, k = 1.. as ``images[k-1]`` (a grid's four parts; a single
+        image is ``<id>-1.png``), with ``with_grid`` its 2x2 grid too as ``<id>-grid.png``;
+        in that order. Each is saved by ``download()``, with its checks and retries."""
+        return await download_images(self, job, folder, with_grid=with_grid, timeout=timeout)
+
     @property
     def poll_stats(self) -> PollStats:
         """Counts of the scheduler's polls (``polls``, ``finished``, ``failed_polls``)."""
@@ -488,11 +507,12 @@ class AkoolClient:
 def _follow(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> None:
     """Watch ``job``: a bare id is polled at once (it may be old), a finished job not at all
     (unless a grid still lacks its parts), a running one from its age (by ``create_time``;
-    never negative, clocks differ)."""
+    never negative, clocks differ). An ``ImageJob`` brings the shape it tells (its
+    ``op_button``, v3 or v4 create fields: ``_grid.told_by``), which status answers lack."""
     if isinstance(job, str):
         watch.add(check_job_id(job), age=None, timeout=timeout)
     elif job.is_terminal and not awaiting_parts(job, watch.is_grid(job)):
         watch.add_result(job.id, job)
     else:
         age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)
-        watch.add(job.id, age=age, timeout=timeout)
+        watch.add(job.id, age=age, timeout=timeout, grid=told_by(job))

@@ -145,16 +145,15 @@ class ImageJob:
 
     @property
     def url(self) -> str | None:
-        """One URL for the result: ``image``, else ``upscaled_urls[0]``, else ``external_img``.
+        """One URL for the result: ``image``, else ``external_img`` (its stand-in, as Akool's
+        demo reads it), else ``upscaled_urls[0]`` (where some v4 answers put it).
 
         For a single image (U result, v4 job) that is the image. For a grid job (v3 first
         result, V result) it is the 2x2 grid: its four images are ``images``.
         """
-        if self.image:
-            return self.image
-        if self.upscaled_urls:
-            return self.upscaled_urls[0]
-        return self.external_img or None
+        if self.image or self.external_img:
+            return self.image or self.external_img
+        return self.upscaled_urls[0] if self.upscaled_urls else None
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -168,9 +167,10 @@ class ImageJob:
 
     @property
     def grid(self) -> str | None:
-        """The 2x2 grid image, kept apart from ``images`` once the parts are there."""
+        """The 2x2 grid image, kept apart from ``images`` once the parts are there (several
+        of them: one upscaled URL beside ``image`` is a single image's, not a grid's)."""
         whole = self.image or self.external_img
-        if whole and self.upscaled_urls and whole not in self.upscaled_urls:
+        if whole and len(self.upscaled_urls) > 1 and whole not in self.upscaled_urls:
             return whole
         return None
 

@@ -13,10 +13,11 @@ When a job is polled (see ``_durations`` for the model behind it):
 - always jittered, never two polls of one job closer than ``min_interval``.
 Transient failures (after the client's own retries) only postpone the next poll.
 
-A grid job (see ``_grid``) completed without its parts is polled on every
-``parts_interval`` until they come or ``parts_grace`` has passed since its status 3; then
-its waiters get it with ``parts_missing=True`` (and a warning is logged). A status-3
-callback for a grid job leads to one poll for its parts, not to its end.
+A grid job (or a possible one: see ``_grid.job_shape``) completed without its parts is
+polled on every ``parts_interval`` until they come or ``parts_grace`` has passed since its
+status 3; then its waiters get it with ``parts_missing=True`` (and a warning is logged). A
+status-3 callback for a grid job, or for one whose shape is unknown, leads to one poll for
+its parts, not to its end.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ._callbacks import Callbacks
 from ._clock import Clock
 from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
-from ._grid import awaiting_parts, job_is_grid
+from ._grid import awaiting_parts, job_is_grid, job_shape, parts_missing_note
 from ._models import ImageJob, ImageStatus
 from ._poll_policy import PollPolicy, PollStats
 from ._retry import READ_RETRYABLE
@@ -60,13 +61,14 @@ log = logging.getLogger("akool_async")
 class _Entry:
     """One watched job; shared by everyone waiting on it."""
 
-    __slots__ = ("due", "grid", "interval", "job_id", "last_age", "learn", "listeners", "origin",
-                 "parts_until", "polls", "probe", "queued")  # fmt: skip
+    __slots__ = ("completed", "due", "grid", "interval", "job_id", "last_age", "learn",
+                 "listeners", "origin", "parts_until", "polls", "probe", "queued")  # fmt: skip
 
     def __init__(self, job_id: str, origin: float, probe: bool, learn: bool = True) -> None:
         self.job_id = job_id
         self.grid: bool | None = None  # None: not known before its answers say
         self.parts_until: float | None = None  # completed without parts: followed until then
+        self.completed: ImageJob | None = None  # its last answer then: what there is so far
         self.origin = origin
         self.probe = probe
         self.learn = learn  # only jobs of known age teach the duration model
@@ -146,7 +148,7 @@ class PollScheduler:
                 self._callbacks.busy_again(now)
             self._entries[job_id] = entry
             if early is not None:  # a grid its callback said completed: a poll for its parts
-                self._start_parts_wait(entry, now)
+                self._start_parts_wait(entry, early, now)
                 self._schedule(entry, now)
             else:
                 self._schedule(entry, self._first_due(entry, now))
@@ -223,7 +225,7 @@ class PollScheduler:
         if awaiting_parts(job, job_is_grid(job, entry.grid)):
             if entry.parts_until is None:  # one poll for the parts; more only if they lag
                 self._learn_end(entry, job, now - entry.origin)
-                self._start_parts_wait(entry, now)
+                self._start_parts_wait(entry, job, now)
                 self._schedule(entry, now)
             return
         self.stats.by_callback += 1
@@ -400,21 +402,33 @@ class PollScheduler:
         until = entry.parts_until
         if until is None:
             self._learn_end(entry, job, age)  # the generation's duration, not the parts'
-            until = self._start_parts_wait(entry, now)
+            until = self._start_parts_wait(entry, job, now)
+        entry.completed = job
         if now < until:
             step = min(self.policy.parts_interval, until - now)
             self._schedule(entry, now + max(self.policy.min_interval, step))
             return None
+        return self._without_parts(entry, job)
+
+    def parts_pending(self, job_id: str) -> ImageJob | None:
+        """A job followed only for its parts, as it is (``parts_missing``, logged); None
+        for one not completed yet. For a waiter whose deadline came: the issue's "return
+        what is there, flagged", not a timeout for a job that has finished."""
+        entry = self._entries.get(job_id)
+        if entry is None or entry.completed is None:
+            return None
+        return self._without_parts(entry, entry.completed, deadline=True)
+
+    def _without_parts(self, entry: _Entry, job: ImageJob, *, deadline: bool = False) -> ImageJob:
         self.stats.parts_missing += 1
-        log.warning(
-            "job %s completed, but its grid's four images did not come within %g s: "
-            "returned without them (parts_missing)", job.id, self.policy.parts_grace,
-        )  # fmt: skip
+        grace = None if deadline else self.policy.parts_grace
+        log.warning("job %s %s", job.id, parts_missing_note(job_shape(job, entry.grid), grace))
         return attrs.evolve(job, parts_missing=True)
 
-    def _start_parts_wait(self, entry: _Entry, now: float) -> float:
-        """``entry`` is a grid completed without its parts: followed for them until the
-        grace period ends (returned)."""
+    def _start_parts_wait(self, entry: _Entry, job: ImageJob, now: float) -> float:
+        """``entry`` is a grid completed without its parts (``job``): followed for them
+        until the grace period ends (returned)."""
+        entry.completed = job
         entry.parts_until = until = now + self.policy.parts_grace
         entry.learn = entry.probe = False  # its duration is learned (or unknown) already
         return until

@@ -18,7 +18,8 @@ class WatchSet:
     """Jobs followed together: ``next()`` gives each one's outcome as it comes.
 
     Each job may have its own deadline; when it passes, the job's outcome is a
-    ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume).
+    ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume), or,
+    for a grid completed but for its parts, the job as it is with ``parts_missing``.
     """
 
     def __init__(self, scheduler: PollScheduler) -> None:
@@ -83,8 +84,19 @@ class WatchSet:
         return job_id, result
 
     def _expire(self, now: float) -> None:
+        """Past its deadline, a job completed but for its grid's parts is delivered as it
+        is (``parts_missing``); any other times out. The former first: a waiter that stops
+        at the first timeout (``as_completed``) still gets them."""
+        late: list[str] = []
         while self._deadlines and self._deadlines[0][0] <= now:
             _, job_id = heapq.heappop(self._deadlines)
+            if job_id in self._pending:
+                late.append(job_id)
+        for job_id in late:
+            if (partial := self._scheduler.parts_pending(job_id)) is not None:
+                self._scheduler.unwatch(job_id, self._deliver)
+                self._deliver(job_id, partial)
+        for job_id in late:
             if job_id in self._pending:
                 self._scheduler.unwatch(job_id, self._deliver)
                 self.timed_out.add(job_id)

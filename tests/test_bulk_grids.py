@@ -41,6 +41,10 @@ async def test_a_v_follow_up_saves_its_four_parts_and_its_grid_on_request(tmp_pa
     assert len(by_job) == 3
     for rows in by_job.values():
         assert rows == [(1, "image"), (2, "image"), (3, "image"), (4, "image"), (0, "grid")]
+    # Each job's credits once, on its first row: the rows sum to what was charged.
+    assert [r["credits"] is not None for r in varied] == [True, False, False, False, False] * 3
+    assert sum(r["credits"] or 0 for r in records) == emulator.counters.credits_charged
+    assert sum(i.credits or 0 for r in results for i in r.images) == run.summary.credits
     roots = [r for r in records if r["button"] is None]
     assert [(r["index"], r["kind"]) for r in roots] == [(1, "image")] * 3
     assert run.summary.images_done == 18
@@ -69,7 +73,8 @@ async def test_without_save_grid_only_the_parts_are_saved(tmp_path: Path) -> Non
 
 
 async def test_a_grid_whose_parts_never_come_is_saved_whole_and_says_so(tmp_path: Path) -> None:
-    """Past the grace period the grid is saved as the job's one image, marked."""
+    """Past the grace period the grid is saved alone, as a grid (index 0, -grid.png, as
+    a grid saved on request), marked; it carries the job's credits."""
     emulator = Emulator(attrs.evolve(FAST, parts_delay=1e9))
     policy = attrs.evolve(emulator.poll_policy(), parts_grace=0.01)
     async with (
@@ -81,9 +86,10 @@ async def test_a_grid_whose_parts_never_come_is_saved_whole_and_says_so(tmp_path
     assert [r.state for r in results] == ["done"]
     (row,) = [r for r in manifest(tmp_path) if r["button"] == "V1"]
     assert row["parts_missing"]
-    assert (row["index"], row["kind"], row["path"]) == (1, "grid", "id-req-1/1-V1.png")
+    assert (row["index"], row["kind"], row["path"]) == (0, "grid", "id-req-1/1-V1-grid.png")
+    assert row["credits"] == emulator.config.credits.button
     assert (tmp_path / row["path"]).read_bytes() == emulator.image_bytes(row["job_id"])
-    assert [i.parts_missing for i in results[0].images] == [False, True]
+    assert [(i.index, i.parts_missing) for i in results[0].images] == [(1, False), (0, True)]
 
 
 async def test_resuming_fetches_only_the_images_missing_on_disk(tmp_path: Path) -> None:

@@ -155,7 +155,9 @@ def test_u_result_is_one_image_larger_than_its_parent() -> None:
 
 
 def test_status_answers_read_like_create_answers() -> None:
-    """Status carries source_image, prompt and origin_prompt, and the create's type."""
+    """Status carries source_image, prompt and origin_prompt; type as the docs show it: 4
+    in a v3 create answer (the docs' create example), 3 in its status answers (their
+    result example), 4 in every answer about a v4 job."""
     clock = ManualClock()
     emulator = Emulator(config(), clock=clock)
     with (
@@ -175,10 +177,31 @@ def test_status_answers_read_like_create_answers() -> None:
         clock.advance(40)
         answers += [demo.status(v3["_id"]), demo.status(v4["_id"])]
         for created, data in zip([v3, v4, v3, v4], answers, strict=True):
-            for key in ("source_image", "prompt", "origin_prompt", "type"):
+            for key in ("source_image", "prompt", "origin_prompt"):
                 assert data[key] == created[key], key
         assert answers[2]["image_status"] == answers[3]["image_status"] == 3
-        assert v3["type"] != v4["type"]
+        assert v3["type"] == v4["type"] == 4
+        assert [a["type"] for a in answers] == [3, 4, 3, 4]
+        parent = answers[2]
+        for button in ("U1", "V2"):
+            pressed = demo.post(f"{IMAGE}/createbybutton", {"_id": parent["_id"], "button": button})
+            assert demo.status(pressed["_id"])["source_image"] == "https://example.com/a.png"
+
+
+def test_each_image_of_a_v4_batch_has_its_own_create_time_and_file_name() -> None:
+    """As the v4 page's batch example: create times 1 ms apart; file names apart too."""
+    emulator = Emulator(config())
+    with (
+        serve_emulator(emulator=emulator) as running,
+        httpx.Client(base_url=running.base_url, headers={"x-api-key": emulator.api_key}) as http,
+    ):
+        batch = http.post(
+            "/api/open/v4/content/image/createBySourcePrompt",
+            json={"prompt": "an owl", "batch_quantity": 4},
+        ).json()["data"]
+    times = [data["create_time"] for data in batch]
+    assert times == list(range(times[0], times[0] + 4))
+    assert [data["file_name"] for data in batch] == [f"ImageGenerator_{t}.png" for t in times]
 
 
 def test_create_time_is_on_the_wall_clock_whatever_the_time_scale() -> None:
@@ -207,7 +230,14 @@ def test_permission_and_banned_faults_on_demand(fault: str, code: int) -> None:
         httpx.Client(base_url=running.base_url, headers={"x-api-key": emulator.api_key}) as http,
     ):
         answer = http.post(f"{IMAGE}/createbyprompt", json={"prompt": "a fox"})
+        # Before the credentials are checked (see the emulator's notes), on every endpoint.
+        unchecked = [
+            http.get(f"{IMAGE}/infobymodelid", params={"image_model_id": "x"},
+                     headers={"x-api-key": "bogus"}),
+            http.post("/api/open/v3/getToken", json={"clientId": "a", "clientSecret": "b"}),
+        ]  # fmt: skip
     assert answer.status_code == 200
     assert answer.json()["code"] == code
+    assert [a.json()["code"] for a in unchecked] == [code, code]
     assert emulator.counters.jobs_created == 0
-    assert emulator.counters.faults[fault] == 1
+    assert emulator.counters.faults[fault] == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 from hypothesis import given
 
@@ -97,6 +98,26 @@ def test_images_are_a_grids_parts_or_the_one_image() -> None:
     assert external.images == ("https://x/e.png",)
     assert external.url == "https://x/e.png"
     assert ImageJob(id="a", status=ImageStatus.PROCESSING).images == ()
+
+
+def test_a_grid_needs_several_parts_and_url_prefers_the_whole_image() -> None:
+    """One image beside one upscaled URL (a U result, a v4 job) is no grid; a grid whose
+    ``image`` is empty but ``external_img`` set has that as its ``url``, not part 1;
+    without either, ``url`` is still ``upscaled_urls[0]`` (as before ``external_img``)."""
+    parts = tuple(f"https://x/p{k}.png" for k in (1, 2, 3, 4))
+    single = ImageJob(
+        id="a", status=ImageStatus.COMPLETED, image="https://x/u.png",
+        upscaled_urls=("https://x/u-4k.png",),
+    )  # fmt: skip
+    assert single.grid is None
+    assert single.url == "https://x/u.png"
+    external = ImageJob(
+        id="a", status=ImageStatus.COMPLETED, image="", upscaled_urls=parts,
+        external_img="https://x/grid.png",
+    )  # fmt: skip
+    assert external.url == external.grid == "https://x/grid.png"
+    assert external.images == parts
+    assert attrs.evolve(external, external_img=None).url == parts[0]
 
 
 def test_parts_missing_is_ours_never_read_from_or_written_to_the_wire() -> None:

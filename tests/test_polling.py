@@ -41,8 +41,8 @@ async def collect(
     scheduler: PollScheduler, ids: list[str], timeout: float | None = None
 ) -> dict[str, Result]:
     watch = WatchSet(scheduler)
-    for job_id in ids:
-        watch.add(job_id, timeout=timeout)
+    for job_id in ids:  # the fake's jobs are single images (v4), as their creator knows
+        watch.add(job_id, timeout=timeout, grid=False)
     results: dict[str, Result] = {}
     try:
         while True:

@@ -28,9 +28,12 @@ class JobImage:
 
 
 def job_images(job: ImageJob, *, save_grid: bool) -> list[JobImage]:
-    """What a completed job saves: each of its images, and its grid if asked for."""
-    images = [JobImage(k, "grid" if job.parts_missing else "image", url, job.parts_missing)
-              for k, url in enumerate(job.images, 1)]  # fmt: skip
+    """What a completed job saves: each of its images, and its grid if asked for. A grid
+    whose parts never came saves its grid alone, as a grid (index 0, ``-grid.png``): no
+    image k, as there is no part k to act on."""
+    if job.parts_missing:
+        return [JobImage(GRID, "grid", url, parts_missing=True) for url in job.images[:1]]
+    images = [JobImage(k, "image", url) for k, url in enumerate(job.images, 1)]
     if save_grid and job.grid is not None:
         images.append(JobImage(GRID, "grid", job.grid))
     return images

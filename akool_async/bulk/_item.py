@@ -80,7 +80,7 @@ class ImageResult:
     status: ImageStatus | None
     path: Path | None
     sha256: str | None
-    credits: float | None
+    credits: float | None  # the job's, on its first image only (None on the others)
     error: str | None
     uncertain: bool = False  # a follow-up pressed before a kill: its job exists, its id is lost
     index: int | None = None  # k for the job's image k (a grid's part k), 0 for its grid
@@ -195,10 +195,11 @@ class _Job:
 
     def _result(self, image: JobImage) -> ImageResult:
         # Only its own download can fail a completed job's image (a resumed job's error
-        # may be an earlier run's download, fetched again since).
+        # may be an earlier run's download, fetched again since). The job's credits on
+        # its first image only: summing them counts each job once.
         return ImageResult(
             self.job_id, self.parent_id, self.button, self.status, image.path, image.sha256,
-            self.credits, image.error, index=image.index,
+            self.credits if image is self.images[0] else None, image.error, index=image.index,
             parts_missing=image.parts_missing,
         )  # fmt: skip
 

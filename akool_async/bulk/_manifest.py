@@ -4,7 +4,8 @@ resumed job) and the end-of-run summary.
 Each row names its ``job_id`` and ``index``: k for image k of the job (``images[k-1]``,
 what ``U<k>``/``V<k>`` act on: a grid job has four rows, 1-4), 0 for a job's 2x2 grid
 saved on request (``kind`` "grid"), null for a job with no image (failed). A grid whose
-parts never came has one row, its grid, with ``parts_missing`` true."""
+parts never came has one row, its grid (index 0), with ``parts_missing`` true. A job's
+``credits`` are on its first row (image 1, or its only row), null on the others."""
 
 from __future__ import annotations
 
@@ -71,9 +72,14 @@ async def write_manifest(journal: Journal, out_dir: Path, path: Path) -> ImageCo
     """Rewrite the manifest atomically; count the images done, failed (why) and pending."""
     partial = path.with_name(f".{path.name}.part")
     counts = ImageCounts()
+    credited: set[str] = set()  # a job's credits on its first row only: sums count it once
     async with await anyio.open_file(partial, "w", encoding="utf-8") as file:
         async for row in journal.manifest_rows():
             record = _record(row, out_dir)
+            if record["job_id"] in credited:
+                record["credits"] = None
+            elif record["job_id"] is not None:
+                credited.add(record["job_id"])
             if record["ok"]:
                 counts.done += 1
             elif is_pending(record):

@@ -260,8 +260,8 @@ class EmulatorApp:
             "faceswap_quality": 2, "deduction_credit": job.credit, "buttons": [],
             "used_buttons": [], "upscaled_urls": [], "_id": job.id, "uid": job.account.uid,
             "create_time": ms(job.created_wall), "origin_prompt": job.prompt,
-            "source_image": job.source_image, "prompt": job.prompt, "type": _type(job), "from": 1,
-            "image_status": 1,
+            "source_image": job.source_image, "prompt": job.prompt, "type": 4, "from": 1,
+            "image_status": 1,  # type 4 as the docs' create example (see _state)
         }  # fmt: skip
 
     # -- the CDN and the admin routes ---------------------------------------------------
@@ -334,7 +334,7 @@ def _render_grid(job_id: str, part_width: int, part_height: int) -> bytes:
 
 
 def _type(job: Job) -> int:
-    """The same in every answer about a job (see ``_state``): 4 for v4, else 3."""
+    """In status answers (see ``_state``): 4 for v4, else 3."""
     return 4 if job.kind == "v4" else 3
 
 

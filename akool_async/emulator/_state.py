@@ -20,14 +20,27 @@ then its drawn outcome), so no task runs per job. Where the docs are silent:
   test for a U result) and no buttons of its own; a V follow-up is a grid with all eight
   buttons;
 - status answers carry ``prompt``, ``origin_prompt`` and ``source_image`` as the create
-  answer does (the demo reads them from status); ``type`` is 4 for v4 jobs and 3 for v3
-  and button jobs in every answer. Evidence: the v4 page's examples say 4; the v3 page's
-  create example says 4 and its result example 3 (different jobs, eight months apart):
-  the newer one, 3, is kept, so a job's ``type`` never changes between answers;
+  answer does (the demo reads them from status); a button job's ``source_image`` is its
+  parent's (the image it was made from);
+- ``type``: 4 in every answer about a v4 job (the v4 page's examples), 4 in the v3
+  createbyprompt answer (the v3 page's create example) and 3 in status answers about v3
+  and button jobs (the v3 page's result example). So a v3 job's ``type`` changes between
+  its create and its status answers, as the docs show it; what ``type`` means is not
+  documented, and clients must not tell v3 from v4 by it (``akool_async._grid.told_by``);
+- a v4 batch is one job per image, each with its own ``create_time`` (1 ms apart, as the
+  v4 page's batch example) and its own ``file_name`` (``ImageGenerator_<create_time>.png``,
+  as its single example);
 - ``create_time`` is on the wall clock whatever ``time_scale`` is (ages and the 7-day
   expiry a client computes from it stay true); statuses run on the emulated clock;
 - a button on an unfinished or failed parent gives 1010, a used one 1011, an unknown one
   1003, and a parent of another account 1008;
+- the faults 1009 (no permission) and 1200 (account banned), like 1005 and 429, hit every
+  API endpoint (createBySourcePrompt, createbyprompt, createbybutton, infobymodelid,
+  quota/info and getToken; ``Faults.endpoints`` narrows them), never image downloads
+  (the CDN knows no accounts). They are answered before the credentials are checked:
+  they stand for a refusal of the whole request, which does nothing (no job, no charge),
+  so good credentials are not needed to draw one and a test of a client's handling needs
+  none; a client cannot see the order anyway, as it only sees the code;
 - credits are charged when a job is created and not refunded when it fails;
 - a batch that the balance cannot pay for in full is refused whole (1104).
 """
@@ -306,15 +319,19 @@ class Backend:
         cost = self.config.credits.v4_image if kind == "v4" else self.config.credits.v3_image
         self._charge(account, cost * count)
         now = self.clock()
+        first_ms = ms(self._wall(now))
         jobs = []
-        for _ in range(count):
+        for k in range(count):
             queued_until, done_at = self._timing(now)
             job = Job(
                 id=self.new_id(), kind=kind, account=account, created=now,
                 queued_until=queued_until, done_at=done_at, outcome=self._outcome(),
                 credit=cost, base_url=base_url, **params,
                 empty_image=self.rng.random() < self.config.empty_image_rate,
-                parts_delay=self._parts_delay(), created_wall=self._wall(now),
+                parts_delay=self._parts_delay(),
+                # 1 ms apart, so each has its own create_time and file_name (mid-ms: ms()
+                # floors it back exactly)
+                created_wall=(first_ms + k + 0.5) / 1000,
             )  # fmt: skip
             job.buttons = list(BUTTONS)
             jobs.append(job)
@@ -347,8 +364,9 @@ class Backend:
             id=self.new_id(), kind="button", account=account, created=now,
             queued_until=queued_until, done_at=done_at, outcome=self._outcome(),
             credit=self.config.credits.button, base_url=base_url, prompt=parent.prompt,
-            scale=parent.scale, resolution="4k" if upscale else parent.resolution,
-            webhook_url=webhook_url, parent_id=parent.id, op_button=button,
+            source_image=parent.source_image, scale=parent.scale,
+            resolution="4k" if upscale else parent.resolution, webhook_url=webhook_url,
+            parent_id=parent.id, op_button=button,
             op_button_message_id=secrets.token_urlsafe(15)[:20],
             buttons=[] if upscale else list(BUTTONS), parts_delay=self._parts_delay(),
             created_wall=self._wall(now),
