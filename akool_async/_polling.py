@@ -5,19 +5,11 @@ cost one task and a heap entry each, not ten thousand sleeping coroutines. Due j
 handed to a few long-lived senders (not a task per request), which poll them through
 the client, so polls share the client's rate budget and cap on requests in flight.
 
-When a job is polled (see ``_durations`` for the model behind it):
-- a fresh job first at the age most jobs are done by, learned from the jobs followed so
-  far (with a sane prior before any finished);
-- while it is processing, next where half of the jobs still running at its age are done;
-- while it is still queued it is behind the others: back off, more each time;
-- always jittered, never two polls of one job closer than ``min_interval``.
-Transient failures (after the client's own retries) only postpone the next poll.
-
-A grid job (or a possible one: see ``_grid.job_shape``) completed without its parts is
-polled on every ``parts_interval`` until they come or ``parts_grace`` has passed since its
-status 3; then its waiters get it with ``parts_missing=True`` (and a warning is logged). A
-status-3 callback for a grid job, or for one whose shape is unknown, leads to one poll for
-its parts, not to its end.
+When to poll is decided by ``_poll_planner`` (pure, ``now`` passed in): this module
+executes its plans, reconciles webhook callbacks with the jobs watched, and resolves the
+waiters. A status-3 callback for a grid job, or for one whose shape is unknown, leads to
+one poll for its parts, not to its end; once the planner gives up on the parts, waiters
+get the job with ``parts_missing=True`` (and a warning is logged).
 """
 
 from __future__ import annotations
@@ -42,6 +34,7 @@ from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
 from ._grid import awaiting_parts, job_is_grid, job_shape, parts_missing_note
 from ._models import ImageJob, ImageStatus
+from ._poll_planner import JobPlan, PollPlanner
 from ._poll_policy import PollPolicy, PollStats
 from ._retry import READ_RETRYABLE
 from ._webhook_crypto import WebhookEvent
@@ -61,23 +54,15 @@ log = logging.getLogger("akool_async")
 class _Entry:
     """One watched job; shared by everyone waiting on it."""
 
-    __slots__ = ("completed", "due", "grid", "interval", "job_id", "last_age", "learn",
-                 "listeners", "origin", "parts_until", "polls", "probe", "queued")  # fmt: skip
+    __slots__ = ("completed", "due", "grid", "job_id", "listeners", "plan")
 
-    def __init__(self, job_id: str, origin: float, probe: bool, learn: bool = True) -> None:
+    def __init__(self, job_id: str, plan: JobPlan) -> None:
         self.job_id = job_id
+        self.plan = plan
         self.grid: bool | None = None  # None: not known before its answers say
-        self.parts_until: float | None = None  # completed without parts: followed until then
         self.completed: ImageJob | None = None  # its last answer then: what there is so far
-        self.origin = origin
-        self.probe = probe
-        self.learn = learn  # only jobs of known age teach the duration model
         self.listeners: list[Listener] = []
         self.due = 0.0
-        self.polls = 0
-        self.queued = 0
-        self.interval = 0.0
-        self.last_age = 0.0
 
 
 class PollScheduler:
@@ -88,24 +73,23 @@ class PollScheduler:
         self.clock = clock
         self.stats = PollStats()
         self._fetch = fetch
-        self._random = random.Random(seed)  # noqa: S311 - jitter, not secrecy
-        self._model = DurationModel(
-            expected=self.policy.expected_seconds,
-            spread=self.policy.spread,
-            first_quantile=self.policy.first_quantile,
-            probes=self.policy.probes,
-        )
+        self._callbacks = Callbacks()
+        jitter = random.Random(seed)  # noqa: S311 - jitter, not secrecy
+        self._planner = PollPlanner(self.policy, self._callbacks, jitter)
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, _Entry]] = []
         self._order = itertools.count()
         self._wake = anyio.Event()
         self.running = False
-        self._callbacks = Callbacks()
         self._grids: OrderedDict[str, bool] = OrderedDict()  # shapes known from creates
 
     @property
     def watching(self) -> int:
         return len(self._entries)
+
+    @property
+    def _model(self) -> DurationModel:
+        return self._planner.model
 
     # -- watching -------------------------------------------------------------------------
 
@@ -138,12 +122,7 @@ class PollScheduler:
             return
         if entry is None:
             now = self.clock.now()
-            if age is None:
-                entry = _Entry(job_id, now - self._model.first_age(), probe=False, learn=False)
-            else:  # only a new job is probed: an old one would teach nothing but its age
-                young = age <= self.policy.min_interval and not self._callbacks.flowing
-                probe = young and self._model.take_probe()
-                entry = _Entry(job_id, now - age, probe)
+            entry = _Entry(job_id, self._planner.plan(age, now))
             if not self._entries:
                 self._callbacks.busy_again(now)
             self._entries[job_id] = entry
@@ -151,7 +130,7 @@ class PollScheduler:
                 self._start_parts_wait(entry, early, now)
                 self._schedule(entry, now)
             else:
-                self._schedule(entry, self._first_due(entry, now))
+                self._schedule(entry, self._planner.first_due(entry.plan, now))
         if grid is not None:
             entry.grid = grid
         entry.listeners.append(listener)
@@ -165,8 +144,7 @@ class PollScheduler:
             entry.listeners.remove(listener)
         if not entry.listeners:
             del self._entries[job_id]  # its heap item is skipped when it comes up
-            if entry.learn and not entry.probe:
-                self._model.dropped(entry.last_age)
+            self._planner.dropped(entry.plan)
             if len(self._heap) > 64 and len(self._heap) > 2 * len(self._entries):
                 self._heap = [item for item in self._heap if self._is_current(item)]
                 heapq.heapify(self._heap)
@@ -223,83 +201,20 @@ class PollScheduler:
             self._callbacks.keep(job, ours=True)
             return
         if awaiting_parts(job, job_is_grid(job, entry.grid)):
-            if entry.parts_until is None:  # one poll for the parts; more only if they lag
-                self._learn_end(entry, job, now - entry.origin)
+            if entry.plan.parts_until is None:  # one poll for the parts; more only if they lag
+                self._learn_end(entry, job, now - entry.plan.origin)
                 self._start_parts_wait(entry, job, now)
                 self._schedule(entry, now)
             return
         self.stats.by_callback += 1
-        self._ended(entry, job, now - entry.origin)
-
-    def _silence(self) -> float:
-        return max(self.policy.webhook_silence, 2 * self._model.first_age())
-
-    def _check_silence(self, now: float) -> None:
-        if self._callbacks.fell_silent(now, self._silence()):
-            self._replan_all(now)
+        self._ended(entry, job, now - entry.plan.origin)
 
     def _replan_all(self, now: float) -> None:
+        """Callbacks just started or stopped: every job is planned again."""
         for entry in list(self._entries.values()):
-            if entry.parts_until is not None:
-                continue  # completed: polled for its parts, callbacks or not
-            if entry.polls == 0:
-                due = self._first_due(entry, now)
-            elif self._callbacks.flowing:
-                due = max(entry.due, now + self._safety_age())
-            else:  # spread over a while: a burst would take the rate budget from creates
-                soon = self._random.uniform(self.policy.min_interval, self._model.first_age() / 2)
-                due = min(entry.due, now + soon)
-            self._schedule(entry, due)
-
-    def _safety_age(self) -> float:
-        return self.policy.webhook_safety * self._model.first_age()
-
-    # -- when to poll -----------------------------------------------------------------------
-
-    def _first_due(self, entry: _Entry, now: float) -> float:
-        if self._callbacks.flowing:
-            return max(now, entry.origin + self._jittered(self._safety_age()))
-        if entry.probe:
-            return now + self._jittered(self._model.probe_age(0, self.policy.min_interval))
-        first = self._model.first_age()
-        oldest = self._model.oldest_running()
-        if oldest is not None:  # no later than what has been seen, plus one long interval
-            first = min(first, oldest + self.policy.max_interval)
-        # Jittered like every poll: a burst of new jobs is not polled all at one instant,
-        # and polls at a spread of ages let the model learn the spread of durations too.
-        return max(now, entry.origin + self._jittered(first))
-
-    def _next_due(self, entry: _Entry, status: ImageStatus, now: float) -> float:
-        policy, model = self.policy, self._model
-        age = now - entry.origin
-        if entry.probe and not self._callbacks.flowing:
-            probe_age = model.probe_age(entry.polls, policy.min_interval)
-            if probe_age < model.first_age():
-                step = min(policy.max_interval, max(policy.min_interval, probe_age - age))
-                return now + self._jittered(step)
-            # Probed up to where jobs are first polled anyway: from now on a normal job.
-            entry.probe = False
-            self._model.running(0.0, age)
-        step = model.next_age(age) - age
-        if status == ImageStatus.QUEUEING:
-            # Not even started: behind the others, so back off, more each time.
-            entry.queued += 1
-            step *= policy.queued_backoff**entry.queued
-        else:
-            entry.queued = 0
-        step = min(policy.max_interval, max(policy.min_interval, step))
-        if self._callbacks.flowing:
-            step = max(step, self._safety_age())
-        return now + self._jittered(step)
-
-    def _jittered(self, interval: float) -> float:
-        # Once the spread is known, never jitter by more than a third of it (a narrow
-        # spread would otherwise cost polls); before, jitter helps learn it.
-        jitter = self.policy.jitter
-        if self._model.spread_learned:
-            jitter = min(jitter, self._model.sigma / 3)
-        spread = self._random.uniform(1 - jitter, 1 + jitter)
-        return max(self.policy.min_interval, interval * spread)
+            due = self._planner.rescheduled(entry.plan, entry.due, now)
+            if due is not None:
+                self._schedule(entry, due)
 
     # -- the long-lived tasks ---------------------------------------------------------------
 
@@ -315,13 +230,12 @@ class PollScheduler:
             task_status.started()
             try:
                 while True:
-                    self._check_silence(self.clock.now())
+                    now = self.clock.now()
+                    if self._planner.fell_silent(now):
+                        self._replan_all(now)
                     await self._dispatch_due(send)
                     self._wake = anyio.Event()
-                    until = self._heap[0][0] if self._heap else None
-                    if self._callbacks.flowing:  # wake when callbacks would count as stopped
-                        silent_at = self._callbacks.silent_at(self._silence())
-                        until = silent_at if until is None else min(until, silent_at)
+                    until = self._planner.wake_at(self._heap[0][0] if self._heap else None)
                     await self.clock.wait(self._wake, until)
             finally:
                 self.running = False
@@ -369,20 +283,17 @@ class PollScheduler:
             if not isinstance(exc, AkoolError):
                 log.exception("polling job %s failed unexpectedly", entry.job_id)
             if isinstance(exc, _TRANSIENT):
-                entry.interval = min(self.policy.max_interval, max(entry.interval * 2, 1.0))
-                self._schedule(entry, self.clock.now() + self._jittered(entry.interval))
+                self._schedule(entry, self._planner.failed(entry.plan, self.clock.now()))
             else:
                 self._resolve(entry, exc)
             return
         now = self.clock.now()
-        age = now - entry.origin
         self.stats.polls += 1
-        entry.polls += 1
-        entry.interval = 0.0  # a success resets the back-off after failures
+        age = self._planner.answered(entry.plan, now)
         if self._entries.get(entry.job_id) is not entry:
             return  # nobody waits any more
         if job.is_terminal:
-            if entry.parts_until is not None:
+            if entry.plan.parts_until is not None:
                 self.stats.parts_polls += 1
             if awaiting_parts(job, job_is_grid(job, entry.grid)):
                 given_up = self._await_parts(entry, job, now, age)
@@ -391,24 +302,20 @@ class PollScheduler:
                 job = given_up
             self._ended(entry, job, age)
             return
-        if entry.learn and not entry.probe:
-            self._model.running(entry.last_age, age)
-        entry.last_age = age
-        self._schedule(entry, self._next_due(entry, job.status, now))
+        self._schedule(entry, self._planner.running(entry.plan, job.status, now))
 
     def _await_parts(self, entry: _Entry, job: ImageJob, now: float, age: float) -> ImageJob | None:
         """A grid completed without its parts: None while they may still come (polled
         again), else the job as it is, marked ``parts_missing``."""
-        until = entry.parts_until
-        if until is None:
+        if entry.plan.parts_until is None:
             self._learn_end(entry, job, age)  # the generation's duration, not the parts'
-            until = self._start_parts_wait(entry, job, now)
+            self._start_parts_wait(entry, job, now)
         entry.completed = job
-        if now < until:
-            step = min(self.policy.parts_interval, until - now)
-            self._schedule(entry, now + max(self.policy.min_interval, step))
-            return None
-        return self._without_parts(entry, job)
+        due = self._planner.parts_due(entry.plan, now)
+        if due is None:
+            return self._without_parts(entry, job)
+        self._schedule(entry, due)
+        return None
 
     def parts_pending(self, job_id: str) -> ImageJob | None:
         """A job followed only for its parts, as it is (``parts_missing``, logged); None
@@ -425,13 +332,11 @@ class PollScheduler:
         log.warning("job %s %s", job.id, parts_missing_note(job_shape(job, entry.grid), grace))
         return attrs.evolve(job, parts_missing=True)
 
-    def _start_parts_wait(self, entry: _Entry, job: ImageJob, now: float) -> float:
+    def _start_parts_wait(self, entry: _Entry, job: ImageJob, now: float) -> None:
         """``entry`` is a grid completed without its parts (``job``): followed for them
-        until the grace period ends (returned)."""
+        until the grace period ends."""
         entry.completed = job
-        entry.parts_until = until = now + self.policy.parts_grace
-        entry.learn = entry.probe = False  # its duration is learned (or unknown) already
-        return until
+        self._planner.await_parts(entry.plan, now)
 
     def _ended(self, entry: _Entry, job: ImageJob, age: float) -> None:
         self.stats.finished += 1
@@ -439,21 +344,13 @@ class PollScheduler:
         self._resolve(entry, job)
 
     def _learn_end(self, entry: _Entry, job: ImageJob, age: float) -> None:
-        if job.status == ImageStatus.FAILED:  # may fail fast or late: not a duration
-            if entry.learn and not entry.probe:
-                self._model.dropped(entry.last_age)
-        elif entry.probe:
-            if self._model.probe_finished(entry.last_age, age):
-                self._replan()
-        elif entry.learn:
-            self._model.finished(entry.last_age, age)
-
-    def _replan(self) -> None:
-        """The prior moved: jobs not yet polled get their first poll from the new model."""
-        now = self.clock.now()
-        for entry in self._entries.values():
-            if entry.polls == 0 and not entry.probe:
-                self._schedule(entry, self._first_due(entry, now))
+        failed = job.status == ImageStatus.FAILED
+        if self._planner.ended(entry.plan, failed=failed, age=age):
+            # The prior moved: jobs not yet polled get their first poll from the new model.
+            now = self.clock.now()
+            for other in self._entries.values():
+                if (due := self._planner.replan(other.plan, now)) is not None:
+                    self._schedule(other, due)
 
     def _resolve(self, entry: _Entry, result: Result) -> None:
         del self._entries[entry.job_id]
