@@ -47,6 +47,10 @@
         ├── AccountBannedError            1200
         └── UnknownAPIError               any other code
 
+    RuntimeError (bugs and lost races: never caught as an AkoolError, which reports a job)
+    ├── IllegalTransitionError        the follow machine got an event its state forbids
+    └── ClaimLostError                a journal write's claim was taken over by another worker
+
 Every error carries the same context attributes, ``None`` when unknown: ``code`` (the
 business code), ``http_status``, ``endpoint``, ``job_id`` and ``retry_after`` (seconds the
 server asked us to wait); and it says what to do next. None ever holds the API key, client
@@ -63,6 +67,7 @@ This module imports nothing from the rest of the package: every layer may raise 
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -490,3 +495,23 @@ def error_for_code(code: int, message: str, **context: Any) -> APIError:
     """The error for a business ``code`` (never 1000), unknown codes included."""
     cls = _ERRORS_BY_CODE.get(code, UnknownAPIError)
     return cls(message or f"Akool answered code {code}", code=code, **context)
+
+
+class IllegalTransitionError(RuntimeError):
+    """An event the item's state does not allow (a driver bug: an answer twice, a status
+    for a job that already ended, an id the tree never made). ``state`` and an enum
+    ``trigger`` are the follow machine's (``_follow_states``)."""
+
+    def __init__(self, item: str, state: enum.Enum | None, trigger: enum.Enum | str) -> None:
+        shown = "unknown" if state is None else f"{type(state).__name__}.{state.name}"
+        why = trigger.name if isinstance(trigger, enum.Enum) else trigger
+        super().__init__(f"{item}: {why} is not allowed in state {shown}")
+        self.item, self.state, self.trigger = item, state, trigger
+
+
+class ClaimLostError(RuntimeError):
+    """A write carried a fence older than the item's: another worker holds it now."""
+
+    def __init__(self, key: str, fence: int) -> None:
+        super().__init__(f"item {key!r}: claim with fence {fence} was taken over; stop writing")
+        self.key, self.fence = key, fence

@@ -1,4 +1,5 @@
-"""Every business code, HTTP status and unreadable answer maps to its typed error."""
+"""Every business code, HTTP status and unreadable answer maps to its typed error; every
+error shares the root's context, throttles share one base, and messages are redacted as built."""
 
 from __future__ import annotations
 
@@ -226,3 +227,18 @@ async def test_errors_built_while_redacting_leave_the_credentials_out() -> None:
         assert other not in text
         assert "<redacted>" in error.message
     assert key in ak.ParameterError(f"bad key {key}").message
+
+
+def test_bugs_and_lost_claims_are_not_akool_errors() -> None:
+    """A driver bug or a lost claim is a RuntimeError: code that reports an AkoolError as
+    a job's failure never swallows one."""
+    from akool_async._exceptions import ClaimLostError, IllegalTransitionError
+    from akool_async._follow_states import CreateState, On
+
+    bug = IllegalTransitionError("create", CreateState.PLANNED, On.ANSWERED)
+    assert str(bug) == "create: ANSWERED is not allowed in state CreateState.PLANNED"
+    lost = ClaimLostError("id:fox", 3)
+    assert (lost.key, lost.fence) == ("id:fox", 3)
+    for error in (bug, lost):
+        assert isinstance(error, RuntimeError)
+        assert not isinstance(error, ak.AkoolError)

@@ -34,6 +34,7 @@ TOUCHED = {
     f"{PACKAGE}.{name}"
     for name in (
         "_exceptions", "_redaction", "_requester", "_retry", "_transport", "_transport_choice",
+        "_save_images", "_follow", "_follow_table", "_journal_protocol",
         "_models", "_webhook_crypto", "_polling", "_auth", "_arguments", "_protocol",
         "_requests", "_client", "webhook", "bulk._input", "_cli._bulk", "_cli._generate",
         "emulator._emulator",
