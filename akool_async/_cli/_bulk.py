@@ -116,7 +116,7 @@ def _records(path: Path) -> int:
 def _buttons(text: str) -> tuple[Button, ...]:
     names = [name for name in text.replace(",", " ").split() if name]
     try:
-        return parse_buttons(names, field="--follow-ups")
+        return parse_buttons(names, field="buttons")
     except ValidationError as exc:
         raise CLIError(f"--follow-ups: {exc.message}") from None
 
