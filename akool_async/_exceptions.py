@@ -246,7 +246,7 @@ class HTTPStatusError(AkoolError):
             job_id=job_id,
             retry_after=retry_after,
         )
-        self.http_status: int = http_status
+        self.http_status: int = http_status  # always known here: narrower than the root's
 
     def _context(self) -> list[str]:
         return [f"HTTP {self.http_status}", *super()._context()]
