@@ -88,3 +88,8 @@ def check_secret(field: str, value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise InvalidSettingError(field, value, "a str (or None to read the environment)", secret=True)
+
+
+def is_header_safe(value: str) -> bool:
+    """Visible ASCII only: what an API key or token may hold in an HTTP header."""
+    return bool(value) and value.isascii() and value.isprintable() and " " not in value

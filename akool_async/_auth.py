@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import anyio
 import attrs
 
+from ._arguments import is_header_safe
 from ._exceptions import ConfigurationError
 from ._models import Token
-from ._protocol import is_header_safe
 
 FetchToken = Callable[[], Awaitable[Token]]
 AUTH_HEADERS = ("authorization", "x-api-key")

@@ -54,6 +54,7 @@ from ._requests import (
     check_job_id,
     check_limits,
     check_url,
+    parse_buttons,
 )
 from ._retry import RetryPolicy
 from ._save_images import download_images
@@ -66,8 +67,8 @@ from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     Transport,
-    make_transport,
 )
+from ._transport_choice import make_transport
 from ._watchset import WatchSet
 from .webhook import WebhookEvent, WebhookReceiver
 
@@ -427,11 +428,7 @@ class AkoolClient:
             raise ValidationError("follow_ups", follow_ups, 'a list of buttons such as ["U1"]')
         if not isinstance(fail_fast, bool):
             raise ValidationError("fail_fast", fail_fast, "True or False")
-        buttons = [ButtonRequest(job_id="check", button=b).button for b in follow_ups]
-        if len(set(buttons)) != len(buttons):
-            raise ValidationError(
-                "follow_ups", list(follow_ups), "each button at most once: it works once per image"
-            )
+        buttons = parse_buttons(follow_ups)
         self._watch_set()  # fail now, not on first iteration, if the client is not open
         return Generation(self, request, buttons, fail_fast=fail_fast, job_timeout=job_timeout)
 

@@ -10,6 +10,9 @@
     │   ├── ConnectError              could not connect: the request never left
     │   ├── RequestTimeoutError       no answer in time (the server may have acted)
     │   └── NetworkError              the connection broke mid-request
+    ├── ThrottledError                too many requests: slow down (retried with back-off)
+    │   ├── TooManyRequestsError      HTTP 429 (also an HTTPStatusError)
+    │   └── RateLimitedError          code 1005 (also an APIError)
     ├── HTTPStatusError               a non-2xx status without an Akool envelope
     │   ├── ServerError               5xx
     │   └── TooManyRequestsError      429 (``retry_after`` when the server said)
@@ -28,7 +31,7 @@
     └── APIError                      the server answered with ``code != 1000``
         ├── ParameterError                1003
         ├── VerificationRequiredError     1004
-        ├── RateLimitedError              1005
+        ├── RateLimitedError              1005 (also a ThrottledError)
         ├── QuotaExceededError            1006
         ├── NotFoundError                 1008
         ├── PermissionDeniedError         1009
@@ -44,41 +47,88 @@
         ├── AccountBannedError            1200
         └── UnknownAPIError               any other code
 
-Every error carries what is known of its context (``endpoint``, ``job_id``, ``code``,
-``http_status``) and says what to do next. None ever holds the API key, client secret or
-token: errors are built from the server's answer and our own words, never from headers.
-Nor does anything reachable from one: an HTTP library's exception (its request holds the
-headers) or a decoder's (its document may echo the key) is never chained as it is, only
-as a ``CauseSummary`` (its type and redacted text): see ``_redaction``.
+    RuntimeError (bugs and lost races: never caught as an AkoolError, which reports a job)
+    ├── IllegalTransitionError        the follow machine got an event its state forbids
+    └── ClaimLostError                a journal write's claim was taken over by another worker
+
+Every error carries the same context attributes, ``None`` when unknown: ``code`` (the
+business code), ``http_status``, ``endpoint``, ``job_id`` and ``retry_after`` (seconds the
+server asked us to wait); and it says what to do next. None ever holds the API key, client
+secret or token: errors are built from the server's answer and our own words, never from
+headers, and the message is redacted as the error is built, against the credentials of the
+request under way (``redacting``, which the requester enters around each request). Nor does
+anything reachable from one: an HTTP library's exception (its request holds the headers) or
+a decoder's (its document may echo the key) is never chained as it is, only as a
+``CauseSummary`` (its type and redacted text): see ``_redaction``.
+
+This module imports nothing from the rest of the package: every layer may raise its errors.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from ._models import ImageJob
-    from ._protocol import RequestSpec
+import contextlib
+import enum
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any, ClassVar
 
 _MAX_VALUE_REPR = 80
+REDACTED = "<redacted>"
+
+Secrets = Iterable[str] | Callable[[], Iterable[str]]
+
+# The credentials of the requests under way in this task (anyio tasks copy the context, so
+# a transport's helper tasks see them too). A callable is asked each time: a token fetched
+# during the request is covered as soon as it is known.
+_SECRETS: ContextVar[tuple[Secrets, ...]] = ContextVar("akool_async_secrets", default=())
+
+
+@contextlib.contextmanager
+def redacting(secrets: Secrets) -> Iterator[None]:
+    """Errors built inside this block redact ``secrets`` from their messages."""
+    token = _SECRETS.set((*_SECRETS.get(), secrets if callable(secrets) else tuple(secrets)))
+    try:
+        yield
+    finally:
+        _SECRETS.reset(token)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without ``secrets`` nor the credentials ``redacting`` holds, as given or as
+    escaped inside a repr."""
+    known = [secrets, *(s() if callable(s) else s for s in _SECRETS.get())]
+    for secret in (secret for group in known for secret in group):
+        for form in (secret, repr(secret)[1:-1]):
+            if form and form in text:
+                text = text.replace(form, REDACTED)
+    return text
 
 
 class AkoolError(Exception):
-    """The root of every error akool_async raises."""
+    """The root of every error akool_async raises, with the context every error shares."""
 
     hint: ClassVar[str] = ""
+    code: int | None = None  # the business code; each APIError subclass sets its own
 
     def __init__(
         self,
         message: str,
         *,
+        code: int | None = None,
+        http_status: int | None = None,
         endpoint: str | None = None,
         job_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
+        self.http_status = http_status
         self.endpoint = endpoint
         self.job_id = job_id
+        self.retry_after = retry_after
 
     def _context(self) -> list[str]:
         parts = []
@@ -158,17 +208,6 @@ class PayloadError(AkoolError):
 
     hint = "The API may have changed, or a proxy answered in its place"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        endpoint: str | None = None,
-        job_id: str | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message, endpoint=endpoint, job_id=job_id)
-        self.http_status = http_status
-
 
 class TransportError(AkoolError):
     """The request got no answer from the server."""
@@ -200,9 +239,14 @@ class HTTPStatusError(AkoolError):
         job_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, endpoint=endpoint, job_id=job_id)
-        self.http_status = http_status
-        self.retry_after = retry_after
+        super().__init__(
+            message,
+            http_status=http_status,
+            endpoint=endpoint,
+            job_id=job_id,
+            retry_after=retry_after,
+        )
+        self.http_status: int = http_status  # always known here: narrower than the root's
 
     def _context(self) -> list[str]:
         return [f"HTTP {self.http_status}", *super()._context()]
@@ -214,7 +258,13 @@ class ServerError(HTTPStatusError):
     hint = "Reads are retried automatically; a create is reported as uncertain instead"
 
 
-class TooManyRequestsError(HTTPStatusError):
+class ThrottledError(AkoolError):
+    """The server asked us to slow down: HTTP 429 (``TooManyRequestsError``) or business
+    code 1005 (``RateLimitedError``). Nothing was created, so even a create is retried;
+    ``retry_after`` is the wait the server asked for, when it said."""
+
+
+class TooManyRequestsError(HTTPStatusError, ThrottledError):
     """HTTP 429: too many requests."""
 
     hint = "Lower the request rate; the client waits Retry-After before retrying"
@@ -237,7 +287,7 @@ class SubmissionUncertainError(AkoolError):
         self,
         message: str,
         *,
-        request: RequestSpec,
+        request: Any,  # a RequestSpec (this module imports nothing to name it)
         job_ids: tuple[str, ...] = (),
         endpoint: str | None = None,
     ) -> None:
@@ -252,9 +302,8 @@ class DownloadError(AkoolError):
     def __init__(
         self, message: str, *, url: str, job_id: str | None = None, http_status: int | None = None
     ) -> None:
-        super().__init__(message, endpoint="download", job_id=job_id)
+        super().__init__(message, http_status=http_status, endpoint="download", job_id=job_id)
         self.url = url
-        self.http_status = http_status
 
 
 class ResultExpiredError(DownloadError):
@@ -278,7 +327,7 @@ class JobFailedError(JobError):
 
     hint = "Akool gives no reason for failures; submit again or change the prompt"
 
-    def __init__(self, message: str, *, job: ImageJob) -> None:
+    def __init__(self, message: str, *, job: Any) -> None:  # an ImageJob
         super().__init__(message, job_id=job.id)
         self.job = job
 
@@ -331,20 +380,6 @@ class APIError(AkoolError):
     code: int = 0
     hint = "See the message for the reason"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        endpoint: str | None = None,
-        job_id: str | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message, endpoint=endpoint, job_id=job_id)
-        if code is not None:
-            self.code = code
-        self.http_status = http_status
-
     def _context(self) -> list[str]:
         return [f"code {self.code}", *super()._context()]
 
@@ -359,7 +394,7 @@ class VerificationRequiredError(APIError):
     hint = "The account needs verification in the Akool console"
 
 
-class RateLimitedError(APIError):
+class RateLimitedError(APIError, ThrottledError):
     code = 1005
     hint = "Too many requests: lower the rate (it is retried with back-off automatically)"
 
@@ -460,3 +495,23 @@ def error_for_code(code: int, message: str, **context: Any) -> APIError:
     """The error for a business ``code`` (never 1000), unknown codes included."""
     cls = _ERRORS_BY_CODE.get(code, UnknownAPIError)
     return cls(message or f"Akool answered code {code}", code=code, **context)
+
+
+class IllegalTransitionError(RuntimeError):
+    """An event the item's state does not allow (a driver bug: an answer twice, a status
+    for a job that already ended, an id the tree never made). ``state`` and an enum
+    ``trigger`` are the follow machine's (``_follow_states``)."""
+
+    def __init__(self, item: str, state: enum.Enum | None, trigger: enum.Enum | str) -> None:
+        shown = "unknown" if state is None else f"{type(state).__name__}.{state.name}"
+        why = trigger.name if isinstance(trigger, enum.Enum) else trigger
+        super().__init__(f"{item}: {why} is not allowed in state {shown}")
+        self.item, self.state, self.trigger = item, state, trigger
+
+
+class ClaimLostError(RuntimeError):
+    """A write carried a fence older than the item's: another worker holds it now."""
+
+    def __init__(self, key: str, fence: int) -> None:
+        super().__init__(f"item {key!r}: claim with fence {fence} was taken over; stop writing")
+        self.key, self.fence = key, fence

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from . import _follow_events as ev
 from . import _journal_protocol as jp
-from ._exceptions import JobFailedError, JobTimeoutError
+from ._exceptions import IllegalTransitionError, JobFailedError, JobTimeoutError
 from ._follow_items import (
     ImageItem,
     Item,
@@ -41,7 +41,7 @@ from ._follow_items import (
     verdict,
 )
 from ._follow_states import CreateState, Do, ImageState, JobState, On, PressState, TreeState
-from ._follow_table import TRANSITIONS, IllegalTransitionError
+from ._follow_table import TRANSITIONS
 from ._grid import request_makes_grid
 from ._models import Button, ImageJob, ImageStatus
 from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest

@@ -9,18 +9,6 @@ from __future__ import annotations
 
 from ._follow_states import CreateState, Do, ImageState, JobState, On, PressState, State, TreeState
 
-
-class IllegalTransitionError(RuntimeError):
-    """An event the item's state does not allow (a driver bug: an answer twice, a status
-    for a job that already ended, an id the tree never made)."""
-
-    def __init__(self, item: str, state: State | None, trigger: On | str) -> None:
-        shown = "unknown" if state is None else f"{type(state).__name__}.{state.name}"
-        why = trigger.name if isinstance(trigger, On) else trigger
-        super().__init__(f"{item}: {why} is not allowed in state {shown}")
-        self.item, self.state, self.trigger = item, state, trigger
-
-
 Row = tuple[State, tuple[Do, ...]]
 _C, _J, _P, _I, _T = CreateState, JobState, PressState, ImageState, TreeState
 _FOLLOWED = (_J.RUNNING, _J.AWAITING_PARTS)

@@ -28,15 +28,8 @@ from typing import Protocol
 
 import attrs
 
+from ._exceptions import ClaimLostError  # noqa: F401 - the contract's error, re-exported
 from ._models import Button, ImageJob, ImageStatus
-
-
-class ClaimLostError(RuntimeError):
-    """A write carried a fence older than the item's: another worker holds it now."""
-
-    def __init__(self, key: str, fence: int) -> None:
-        super().__init__(f"item {key!r}: claim with fence {fence} was taken over; stop writing")
-        self.key, self.fence = key, fence
 
 
 @attrs.frozen

@@ -198,3 +198,24 @@ class Token:
 
     def __repr__(self) -> str:
         return "Token(<redacted>)"
+
+
+@attrs.frozen
+class WebhookEvent:
+    """A webhook callback's decrypted event: a job's status, and its image URL once completed
+    (see ``_webhook_crypto`` for reading and sealing one)."""
+
+    job_id: str
+    status: ImageStatus
+    type: str | None = None
+    url: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The event as Akool's JSON (``None`` fields left out), e.g. for ``seal_event``."""
+        event: dict[str, Any] = {**self.extra, "_id": self.job_id, "status": int(self.status)}
+        if self.type is not None:
+            event["type"] = self.type
+        if self.url is not None:
+            event["url"] = self.url
+        return event

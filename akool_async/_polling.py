@@ -33,11 +33,10 @@ from ._clock import Clock
 from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
 from ._grid import awaiting_parts, job_is_grid, job_shape, parts_missing_note
-from ._models import ImageJob, ImageStatus
+from ._models import ImageJob, ImageStatus, WebhookEvent
 from ._poll_planner import JobPlan, PollPlanner
 from ._poll_policy import PollPolicy, PollStats
 from ._retry import READ_RETRYABLE
-from ._webhook_crypto import WebhookEvent
 
 __all__ = ["PollPolicy", "PollScheduler", "PollStats", "Result"]  # the policy re-exported
 

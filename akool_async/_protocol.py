@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeGuard
 
 import attrs
 
+from ._arguments import is_header_safe
 from ._converter import structure, structure_jobs, unstructure
 from ._exceptions import (
     AkoolError,
@@ -160,11 +161,6 @@ def job_ids_in(response: RawResponse | None) -> tuple[str, ...]:
         return ()
     items = data if isinstance(data, list) else [data]
     return tuple(i["_id"] for i in items if isinstance(i, dict) and isinstance(i.get("_id"), str))
-
-
-def is_header_safe(value: str) -> bool:
-    """Visible ASCII only: what an API key or token may hold in an HTTP header."""
-    return bool(value) and value.isascii() and value.isprintable() and " " not in value
 
 
 def parse_envelope(request: RequestSpec, response: RawResponse) -> dict[str, Any]:

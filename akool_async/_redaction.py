@@ -1,11 +1,13 @@
 """Keeping credentials out of exception chains: error trackers (Sentry and the like) ship
 an exception's whole ``__cause__``/``__context__`` chain and the attributes on it, and an
 HTTP library's exception holds its request (the auth headers), a JSON decoder's the whole
-document (a server may echo the key). Such causes are replaced by a ``CauseSummary``."""
+document (a server may echo the key). Such causes are replaced by a ``CauseSummary``.
+Our own errors need nothing here: they redact their messages as they are built (see
+``_exceptions.redacting``)."""
 
 from __future__ import annotations
 
-from ._exceptions import AkoolError
+from ._exceptions import AkoolError, redact
 
 _MAX_CAUSE_TEXT = 300
 
@@ -21,7 +23,7 @@ class CauseSummary(Exception):
 
     @classmethod
     def of(cls, exc: BaseException, secrets: tuple[str, ...] = ()) -> CauseSummary:
-        text = _redact(_safe_str(exc), secrets)[:_MAX_CAUSE_TEXT]
+        text = redact(_safe_str(exc), secrets)[:_MAX_CAUSE_TEXT]
         return cls(f"{type(exc).__module__}.{type(exc).__qualname__}", text)
 
 
@@ -32,18 +34,11 @@ def _safe_str(exc: BaseException) -> str:
         return ""
 
 
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        for form in (secret, repr(secret)[1:-1]):
-            if form and form in text:
-                text = text.replace(form, "<redacted>")
-    return text
-
-
 def detach_causes(error: BaseException, secrets: tuple[str, ...] = ()) -> None:
     """Make ``error``'s whole ``__cause__``/``__context__`` chain safe to serialise (error
-    trackers ship it): every foreign exception in it becomes a ``CauseSummary``, the
-    messages of ours are redacted, and ``secrets`` appear nowhere."""
+    trackers ship it): every foreign exception in it becomes a ``CauseSummary`` (its text
+    redacted of ``secrets``). Python links the exception being handled as ``__context__``
+    only when ours is raised, so this is done then, not when ours is built."""
     seen: set[int] = set()
     pending: list[BaseException] = [error]
     while pending:
@@ -51,11 +46,6 @@ def detach_causes(error: BaseException, secrets: tuple[str, ...] = ()) -> None:
         if id(link) in seen:
             continue
         seen.add(id(link))
-        if isinstance(link, AkoolError) and secrets:
-            message = _redact(link.message, secrets)
-            if message != link.message:
-                link.message = message
-                link.args = (message, *link.args[1:])
         cause, context = link.__cause__, link.__context__
         if cause is not None and not _is_safe(cause):
             cause = link.__cause__ = CauseSummary.of(cause, secrets)

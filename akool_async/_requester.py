@@ -1,9 +1,10 @@
 """The request path every endpoint shares: retries, auth headers (and the one token refresh
 a 1101 allows), the exchange through the transport under one deadline per attempt, reading
-the answer, redaction (of messages and of whole exception chains), and one debug line per
-attempt. A create, once it is on its way, is shielded from cancellation: it completes (or
-fails) within its deadline, and if the caller was cancelled meanwhile the ids it created
-are logged at WARNING, so that a charged job is never lost without a trace."""
+the answer, redaction (the credentials, for errors built on the way and the foreign
+exceptions chained to them), and one debug line per attempt. A create, once it is on its
+way, is shielded from cancellation: it completes (or fails) within its deadline, and if the
+caller was cancelled meanwhile the ids it created are logged at WARNING, so that a charged
+job is never lost without a trace."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from ._exceptions import (
     AkoolError,
     ClientClosedError,
     InvalidTokenError,
-    RateLimitedError,
     RequestTimeoutError,
     SubmissionUncertainError,
-    TooManyRequestsError,
+    ThrottledError,
+    redacting,
 )
 from ._models import Token
 from ._protocol import (
@@ -98,12 +99,13 @@ class Requester:
         attempt = itertools.count(1)
         seconds = self.timeout if timeout is None else timeout
         announce = None if before_send is None else _once(before_send)
-        return await self.retry.call(
-            lambda: self._attempt(request, read, seconds, next(attempt), announce),
-            creates=request.endpoint.creates,
-            endpoint=request.endpoint.name,
-            paced=self.limiter is not None,
-        )
+        with redacting(self.auth.secrets):  # no error built on the way holds them (a token too)
+            return await self.retry.call(
+                lambda: self._attempt(request, read, seconds, next(attempt), announce),
+                creates=request.endpoint.creates,
+                endpoint=request.endpoint.name,
+                paced=self.limiter is not None,
+            )
 
     async def _fetch_token(self) -> Token:
         assert isinstance(self.auth, TokenAuth)
@@ -164,11 +166,9 @@ class Requester:
             result = read(parse_envelope(request, sent), request)
         except AkoolError as exc:
             _log_request(request, response, started, attempt, exc)
-            self._redact(exc)
-            if self.limiter is not None and isinstance(
-                exc, RateLimitedError | TooManyRequestsError
-            ):
-                self.limiter.throttled(getattr(exc, "retry_after", None))
+            self._detach_causes(exc)
+            if self.limiter is not None and isinstance(exc, ThrottledError):
+                self.limiter.throttled(exc.retry_after)
             if request.endpoint.creates and may_have_created(exc):
                 raise SubmissionUncertainError(
                     f"the create may have reached the server ({type(exc).__name__}: "
@@ -196,9 +196,9 @@ class Requester:
             job_id=request.job_id,
         )
 
-    def _redact(self, exc: AkoolError) -> None:
-        """Scrub credentials from the error and everything chained to it (a server or a
-        library might echo them; an HTTP library's request holds them in its headers)."""
+    def _detach_causes(self, exc: AkoolError) -> None:
+        """Keep credentials out of what is chained to the error (an HTTP library's request
+        holds them in its headers); its own message left them out as it was built."""
         detach_causes(exc, self.auth.secrets())
 
 
@@ -242,7 +242,7 @@ def _log_request(
         return
     endpoint = request.endpoint
     status = response.status_code if response is not None else "-"
-    code = getattr(error, "code", None) or ("-" if error else SUCCESS)
+    code = (error.code or "-") if error else SUCCESS
     log.debug(
         "%s %s%s -> HTTP %s code %s in %.1f ms (attempt %d)%s",
         endpoint.method,

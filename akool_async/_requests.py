@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -252,11 +252,23 @@ class PromptRequest:
             raise ValidationError("scale", self.scale, f"one of {', '.join(SCALES)}")
 
 
-def _check_button(value: object) -> Button:
+def parse_button(value: object) -> Button:
+    """A button from its name (``"u1 "`` reads as ``U1``); ``ValidationError`` otherwise."""
     button = Button.__members__.get(value.strip().upper()) if isinstance(value, str) else None
     if button is None:
         raise ValidationError("button", value, "one of U1-U4 (4K upscale) or V1-V4 (variation)")
     return button
+
+
+def parse_buttons(names: Iterable[object], field: str = "follow_ups") -> tuple[Button, ...]:
+    """Follow-up buttons from their names, each at most once (a button works once per
+    image); ``ValidationError`` naming the bad name, or ``field`` for a repeat."""
+    buttons = tuple(parse_button(name) for name in names)
+    if len(set(buttons)) != len(buttons):
+        raise ValidationError(
+            field, [b.value for b in buttons], "each button at most once: it works once per image"
+        )
+    return buttons
 
 
 @attrs.frozen(kw_only=True)
@@ -264,7 +276,7 @@ class ButtonRequest:
     """The body of v3 createbybutton: a U (upscale) or V (variation) follow-up on a job."""
 
     job_id: str = attrs.field(converter=check_job_id)
-    button: Button = attrs.field(converter=_check_button)
+    button: Button = attrs.field(converter=parse_button)
     webhook_url: str | None = _optional_url_field("webhook_url")
 
     @classmethod

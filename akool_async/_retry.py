@@ -22,25 +22,23 @@ from ._exceptions import (
     InvalidSettingError,
     NetworkError,
     PayloadError,
-    RateLimitedError,
     RequestTimeoutError,
     ServerError,
-    TooManyRequestsError,
+    ThrottledError,
 )
 
 T = TypeVar("T")
 
 # The one table of what a failure says about a create. After these nothing was created,
 # so even a create may be sent again:
-NOTHING_CREATED = (ConnectError, TooManyRequestsError, RateLimitedError, GenerationError)
+NOTHING_CREATED = (ConnectError, ThrottledError, GenerationError)
 # After these a create may exist (the request left and the answer was lost, was a 5xx, or
 # was unreadable): it is never sent again, but reported as SubmissionUncertainError.
 MAYBE_CREATED = (RequestTimeoutError, NetworkError, ServerError, PayloadError)
 # A read is sent again after any transient failure.
 READ_RETRYABLE = (
     ConnectError,
-    TooManyRequestsError,
-    RateLimitedError,
+    ThrottledError,
     RequestTimeoutError,
     NetworkError,
     ServerError,
@@ -99,9 +97,9 @@ class RetryPolicy:
                 return False
             if endpoint is not None and getattr(exc, "endpoint", endpoint) != endpoint:
                 return False
-            if paced and isinstance(exc, TooManyRequestsError | RateLimitedError):
+            if paced and isinstance(exc, ThrottledError):
                 return 0.0
-            if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+            if isinstance(exc, ThrottledError) and exc.retry_after is not None:
                 return min(exc.retry_after, self.max_retry_after) if self.wait else 0.0
             return True
 

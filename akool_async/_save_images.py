@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ._download import DownloadedImage
 from ._exceptions import ValidationError
 from ._models import ImageJob
 
-if TYPE_CHECKING:
-    from ._client import AkoolClient
+
+class Downloader(Protocol):
+    """What saving needs of the client (``AkoolClient``): its public ``download``. Named
+    structurally so this module, which the client imports, does not import the client."""
+
+    async def download(
+        self, source: ImageJob | str, path: str | os.PathLike[str], *, timeout: float | None = None
+    ) -> DownloadedImage: ...
 
 
 def image_paths(job: ImageJob, folder: Path, *, with_grid: bool) -> list[tuple[str, Path]]:
@@ -26,7 +32,7 @@ def image_paths(job: ImageJob, folder: Path, *, with_grid: bool) -> list[tuple[s
 
 
 async def download_images(
-    client: AkoolClient,
+    client: Downloader,
     job: ImageJob,
     folder: str | os.PathLike[str],
     *,

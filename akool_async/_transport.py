@@ -14,7 +14,7 @@ import contextlib
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 import anyio
 import attrs
@@ -232,42 +232,6 @@ class HttpxTransport:
                 await self._downloads.aclose()
 
 
-def make_transport(
-    choice: httpx.AsyncBaseTransport | Transport | Literal["httpx", "aiohttp"] | None,
-    base_url: str,
-    *,
-    http_client: httpx.AsyncClient | None,
-    max_in_flight: int,
-    max_downloads: int,
-    max_response_bytes: int,
-    keepalive_expiry: float,
-) -> Transport:
-    """The client's transport: httpx (default; around a given httpx transport or client),
-    aiohttp (asyncio only), or a ``Transport`` of the caller's, used as it is."""
-    sizes: dict[str, Any] = {
-        "max_in_flight": max_in_flight,
-        "max_downloads": max_downloads,
-        "max_response_bytes": max_response_bytes,
-        "keepalive_expiry": keepalive_expiry,
-    }
-    if choice == "aiohttp":
-        if http_client is not None:
-            raise ConfigurationError("the aiohttp transport does its own HTTP: drop http_client")
-        try:
-            from ._aiohttp import AiohttpTransport
-        except ImportError as exc:
-            raise ConfigurationError(
-                "transport='aiohttp' needs aiohttp: pip install 'akool-async[aiohttp]'"
-            ) from exc
-        return AiohttpTransport(base_url, **sizes)
-    if choice is None or choice == "httpx" or isinstance(choice, httpx.AsyncBaseTransport):
-        given = choice if isinstance(choice, httpx.AsyncBaseTransport) else None
-        return HttpxTransport(base_url, http_client=http_client, transport=given, **sizes)
-    if http_client is not None:
-        raise ConfigurationError("a custom Transport does its own HTTP: drop http_client")
-    return choice
-
-
 class Wire:
     """Requests on the wire, for a graceful close: closing refuses new requests and waits
     (up to ``grace`` seconds) for those already sent, so shutting down does not turn
@@ -360,13 +324,18 @@ def _summary(exc: httpx.HTTPError) -> CauseSummary | None:
 
 
 def _translate(exc: httpx.HTTPError, endpoint: str, job_id: str | None) -> AkoolError:
-    context = {"endpoint": endpoint, "job_id": job_id}
     if isinstance(exc, _LOCAL_ERRORS):
         # Its message quotes our own request (header values: credentials): not repeated.
         return ConfigurationError(f"the request could not be built ({type(exc).__name__})")
     # A pool timeout or a refused connection means the request never left.
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return ConnectError(f"could not connect: {type(exc).__name__}", **context)
+        return ConnectError(
+            f"could not connect: {type(exc).__name__}", endpoint=endpoint, job_id=job_id
+        )
     if isinstance(exc, httpx.TimeoutException):
-        return RequestTimeoutError(f"no answer in time: {type(exc).__name__}", **context)
-    return NetworkError(f"the connection failed: {type(exc).__name__}: {exc}", **context)
+        return RequestTimeoutError(
+            f"no answer in time: {type(exc).__name__}", endpoint=endpoint, job_id=job_id
+        )
+    return NetworkError(
+        f"the connection failed: {type(exc).__name__}: {exc}", endpoint=endpoint, job_id=job_id
+    )

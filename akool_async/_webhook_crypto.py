@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._exceptions import WebhookDecryptError, WebhookPayloadError, WebhookSignatureError
-from ._models import ImageStatus
+from ._models import ImageStatus, WebhookEvent  # WebhookEvent lived here: still importable
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -47,26 +47,6 @@ _MAX_INT = 2**64
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _EVENT_KEYS = frozenset({"_id", "status", "type", "url"})
 _MAX_SHOWN_ID = 64  # longer ids are not echoed into error messages
-
-
-@attrs.frozen
-class WebhookEvent:
-    """The decrypted event: a job's status, and its image URL once completed."""
-
-    job_id: str
-    status: ImageStatus
-    type: str | None = None
-    url: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The event as Akool's JSON (``None`` fields left out), e.g. for ``seal_event``."""
-        event: dict[str, Any] = {**self.extra, "_id": self.job_id, "status": int(self.status)}
-        if self.type is not None:
-            event["type"] = self.type
-        if self.url is not None:
-            event["url"] = self.url
-        return event
 
 
 @attrs.frozen

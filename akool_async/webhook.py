@@ -31,9 +31,9 @@ from ._exceptions import (
     WebhookError,
     WebhookSignatureError,
 )
+from ._models import WebhookEvent
 from ._webhook_crypto import (
     SignedCallback,
-    WebhookEvent,
     decrypt,
     encrypt,
     open_callback,

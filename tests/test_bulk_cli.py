@@ -279,6 +279,21 @@ def _jobs(out: Path) -> int:
         return 0
 
 
+def test_a_repeated_follow_up_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--follow-ups U1,u1`` names the option and exits 2 before any line is read: a
+    button works once per image, as in the input file and ``client.generate``."""
+    source = tmp_path / "p.jsonl"
+    source.write_text('{"prompt": "a fox"}\n')
+    argv = ["bulk", str(source), "--out", str(tmp_path / "out"), "--dry-run"]
+    assert main([*argv, "--follow-ups", "U1,u1"]) == 2
+    err = capsys.readouterr().err
+    assert "--follow-ups" in err
+    assert "at most once" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_keyless_run_interrupted_and_resumed_saves_every_image_once(tmp_path: Path) -> None:
     """No key: the built-in emulator keeps its jobs beside the journal, so Ctrl-C and
     --resume end with every image of the example's first six prompts (one with a

@@ -134,6 +134,8 @@ def test_generate_usage_errors_exit_2_before_anything_runs(
     assert "batch_quantity=9 is not valid" in one_line(capsys.readouterr().err)
     assert main(["generate", "x", "--follow-ups", "U9", "--out", str(out)]) == 2
     assert "U9" in one_line(capsys.readouterr().err)
+    assert main(["generate", "x", "--follow-ups", "U1,u1", "--out", str(out)]) == 2
+    assert "--follow-ups=['U1', 'U1'] is not valid" in one_line(capsys.readouterr().err)
     assert not out.exists()
 
 

@@ -72,6 +72,19 @@ async def test_429_retry_after_is_honoured(mode: str) -> None:
     assert emulator.counters.requests["quota/info"] == 2
 
 
+@pytest.mark.parametrize("fault", ["http_429", "code_1005"])
+async def test_both_throttles_are_one_error_and_charge_nothing(fault: str) -> None:
+    """Over HTTP, a 429 and a 1005 are both a ThrottledError, never an uncertain create:
+    refused before handling, the create is sent again up to the attempts, charging nothing."""
+    emulator = Emulator(config(instant=True, faults=Faults(**{fault: 1.0}, retry_after=2.0)))
+    async with wired("http", emulator, retry=RetryPolicy(attempts=3, wait=False)) as client:
+        with pytest.raises(ak.ThrottledError) as info:
+            await client.create_by_source_prompt(prompt="a fox")
+    assert info.value.retry_after == (2.0 if fault == "http_429" else None)
+    assert emulator.counters.requests["createBySourcePrompt"] == 3
+    assert emulator.counters.jobs_created == 0
+
+
 @pytest.mark.parametrize("mode", ["http", "aiohttp"])
 async def test_slow_answer_times_out(mode: str) -> None:
     """A slow answer past the per-call timeout is a RequestTimeoutError (a create: uncertain).

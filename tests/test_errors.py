@@ -1,4 +1,5 @@
-"""Every business code, HTTP status and unreadable answer maps to its typed error."""
+"""Every business code, HTTP status and unreadable answer maps to its typed error; every
+error shares the root's context, throttles share one base, and messages are redacted as built."""
 
 from __future__ import annotations
 
@@ -140,3 +141,104 @@ def test_every_error_pickles_with_its_context() -> None:
         assert type(copy) is type(error)
         assert str(copy) == str(error)
         assert copy.__dict__.keys() == error.__dict__.keys()
+
+
+CONTEXT = ("code", "http_status", "endpoint", "job_id", "retry_after")
+
+
+def test_every_error_has_the_shared_context() -> None:
+    """The root carries code, http_status, endpoint, job_id and retry_after, None unknown."""
+    bare = ak.AkoolError("x")
+    assert [getattr(bare, name) for name in CONTEXT] == [None] * 5
+    samples = [
+        ak.ValidationError("scale", "5:4", "one of ..."),
+        ak.ConnectError("down", endpoint="infobymodelid", job_id="j"),
+        ak.JobTimeoutError("late", job_ids=("a", "b")),
+        ak.ResultExpiredError("gone", url="https://cdn.test/a.png", http_status=410),
+        ak.ServerError("boom", http_status=502),
+        error_for_code(1008, "gone", http_status=200, endpoint="infobymodelid", job_id="j"),
+    ]
+    for error in samples:
+        assert all(hasattr(error, name) for name in CONTEXT), error
+    assert (samples[2].job_id, samples[3].http_status, samples[3].endpoint) == (
+        "a",
+        410,
+        "download",
+    )
+    assert (samples[5].code, samples[5].http_status, samples[5].retry_after) == (1008, 200, None)
+    assert samples[4].code is None
+
+
+SLOW_DOWN = httpx.Response(429, text="slow down", headers={"retry-after": "7"})
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "retry_after"),
+    [
+        (SLOW_DOWN, ak.TooManyRequestsError, 7.0),
+        (fail(1005, "rate limited"), ak.RateLimitedError, None),
+    ],
+)
+async def test_http_429_and_code_1005_are_one_throttling_error(
+    client: AkoolClient,
+    api: respx.MockRouter,
+    answer: httpx.Response,
+    error: type[ak.AkoolError],
+    retry_after: float | None,
+) -> None:
+    """Both throttles are a ThrottledError with retry_after; a create is sent again after
+    either (nothing was created), never reported as uncertain."""
+    route = api.post(V4).mock(return_value=answer)
+    with pytest.raises(ak.ThrottledError) as info:
+        await client.create_by_source_prompt(prompt="x")
+    assert type(info.value) is error
+    assert info.value.retry_after == retry_after
+    assert route.call_count == client.retry.attempts > 1
+
+
+def test_the_throttling_errors_keep_their_other_bases() -> None:
+    """429 is still an HTTPStatusError and 1005 still an APIError."""
+    assert issubclass(ak.TooManyRequestsError, ak.HTTPStatusError)
+    assert issubclass(ak.RateLimitedError, ak.APIError)
+    assert not issubclass(ak.ServerError, ak.ThrottledError)
+
+
+async def test_errors_built_while_redacting_leave_the_credentials_out() -> None:
+    """An error's message is redacted as it is built (escaped forms too), in tasks started
+    within the block as well; outside it nothing is touched."""
+    import anyio
+
+    from akool_async._exceptions import redacting
+
+    key, other = "ke\\y-123", "tok-456"  # a backslash: its repr differs
+    built: list[ak.AkoolError] = []
+
+    async def build() -> None:
+        built.append(ak.NetworkError(f"peer said {key!r} and {other}"))
+
+    with redacting([key]), redacting([other, ""]):
+        built.append(ak.ParameterError(f"bad key {key}", code=1003))
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(build)
+    for error in built:
+        text = f"{error} {error!r} {error.args} {error.message}"
+        assert key not in text
+        assert repr(key)[1:-1] not in text
+        assert other not in text
+        assert "<redacted>" in error.message
+    assert key in ak.ParameterError(f"bad key {key}").message
+
+
+def test_bugs_and_lost_claims_are_not_akool_errors() -> None:
+    """A driver bug or a lost claim is a RuntimeError: code that reports an AkoolError as
+    a job's failure never swallows one."""
+    from akool_async._exceptions import ClaimLostError, IllegalTransitionError
+    from akool_async._follow_states import CreateState, On
+
+    bug = IllegalTransitionError("create", CreateState.PLANNED, On.ANSWERED)
+    assert str(bug) == "create: ANSWERED is not allowed in state CreateState.PLANNED"
+    lost = ClaimLostError("id:fox", 3)
+    assert (lost.key, lost.fence) == ("id:fox", 3)
+    for error in (bug, lost):
+        assert isinstance(error, RuntimeError)
+        assert not isinstance(error, ak.AkoolError)

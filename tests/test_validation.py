@@ -152,3 +152,21 @@ def test_validation_error_truncates_huge_values() -> None:
     with pytest.raises(ValidationError) as info:
         SourcePromptRequest(prompt="x", scale="9" * 10_000)
     assert len(str(info.value)) < 300
+
+
+def test_buttons_are_parsed_in_one_place() -> None:
+    """Button names read the same everywhere (case, spaces); a bad one names ``button``,
+    a repeat names the list's field."""
+    from akool_async._requests import parse_button, parse_buttons
+
+    assert parse_button(" u1 ") is Button.U1
+    assert parse_buttons(["V2", "u1"]) == (Button.V2, Button.U1)
+    assert parse_buttons([]) == ()
+    with pytest.raises(ValidationError) as bad:
+        parse_buttons(["U1", "X9"])
+    assert (bad.value.field, bad.value.value) == ("button", "X9")
+    with pytest.raises(ValidationError) as twice:
+        parse_buttons(["U1", "u1"], field="--follow-ups")
+    assert twice.value.field == "--follow-ups"
+    assert "at most once" in str(twice.value)
+    assert ButtonRequest(job_id="j", button="v4 ").button is Button.V4  # the same parser

@@ -26,10 +26,9 @@ from akool_async._exceptions import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from akool_async._models import ImageStatus
+from akool_async._models import ImageStatus, WebhookEvent
 from akool_async._webhook_crypto import (
     SignedCallback,
-    WebhookEvent,
     decrypt,
     encrypt,
     open_callback,
@@ -564,3 +563,10 @@ def test_arbitrary_plaintexts_parse_or_raise_webhook_errors(plaintext: bytes) ->
     except WebhookError:
         return
     assert isinstance(event.status, ImageStatus)
+
+
+def test_webhook_event_is_the_models_one() -> None:
+    """The event lives with the models; the old import path still gives the same class."""
+    from akool_async import _models, _webhook_crypto, webhook
+
+    assert vars(_webhook_crypto)["WebhookEvent"] is _models.WebhookEvent is webhook.WebhookEvent

@@ -23,7 +23,7 @@ import anyio.abc
 
 from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
-from .._requests import ButtonRequest
+from .._requests import parse_buttons
 from ..bulk import BulkRun, BulkStats, Summary, read_items, run_bulk
 from ..bulk._input import count_records
 from ._checks import input_file, output_folder
@@ -116,7 +116,7 @@ def _records(path: Path) -> int:
 def _buttons(text: str) -> tuple[Button, ...]:
     names = [name for name in text.replace(",", " ").split() if name]
     try:
-        return tuple(ButtonRequest(job_id="check", button=name).button for name in names)
+        return parse_buttons(names, field="buttons")
     except ValidationError as exc:
         raise CLIError(f"--follow-ups: {exc.message}") from None
 

@@ -12,7 +12,7 @@ import anyio
 
 from .._exceptions import AuthenticationError, JobTimeoutError, TransportError, ValidationError
 from .._models import Button
-from .._requests import ButtonRequest, SourcePromptRequest
+from .._requests import SourcePromptRequest, parse_buttons
 from ._checks import output_folder
 from ._connect import connect, has_credentials, require_emulator
 from ._errors import CLIError, Exit
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             resolution=args.resolution, negative_prompt=args.negative_prompt,
             source_images=args.source_image,
         )  # fmt: skip
-        follow_ups = [ButtonRequest(job_id="check", button=name).button for name in names]
+        follow_ups = parse_buttons(names, field="--follow-ups")
     except ValidationError as exc:
         raise CLIError(str(exc)) from None
     if args.timeout <= 0:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return anyio.run(_generate, args, follow_ups, backend=args.backend)
 
 
-async def _generate(args: argparse.Namespace, follow_ups: list[Button]) -> int:
+async def _generate(args: argparse.Namespace, follow_ups: tuple[Button, ...]) -> int:
     failed = 0
     running: list[str] = []
     async with connect(quiet=args.quiet) as connection:

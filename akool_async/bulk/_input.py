@@ -16,7 +16,7 @@ import attrs
 
 from .._exceptions import ValidationError
 from .._models import Button
-from .._requests import ButtonRequest, SourcePromptRequest
+from .._requests import SourcePromptRequest, parse_buttons
 
 _CHUNK = 1000
 _FIELDS = frozenset({"prompt", "scale", "resolution", "batch_quantity", "source_images",
@@ -102,10 +102,7 @@ def _follow_ups(value: object, default: Sequence[Button]) -> tuple[Button, ...]:
     names = value.replace(",", " ").split() if isinstance(value, str) else value
     if not isinstance(names, list | tuple):
         raise ValidationError("follow_ups", value, 'a list of buttons such as ["U1", "V2"]')
-    buttons = tuple(ButtonRequest(job_id="check", button=name).button for name in names)
-    if len(set(buttons)) != len(buttons):
-        raise ValidationError("follow_ups", value, "each button at most once")
-    return buttons
+    return parse_buttons(names)
 
 
 async def read_items(path: Path, default_follow_ups: Sequence[Button] = ()) -> AsyncIterator[Entry]:

@@ -6,21 +6,22 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import attrs
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from .._client import AkoolClient
 from .._poll_policy import PollPolicy
-from .._retry import RetryPolicy
 from . import _persist
 from ._app import ConnectionDropped, EmulatorApp
 from ._config import EmulatorConfig, Faults, Fixed, LogNormal
 from ._state import Backend, Clock, Counters
 from ._webhooks import WebhookDispatcher
+
+if TYPE_CHECKING:  # the return type of the client() convenience only
+    from .._client import AkoolClient
 
 IN_PROCESS_URL = "http://akool-emulator.local"
 
@@ -156,6 +157,11 @@ class Emulator:
         limit (a rate limit is then the emulator's ``rate_limit`` to test against). Its poll
         policy follows the emulator's speed (see ``poll_policy``).
         """
+        # Imported here: the emulator serves the API with models and the wire protocol
+        # only; this convenience alone needs the client (tests/test_layers.py).
+        from .._client import AkoolClient
+        from .._retry import RetryPolicy
+
         options.setdefault("api_key", self.api_key)
         options.setdefault("base_url", IN_PROCESS_URL)
         if "http_client" not in options:

@@ -1,0 +1,269 @@
+"""The package's layers, read from its import graph (``ast``, no import is run)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+import akool_async
+
+PACKAGE = "akool_async"
+ROOT = Path(akool_async.__file__).parent
+
+# What the emulator may import (issue 11): the models, errors and settings values (data
+# only), and the wire protocol (pure: request models, codec, envelope reading, webhook
+# crypto). Nothing that does I/O, nothing of the client.
+DATA = {"_models", "_exceptions", "_arguments", "_poll_policy"}
+WIRE = {"_requests", "_converter", "_protocol", "_webhook_crypto"}
+EMULATOR_MAY_IMPORT = {f"{PACKAGE}.{name}" for name in DATA | WIRE}
+# The one way up: ``Emulator.client()`` builds an ``AkoolClient`` wired to the emulator.
+# Its return type needs the client's name, and the call imports it: never at load time.
+EMULATOR_CONVENIENCE = {
+    ("akool_async.emulator._emulator", "akool_async._client", "typing"),
+    ("akool_async.emulator._emulator", "akool_async._client", "deferred"),
+    ("akool_async.emulator._emulator", "akool_async._retry", "deferred"),
+}
+# The modules the errors/edges step of issue 11 changed: no import cycle among them, and
+# none on any cycle but ``_client`` (its cycle with ``_orchestrator`` goes with step 1 of
+# the issue, the public watch API).
+TOUCHED = {
+    f"{PACKAGE}.{name}"
+    for name in (
+        "_exceptions", "_redaction", "_requester", "_retry", "_transport", "_transport_choice",
+        "_save_images", "_follow", "_follow_table", "_journal_protocol",
+        "_models", "_webhook_crypto", "_polling", "_auth", "_arguments", "_protocol",
+        "_requests", "_client", "webhook", "bulk._input", "_cli._bulk", "_cli._generate",
+        "emulator._emulator",
+    )
+}  # fmt: skip
+CLIENT_NAMES = {"client", "_client"}
+
+
+@attrs.frozen
+class Edge:
+    source: str
+    target: str
+    kind: str  # "runtime" (at load), "typing" (under TYPE_CHECKING), "deferred" (in a body)
+
+
+def module_name(path: Path) -> str:
+    parts = [PACKAGE, *path.relative_to(ROOT).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+PACKAGES = {module_name(path) for path in ROOT.rglob("__init__.py")}
+
+
+def sources() -> dict[str, ast.Module]:
+    return {
+        module_name(path): ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for path in sorted(ROOT.rglob("*.py"))
+    }
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(
+    nodes: Iterable[ast.AST], kind: str
+) -> Iterator[tuple[ast.Import | ast.ImportFrom, str]]:
+    for node in nodes:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node, kind
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            yield from _imports(ast.iter_child_nodes(node), "deferred")
+        elif isinstance(node, ast.If) and _is_type_checking(node):
+            yield from _imports(node.body, "typing" if kind == "runtime" else kind)
+            yield from _imports(node.orelse, kind)
+        else:
+            yield from _imports(ast.iter_child_nodes(node), kind)
+
+
+def _targets(source: str, node: ast.Import | ast.ImportFrom, modules: set[str]) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in modules}
+    if node.level:
+        package = source if source in PACKAGES else source.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{node.module}" if node.module else package
+    else:
+        base = node.module or ""
+    # ``from . import _protocol`` imports a module; ``from ._models import X`` a name.
+    found = {f"{base}.{alias.name}" for alias in node.names} & modules
+    return found or ({base} & modules)
+
+
+def import_graph(trees: dict[str, ast.Module]) -> set[Edge]:
+    modules = set(trees)
+    return {
+        Edge(source, target, kind)
+        for source, tree in trees.items()
+        for node, kind in _imports(tree.body, "runtime")
+        for target in _targets(source, node, modules)
+        if target != source
+    }
+
+
+def cycles(edges: set[Edge]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    graph: dict[str, set[str]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, set()).add(edge.target)
+        graph.setdefault(edge.target, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+SOURCES = sources()
+GRAPH = import_graph(SOURCES)
+
+
+def test_the_graph_sees_every_kind_of_import() -> None:
+    """The graph holds load-time, TYPE_CHECKING and in-function imports, relative ones
+    resolved (a check over an empty or partial graph would pass for nothing)."""
+    edges = {(e.source.removeprefix("akool_async."), e.target.removeprefix("akool_async."),
+              e.kind) for e in GRAPH}  # fmt: skip
+    assert ("_client", "_orchestrator", "runtime") in edges
+    assert ("testing", "_client", "typing") in edges
+    assert ("testing", "emulator", "deferred") in edges
+    assert ("_client", "_protocol", "runtime") in edges  # from . import _protocol as api
+    assert ("emulator._app", "emulator._validate", "runtime") in edges  # from . import _validate
+    assert ("emulator", "emulator._emulator", "runtime") in edges  # a package's relative import
+    assert len({e.source for e in GRAPH}) > 50
+
+
+def test_the_errors_import_nothing_from_the_package() -> None:
+    """Every layer raises the errors, so the errors module imports no other module."""
+    assert {e for e in GRAPH if e.source == "akool_async._exceptions"} == set()
+
+
+def test_the_emulator_depends_only_on_models_and_the_wire_protocol() -> None:
+    """The emulator's modules import only data and wire-protocol modules (and each other),
+    which in turn import nothing else; ``Emulator.client()`` is the one listed way up."""
+    outside = {
+        e
+        for e in GRAPH
+        if e.source.startswith("akool_async.emulator")
+        and not e.target.startswith("akool_async.emulator")
+    }
+    assert {e.target for e in outside} - EMULATOR_MAY_IMPORT == {
+        "akool_async._client",
+        "akool_async._retry",
+    }
+    assert {
+        (e.source, e.target, e.kind) for e in outside if e.target not in EMULATOR_MAY_IMPORT
+    } == (EMULATOR_CONVENIENCE)
+    below = {e.target for e in GRAPH if e.source in EMULATOR_MAY_IMPORT}
+    assert below <= EMULATOR_MAY_IMPORT
+
+
+def test_auth_does_not_import_the_protocol() -> None:
+    """Credentials sit below the wire protocol: ``_auth`` never imports ``_protocol``."""
+    assert not {
+        e for e in GRAPH if (e.source, e.target) == ("akool_async._auth", "akool_async._protocol")
+    }
+    assert ("akool_async._auth", "akool_async._arguments") in {(e.source, e.target) for e in GRAPH}
+
+
+def test_no_import_cycle_among_the_modules_this_step_touched() -> None:
+    """No import cycle (TYPE_CHECKING and in-function imports included) among the modules
+    the errors/edges step changed, and none of them but ``_client`` on any cycle."""
+    assert set(SOURCES) >= TOUCHED
+    among = {e for e in GRAPH if e.source in TOUCHED and e.target in TOUCHED}
+    assert cycles(among) == []
+    on_cycles = {module for component in cycles(GRAPH) for module in component}
+    assert on_cycles & TOUCHED <= {"akool_async._client"}
+
+
+def test_cycles_finds_a_cycle() -> None:
+    """The cycle finder reports a loop, and only the modules on it."""
+    edges = {Edge("a", "b", "runtime"), Edge("b", "c", "typing"), Edge("c", "a", "deferred")}
+    edges |= {Edge("c", "d", "runtime")}
+    assert cycles(edges) == [["a", "b", "c"]]
+    assert cycles({Edge("a", "b", "runtime")}) == []
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11: _client and _orchestrator import each other until step 1"
+)
+def test_the_import_graph_has_no_cycle() -> None:
+    """No import cycle anywhere in the package, TYPE_CHECKING imports included."""
+    assert cycles(GRAPH) == []
+
+
+def private_client_uses(module: str, tree: ast.Module) -> list[str]:
+    """``client._x``, ``self.client._x``, ``self._client._x`` (dunders aside) in ``tree``."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        owner = node.value
+        name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+        if name in CLIENT_NAMES and not node.attr.startswith("__"):
+            found.append(f"{module}:{node.lineno} {ast.unparse(node)}")
+    return sorted(found)
+
+
+def test_private_client_uses_are_found() -> None:
+    """The check finds a private member reached through a client, and nothing else."""
+    code = (
+        "async def f(self, client, other):\n"
+        "    client._a()\n    self._client._b\n    self.client._c.d()\n"
+        "    client.public\n    client.__class__\n    other._e\n    self._f\n"
+    )
+    assert private_client_uses("m", ast.parse(code)) == [
+        "m:2 client._a",
+        "m:3 self._client._b",
+        "m:4 self.client._c",
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11: Generation and bulk use the client's _watch_set, _with_buttons and "
+    "_background until the public watch API",
+)
+def test_no_private_client_member_is_used_outside_the_client() -> None:
+    """Nothing outside ``_client`` touches a private member of the client."""
+    uses = [
+        use
+        for module, tree in SOURCES.items()
+        if module != "akool_async._client"
+        for use in private_client_uses(module, tree)
+    ]
+    assert uses == []
