@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ._download import DownloadedImage
 from ._exceptions import ValidationError
 from ._models import ImageJob
 
-if TYPE_CHECKING:
-    from ._client import AkoolClient
+
+class _Downloads(Protocol):
+    """What saving needs of ``AkoolClient`` (which calls it): no import of the client."""
+
+    async def download(
+        self, source: ImageJob | str, path: str | os.PathLike[str], *, timeout: float | None = None
+    ) -> DownloadedImage: ...
 
 
 def image_paths(job: ImageJob, folder: Path, *, with_grid: bool) -> list[tuple[str, Path]]:
@@ -26,7 +31,7 @@ def image_paths(job: ImageJob, folder: Path, *, with_grid: bool) -> list[tuple[s
 
 
 async def download_images(
-    client: AkoolClient,
+    client: _Downloads,
     job: ImageJob,
     folder: str | os.PathLike[str],
     *,
