@@ -13,21 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ._models import ImageJob
-from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest
+from ._requests import ButtonRequest, SourcePromptRequest
 from ._watchset import WatchSet
 
 
 class WorkflowClient(Protocol):
     """The client as a workflow sees it (``AkoolClient`` is one)."""
 
-    async def submit(
-        self,
-        request: SourcePromptRequest | PromptRequest | ButtonRequest,
-        *,
-        timeout: float | None = None,
-        before_send: Callable[[], Awaitable[object]] | None = None,
-    ) -> tuple[ImageJob, ...]:
-        """Send a validated create request; the jobs it created."""
+    async def submit(self, request: SourcePromptRequest | ButtonRequest) -> tuple[ImageJob, ...]:
+        """Send a validated create request (a batch, a button press); the jobs it created."""
         ...
 
     def watch(self) -> WatchSet:
