@@ -70,6 +70,8 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._transport import StreamedResponse, Transport
 from ._version import __version__
+from ._watchset import WatchSet
+from ._workflow_client import WorkflowClient
 from .webhook import WebhookEvent, WebhookReceiver, WebhookStats
 
 __all__ = [
@@ -144,6 +146,7 @@ __all__ = [
     "UnknownAPIError",
     "ValidationError",
     "VerificationRequiredError",
+    "WatchSet",
     "WebhookDecryptError",
     "WebhookDeliveryError",
     "WebhookError",
@@ -152,5 +155,6 @@ __all__ = [
     "WebhookReceiver",
     "WebhookSignatureError",
     "WebhookStats",
+    "WorkflowClient",
     "__version__",
 ]

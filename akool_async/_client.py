@@ -287,7 +287,7 @@ class AkoolClient:
         parent_id = parent.id if isinstance(parent, ImageJob) else parent
         ButtonRequest(job_id=parent_id, button=button, webhook_url=webhook_url)  # before a look
         if isinstance(parent, ImageJob):
-            parent = await self._with_buttons(parent)
+            parent = await self.with_buttons(parent)
         request = ButtonRequest.for_parent(parent, button, webhook_url=webhook_url)
         (job,) = await self.submit(request, timeout=timeout)
         return job
@@ -356,7 +356,7 @@ class AkoolClient:
         """
         timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
         check_job(job)
-        watch = self._watch_set()
+        watch = self.watch()
         _follow(watch, job, timeout)
         try:
             _, result = await watch.next()
@@ -383,7 +383,7 @@ class AkoolClient:
         jobs = list(jobs)
         for job in jobs:
             check_job(job)
-        watch = self._watch_set()
+        watch = self.watch()
         for job in jobs:
             _follow(watch, job, timeout)
         try:
@@ -429,23 +429,53 @@ class AkoolClient:
         if not isinstance(fail_fast, bool):
             raise ValidationError("fail_fast", fail_fast, "True or False")
         buttons = parse_buttons(follow_ups)
-        self._watch_set()  # fail now, not on first iteration, if the client is not open
+        self._check_background()  # fail now, not on first iteration, if the client is not open
         return Generation(self, request, buttons, fail_fast=fail_fast, job_timeout=job_timeout)
 
-    def _watch_set(self) -> WatchSet:
+    def watch(self) -> WatchSet:
+        """A new, empty ``WatchSet``: jobs followed together on the client's shared poll
+        scheduler (and its webhook callbacks), each outcome as it comes.
+
+        ``wait``, ``as_completed`` and ``generate`` are built on it; use it for workflows
+        of your own (``add`` a job, ``await next()`` its outcome, ``add`` the jobs it led
+        to). Close it when done (``async with client.watch() as watch:``): the jobs still
+        pending stop being polled. Needs the client opened with ``async with``.
+        """
+        self._check_background()
+        return WatchSet(self._scheduler)
+
+    def _check_background(self) -> None:
         self._requester.check_open()
         if not self._background.running or not self._scheduler.running:
             raise ConfigurationError(
-                "wait(), as_completed() and generate() poll in the background: open the client "
-                "with `async with AkoolClient(...) as client`"
+                "wait(), as_completed(), watch() and generate() poll in the background: open "
+                "the client with `async with AkoolClient(...) as client`"
             )
-        return WatchSet(self._scheduler)
 
-    async def _with_buttons(self, job: ImageJob) -> ImageJob:
-        """The job with its buttons: one ended by a callback is looked at once more."""
+    async def with_buttons(self, job: ImageJob, *, timeout: float | None = None) -> ImageJob:
+        """``job`` with its ``buttons`` (and ``used_buttons``), to press follow-ups on.
+
+        A completed job that a webhook callback brought carries none: it is looked up once
+        (``info_by_model_id``); any other job is returned as it is, with no request.
+        """
+        if not isinstance(job, ImageJob):
+            raise ValidationError("job", job, "an ImageJob (from a create, a wait or a look-up)")
+        timeout = optional_timeout("timeout", timeout)
         if job.extra.get("via") == "webhook" and job.status == ImageStatus.COMPLETED:
-            return await self.info_by_model_id(job.id)
+            return await self.info_by_model_id(job.id, timeout=timeout)
         return job
+
+    def start_soon(self, function: Callable[[], Awaitable[object]]) -> None:
+        """Run ``function()`` in the client's background: work that must go on however
+        slowly its caller reads (``generate`` presses follow-ups there the moment an image
+        finishes). It is cancelled when the client closes; an exception it raises is logged,
+        never raised: report failures through your own channel. Needs the client opened
+        with ``async with``.
+        """
+        if not callable(function):
+            raise ValidationError("function", function, "an async function taking no arguments")
+        self._check_background()
+        self._background.spawn(function)
 
     async def download_images(
         self,

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import attrs
@@ -28,9 +28,7 @@ from ._models import Button, ImageJob, ImageStatus
 from ._polling import Result
 from ._requests import ButtonRequest, SourcePromptRequest
 from ._watchset import WatchSet
-
-if TYPE_CHECKING:
-    from ._client import AkoolClient
+from ._workflow_client import WorkflowClient
 
 log = logging.getLogger("akool_async")
 
@@ -120,11 +118,18 @@ class Generation:
     pressed the moment their image finishes, however slowly outcomes are read. Leaving
     early (``async with`` makes it prompt) stops the driver; ``left_running`` then names
     the jobs still running on the server.
+
+    Why the client's background (``client.start_soon``) and not a task group of its own:
+    an async generator may not hold a task group open across its ``yield`` (its cancel
+    scope would span the consumer's code), and requiring ``async with`` around every
+    ``async for`` would break the public API. The client's background lives exactly as
+    long as the polling it depends on, and closing the client ends both. ``client`` is
+    any ``WorkflowClient``: only public client methods are used.
     """
 
     def __init__(
         self,
-        client: AkoolClient,
+        client: WorkflowClient,
         request: SourcePromptRequest,
         follow_ups: Sequence[Button],
         *,
@@ -177,7 +182,7 @@ class Generation:
     # -- the consumer's side ------------------------------------------------------------
 
     async def _consume(self) -> AsyncIterator[JobOutcome]:
-        self._client._background.spawn(self._drive)  # the driver is part of the client
+        self._client.start_soon(self._drive)  # the driver is part of the client
         try:
             while True:
                 while not self._queue:
@@ -224,7 +229,7 @@ class Generation:
             self._driver_ended.set()
 
     async def _follow(self) -> None:
-        watch = self._client._watch_set()
+        watch = self._client.watch()
         pending: dict[str, _Pending] = {}
         try:
             submitted_at = time.time()
@@ -275,7 +280,7 @@ class Generation:
             buttons = self.follow_ups
             if buttons:
                 try:
-                    job = await self._client._with_buttons(job)  # a callback carries none
+                    job = await self._client.with_buttons(job)  # a callback carries none
                 except AkoolError as exc:
                     for button in buttons:
                         self._push(self._failed_create(exc, time.time(), job.id, button))

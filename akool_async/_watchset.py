@@ -1,21 +1,35 @@
 """Jobs followed together by one waiter (``wait``, ``as_completed``, a generation, a bulk
-item): outcomes as they come from the shared scheduler, with per-job deadlines."""
+item, or a workflow of a user's own through ``AkoolClient.watch()``): outcomes as they
+come from the shared scheduler, with per-job deadlines."""
 
 from __future__ import annotations
 
 import heapq
 import time
 from collections import deque
+from typing import TYPE_CHECKING, Self
 
 import anyio
 
 from ._exceptions import JobTimeoutError
 from ._models import ImageJob
-from ._polling import PollScheduler, Result
+from ._polling import Result
+
+if TYPE_CHECKING:  # made by the client: the scheduler is not part of the public surface
+    from ._polling import PollScheduler
 
 
 class WatchSet:
     """Jobs followed together: ``next()`` gives each one's outcome as it comes.
+
+    Get one from ``AkoolClient.watch()``, which follows the jobs on the client's shared
+    poll scheduler (and its webhook callbacks): ``add`` jobs (more at any time, e.g. the
+    children of a button press), ``add_result`` a job already over, ``await next()`` for
+    ``(job_id, outcome)`` in the order they end, until ``idle``. An outcome is the job's
+    final ``ImageJob`` (completed or failed: check ``status``; a completed one that a
+    callback brought has no buttons: ``AkoolClient.with_buttons``) or the exception that
+    stopped following it. ``close()`` (or leaving ``async with``) stops polling the jobs
+    still ``pending``.
 
     Each job may have its own deadline; when it passes, the job's outcome is a
     ``JobTimeoutError`` (the job goes on remotely; wait on its id again to resume), or,
@@ -31,16 +45,27 @@ class WatchSet:
         self.timed_out: set[str] = set()  # left running on the server, past their deadline
         self.last_arrival = 0.0  # epoch seconds the outcome last returned by next() arrived
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
     @property
     def pending(self) -> frozenset[str]:
+        """The ids of jobs added and not yet ended (nor timed out)."""
         return frozenset(self._pending)
 
     def add(
         self, job_id: str, *, age: float | None = 0.0, timeout: float | None = None,
         grid: bool | None = None,
     ) -> None:  # fmt: skip
-        """Follow ``job_id`` (``grid``: whether it is a grid job, None: as its create or its
-        answers say; see ``PollScheduler.watch``)."""
+        """Follow ``job_id``; one already followed is left as it is.
+
+        ``age``: seconds since it was created (the first poll comes when a job of that age
+        is likely done), None: poll at once (an old job). ``timeout``: seconds until its
+        outcome is a ``JobTimeoutError``. ``grid``: whether it is a grid job (v3 first
+        result, V result), None: as its create or its answers say."""
         if job_id in self._pending:
             return
         self._pending.add(job_id)
@@ -49,6 +74,7 @@ class WatchSet:
         self._scheduler.watch(job_id, self._deliver, age=age, grid=grid)
 
     def is_grid(self, job: ImageJob) -> bool:
+        """Whether ``job`` is a grid (known from its create or as its answers say)."""
         return self._scheduler.is_grid(job)
 
     def add_result(self, job_id: str, result: Result) -> None:
@@ -70,7 +96,8 @@ class WatchSet:
             self._arrived.set()
 
     async def next(self) -> tuple[str, Result]:
-        """The next outcome; ``LookupError`` when nothing is pending or ready."""
+        """``(job_id, outcome)`` of the next job to end; ``LookupError`` when nothing is
+        pending or ready (``idle``)."""
         clock = self._scheduler.clock
         while not self._ready:
             if not self._pending:

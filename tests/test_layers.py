@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import attrs
-import pytest
 
 import akool_async
 
@@ -218,9 +217,6 @@ def test_cycles_finds_a_cycle() -> None:
     assert cycles({Edge("a", "b", "runtime")}) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: _client and _orchestrator import each other until step 1"
-)
 def test_the_import_graph_has_no_cycle() -> None:
     """No import cycle anywhere in the package, TYPE_CHECKING imports included."""
     assert cycles(GRAPH) == []
@@ -253,11 +249,6 @@ def test_private_client_uses_are_found() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: Generation and bulk use the client's _watch_set, _with_buttons and "
-    "_background until the public watch API",
-)
 def test_no_private_client_member_is_used_outside_the_client() -> None:
     """Nothing outside ``_client`` touches a private member of the client."""
     uses = [

@@ -327,7 +327,7 @@ class _Follow:
 
     async def run(self) -> ItemResult:
         runner = self.runner
-        watch = runner.client._watch_set()
+        watch = runner.client.watch()
         try:
             async with anyio.create_task_group() as saving:
                 for job in list(self.jobs.values()):
@@ -415,7 +415,7 @@ class _Follow:
                 saving.start_soon(self._save, job, image)
             if job.parent_id is None and self.item.follow_ups:
                 try:
-                    parent = await runner.client._with_buttons(result)  # callbacks carry none
+                    parent = await runner.client.with_buttons(result)  # callbacks carry none
                 except AkoolError as exc:
                     self.lost.extend(
                         _missing(job.job_id, b, _reason(exc)) for b in self.item.follow_ups
