@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
 import anyio
 import attrs
 
-from ._exceptions import AkoolError, JobFailedError, JobTimeoutError
+from . import _follow_events as ev
+from ._exceptions import AkoolError, JobTimeoutError, SubmissionUncertainError
+from ._follow import FollowMachine
 from ._models import Button, ImageJob, ImageStatus
 from ._polling import Result
 from ._requests import ButtonRequest, SourcePromptRequest
@@ -103,14 +105,6 @@ class GenerationTree:
         return sum(o.credits or 0 for o in self.outcomes)
 
 
-@attrs.define
-class _Pending:
-    submitted: ImageJob
-    submitted_at: float
-    parent_id: str | None = None
-    button: Button | None = None
-
-
 class Generation:
     """``async for outcome in client.generate(...)``; or ``await ....collect()`` for the tree.
 
@@ -149,8 +143,7 @@ class Generation:
         self._stopping = False
         self._done = False
         self._failure: Exception | None = None
-        self._created: set[str] = set()  # every job made, whatever became of the driver
-        self._ended: set[str] = set()
+        self._left: set[str] = set()  # jobs going on on the server unfollowed
         self.left_running: tuple[str, ...] = ()
 
     def __aiter__(self) -> AsyncIterator[JobOutcome]:
@@ -202,7 +195,7 @@ class Generation:
                 self._driver_scope.cancel()
             with anyio.CancelScope(shield=True):
                 await self._driver_ended.wait()
-            self.left_running = tuple(sorted(self._created - self._ended))
+            self.left_running = tuple(sorted(self._left))
             if self.left_running:
                 log.warning(
                     "generation stopped with %d job(s) still running on the server: %s",
@@ -229,84 +222,89 @@ class Generation:
             self._driver_ended.set()
 
     async def _follow(self) -> None:
+        """Run THE follow machine (``_follow``): execute its actions, feed it what came of
+        them. Creates and presses are shielded (their jobs may exist); a stop is told to the
+        machine, which names the jobs it leaves running."""
+        machine = FollowMachine(self.request, self.follow_ups, job_timeout=self._job_timeout)
         watch = self._client.watch()
-        pending: dict[str, _Pending] = {}
+        seen: dict[str, ImageJob] = {}  # each job's outcome, for a look-up of its buttons
         try:
-            submitted_at = time.time()
-            jobs = await self._submit(self.request, submitted_at, None, None)
-            for job in jobs:
-                pending[job.id] = _Pending(job, submitted_at)
-                watch.add(job.id, timeout=self._job_timeout)
-            while not watch.idle:
-                job_id, result = await watch.next()
-                mine = pending.pop(job_id)
-                self._push(await self._finish(job_id, result, mine, pending=pending, watch=watch))
+            pending = deque(machine.start(time.time()))
+            while pending or not machine.settled:
+                if pending:
+                    event = await self._execute(pending.popleft(), watch, seen)
+                    now = time.time()
+                elif watch.idle:  # pragma: no cover - the machine waits on nothing: a bug
+                    raise RuntimeError(f"the follow machine is stuck: {machine.jobs}")
+                else:
+                    job_id, result = await watch.next()
+                    event, now = _watched(job_id, result, seen), watch.last_arrival
+                if event is not None:
+                    pending.extend(machine.handle(event, now))
         finally:
             watch.close()
+            if not machine.settled:
+                self._emit_all(machine.handle(ev.Cancelled(), time.time()))
+            self._left |= set(machine.left_running)
 
-    async def _submit(
-        self, request: SourcePromptRequest | ButtonRequest, submitted_at: float,
-        parent_id: str | None, button: Button | None,
-    ) -> tuple[ImageJob, ...]:  # fmt: skip
-        """A create, let finish if the generation stops meanwhile (its jobs may exist)."""
-        with anyio.CancelScope(shield=True):
-            try:
-                jobs = await self._client.submit(request)
+    async def _execute(
+        self, action: ev.Action, watch: WatchSet, seen: dict[str, ImageJob]
+    ) -> ev.Event | None:
+        """One action of the machine, with I/O; the event it led to (None: nothing to tell).
+        Record and Download are a journal's and saving's (bulk): generate has neither."""
+        if isinstance(action, ev.Create | ev.Press):
+            return await self._send(action)
+        if isinstance(action, ev.LookUpButtons):
+            try:  # a callback carries no buttons
+                return ev.ButtonsLookedUp(await self._client.with_buttons(seen[action.job_id]))
             except AkoolError as exc:
-                self._push(self._failed_create(exc, submitted_at, parent_id, button))
-                self._created.update(getattr(exc, "job_ids", ()))
-                return ()
-        self._created.update(job.id for job in jobs)
-        return jobs
+                return ev.LookupFailed(action.job_id, exc)
+        if isinstance(action, ev.Watch):
+            deadline = action.deadline
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            watch.add(action.job_id, timeout=timeout, age=action.age, grid=action.grid)
+        elif isinstance(action, ev.Emit):
+            self._emit_all([action])
+        return None
 
-    async def _finish(
-        self,
-        job_id: str,
-        result: Result,
-        mine: _Pending,
-        *,
-        pending: dict[str, _Pending],
-        watch: WatchSet,
-    ) -> JobOutcome:
-        """The outcome of ``job_id``, after pressing its follow-ups (a failed press is an
-        outcome of its own). Its time is when the scheduler saw it end."""
-        finished_at = watch.last_arrival
-        job = result if isinstance(result, ImageJob) else mine.submitted
-        error: Exception | None = result if isinstance(result, Exception) else None
-        if isinstance(result, ImageJob) and result.status == ImageStatus.FAILED:
-            error = JobFailedError("the job failed", job=result)
-        children: list[str] = []
-        if error is None and mine.parent_id is None and job.status == ImageStatus.COMPLETED:
-            buttons = self.follow_ups
-            if buttons:
-                try:
-                    job = await self._client.with_buttons(job)  # a callback carries none
-                except AkoolError as exc:
-                    for button in buttons:
-                        self._push(self._failed_create(exc, time.time(), job.id, button))
-                    buttons = ()
-            for button in buttons:
-                try:
-                    request = ButtonRequest.for_parent(job, button)
-                except AkoolError as exc:
-                    self._push(self._failed_create(exc, time.time(), job.id, button))
-                    continue
-                for child in await self._submit(request, time.time(), job.id, button):
-                    children.append(child.id)
-                    pending[child.id] = _Pending(child, time.time(), job.id, button)
-                    watch.add(child.id, timeout=self._job_timeout)
-        if error is None or not isinstance(error, JobTimeoutError):
-            self._ended.add(job_id)
-        return JobOutcome(
-            job_id=job_id, job=job, error=error, parent_id=mine.parent_id, button=mine.button,
-            children=tuple(children), submitted_at=mine.submitted_at, finished_at=finished_at,
-        )  # fmt: skip
+    async def _send(self, action: ev.Create | ev.Press) -> ev.Event:
+        """A create or press, let finish if the generation stops meanwhile (its jobs may
+        exist). Ids a failure still holds are left running unfollowed (the error is the
+        outcome, as it always was here), so the machine is told none."""
+        request = action.request
+        assert isinstance(request, SourcePromptRequest | ButtonRequest)  # v4 trees only
+        try:
+            with anyio.CancelScope(shield=True):
+                jobs = await self._client.submit(request)
+        except AkoolError as exc:
+            self._left.update(getattr(exc, "job_ids", ()))
+            sent = isinstance(exc, SubmissionUncertainError)
+            if isinstance(action, ev.Create):
+                return ev.CreateFailed(exc, sent)
+            return ev.PressFailed(action.parent_id, action.button, exc, sent)
+        if isinstance(action, ev.Create):
+            return ev.Created(jobs)
+        return ev.Pressed(action.parent_id, action.button, jobs)
 
-    @staticmethod
-    def _failed_create(
-        error: AkoolError, submitted_at: float, parent_id: str | None, button: Button | None
-    ) -> JobOutcome:
-        return JobOutcome(
-            job_id=None, error=error, parent_id=parent_id, button=button,
-            submitted_at=submitted_at, finished_at=time.time(),
-        )  # fmt: skip
+    def _emit_all(self, actions: Iterable[ev.Action]) -> None:
+        """The machine's outcomes, onto the consumer's queue (after a stop, only emits come)."""
+        for action in actions:
+            if isinstance(action, ev.Emit) and isinstance(outcome := action.what, ev.Outcome):
+                self._push(JobOutcome(
+                    job_id=outcome.job_id, job=outcome.job, error=outcome.error,
+                    parent_id=outcome.parent_id, button=outcome.button, children=outcome.children,
+                    submitted_at=outcome.submitted_at, finished_at=outcome.finished_at,
+                ))  # fmt: skip
+
+
+def _watched(job_id: str, result: Result, seen: dict[str, ImageJob]) -> ev.Event:
+    """A watch set's outcome as the machine's event: a poll's answer has the job's buttons,
+    a callback's has not (the machine then asks for a look-up)."""
+    if isinstance(result, ImageJob):
+        seen[job_id] = result
+        if result.extra.get("via") == "webhook":
+            return ev.CallbackSeen(result)
+        return ev.StatusSeen(result)
+    if isinstance(result, JobTimeoutError):
+        return ev.TimedOut(job_id, result)
+    return ev.WatchFailed(job_id, result)
