@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from akool_async import AkoolClient, ImageStatus, PollPolicy, WebhookDeliveryError
-from akool_async.emulator import Emulator, EmulatorConfig, Fixed
+from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed
 from akool_async.webhook import WebhookReceiver, seal_event
 
 HOOK = "http://hooks.test/akool"
@@ -132,6 +132,23 @@ async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons()
     assert len(tree.outcomes) == 8
     assert all(o.ok for o in tree.outcomes)
     assert emulator.counters.requests["infobymodelid"] == 4
+
+
+async def test_generate_stopped_while_looking_up_buttons_leaves_nothing_running() -> None:
+    """Stopped while a finished parent's buttons are looked up: that parent completed on
+    the server, so it is not among the jobs left running, and nothing is pressed."""
+    slow_lookups = Faults(slow=1.0, slow_seconds=30, endpoints=frozenset({"infobymodelid"}))
+    async with hooked(attrs.evolve(FAST, faults=slow_lookups)) as (emulator, client, _):
+        generation = client.generate(prompt="a fox", follow_ups=["U1"])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(generation.collect)
+            with anyio.fail_after(10):
+                while not emulator.counters.faults["slow"]:  # noqa: ASYNC110 - no signal
+                    await anyio.sleep(0.005)
+            tg.cancel_scope.cancel()
+    assert emulator.counters.jobs_created == 1
+    assert generation.left_running == ()
+    assert not emulator.counters.requests["createbybutton"]
 
 
 async def test_polling_takes_over_when_callbacks_stop() -> None:
