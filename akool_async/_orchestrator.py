@@ -3,7 +3,9 @@
 ``Generation`` creates the batch, follows every job through the client's shared poll
 scheduler, presses the requested buttons on each image the moment it finishes (checked
 against its ``buttons`` first, so no credit is spent on a button that is not offered),
-follows those too, and yields one ``JobOutcome`` per job as it ends.
+follows those too, and yields one ``JobOutcome`` per job as it ends. The workflow is THE
+follow machine's (``_follow``, shared with the bulk runner); ``Generation`` is its driver:
+it runs the machine's actions with the client and feeds it what came of them.
 
 One job failing never costs its siblings their results: each outcome carries its own
 error, and nothing is raised unless ``fail_fast`` asks for it. Stopping early (a break,
