@@ -13,7 +13,7 @@ import attrs
 import httpx
 import pytest
 
-from akool_async import AkoolClient, ImageStatus, PollPolicy, WebhookDeliveryError
+from akool_async import AkoolClient, Button, ImageStatus, PollPolicy, WebhookDeliveryError
 from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed
 from akool_async.webhook import WebhookReceiver, seal_event
 
@@ -132,6 +132,18 @@ async def test_generate_on_callbacks_looks_once_at_each_parent_for_its_buttons()
     assert len(tree.outcomes) == 8
     assert all(o.ok for o in tree.outcomes)
     assert emulator.counters.requests["infobymodelid"] == 4
+
+
+async def test_generate_on_callbacks_gets_the_four_parts_of_v_results() -> None:
+    """A V result is a grid whose parts a callback lacks: its outcome still carries them."""
+    async with hooked() as (_, client, _):
+        tree = await client.generate(
+            prompt="a fox", batch_quantity=2, follow_ups=["V1", "U2"]
+        ).collect()
+    assert len(tree.outcomes) == 6
+    assert all(o.ok for o in tree.outcomes)
+    variations = [o for o in tree.outcomes if o.button is Button.V1]
+    assert [len(o.images) for o in variations] == [4, 4]
 
 
 async def test_generate_stopped_while_looking_up_buttons_leaves_nothing_running() -> None:
