@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeGuard
 
 import attrs
 
+from ._api_errors import error_for_code
 from ._arguments import is_header_safe
 from ._converter import structure, structure_jobs, unstructure
 from ._exceptions import (
@@ -20,7 +21,6 @@ from ._exceptions import (
     PayloadError,
     ServerError,
     TooManyRequestsError,
-    error_for_code,
 )
 from ._models import CreditInfo, ImageJob, Token
 from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest

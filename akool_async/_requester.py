@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
+from ._api_errors import InvalidTokenError
 from ._auth import Auth, TokenAuth
 from ._exceptions import (
     AkoolError,
     ClientClosedError,
-    InvalidTokenError,
     RequestTimeoutError,
     SubmissionUncertainError,
     ThrottledError,

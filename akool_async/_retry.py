@@ -14,11 +14,11 @@ from typing import TypeVar
 import attrs
 import stamina
 
+from ._api_errors import GenerationError
 from ._arguments import check_count, check_number
 from ._exceptions import (
     AkoolError,
     ConnectError,
-    GenerationError,
     InvalidSettingError,
     NetworkError,
     PayloadError,

@@ -9,7 +9,7 @@ import respx
 
 import akool_async as ak
 from akool_async import AkoolClient
-from akool_async._exceptions import _ERRORS_BY_CODE, error_for_code
+from akool_async._api_errors import _ERRORS_BY_CODE, error_for_code
 
 from .payloads import INFO, V4, fail
 
