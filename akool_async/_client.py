@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import anyio
 import attrs
 import httpx
 
@@ -21,21 +18,18 @@ from ._arguments import (
 )
 from ._auth import auth_from
 from ._background import Background
+from ._client_downloads import DownloadsMixin
+from ._client_waiting import WaitingMixin
 from ._clock import Clock, MonotonicClock
 from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
-    DownloadedImage,
-    download,
-    prepare_target,
 )
 from ._exceptions import (
     ConfigurationError,
-    JobFailedError,
-    JobTimeoutError,
     ValidationError,
 )
-from ._grid import awaiting_parts, request_makes_grid, told_by
+from ._grid import request_makes_grid
 from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
 from ._poll_policy import PollPolicy, PollStats
@@ -57,9 +51,8 @@ from ._requests import (
     parse_buttons,
 )
 from ._retry import RetryPolicy
-from ._save_images import download_images
 from ._settings import base_url as base_url_from
-from ._settings import check_client_settings, check_generate_options, check_job
+from ._settings import check_client_settings, check_generate_options
 from ._shards import KEEPALIVE_EXPIRY
 from ._transport import (
     DEFAULT_MAX_DOWNLOADS,
@@ -75,7 +68,7 @@ from .webhook import WebhookEvent, WebhookReceiver
 DEFAULT_BASE_URL = "https://openapi.akool.com"
 
 
-class AkoolClient:
+class AkoolClient(WaitingMixin, DownloadsMixin):
     """An async client for Akool's Image Generate API.
 
     Create one per application and share it: it holds a connection pool and a cap on
@@ -339,70 +332,6 @@ class AkoolClient:
 
     # -- waiting ------------------------------------------------------------------------
 
-    async def wait(self, job: ImageJob | str, *, timeout: float | None = None) -> ImageJob:
-        """The job once it has finished; ``JobFailedError`` if it failed.
-
-        Polled by the client's shared scheduler. ``JobTimeoutError`` (with the job id) when
-        ``timeout`` seconds pass first: the job goes on, wait on it again later.
-
-        A grid job (v3 first result, V result: see ``ImageJob``) has finished when its four
-        images have come too; if they have not ``PollPolicy.parts_grace`` seconds after its
-        status 3, or when ``timeout`` comes first, it is returned with
-        ``parts_missing=True``. Grids are known from the creates this client made, or from
-        the ``ImageJob`` of a create (any client's). A bare id of another client's job whose
-        answers cannot tell (completed, buttons, no parts, not v4) is followed like a grid:
-        a v4 job of that look comes back after the grace period, ``parts_missing`` and
-        logged (see ``_grid.job_shape``).
-        """
-        timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
-        check_job(job)
-        watch = self.watch()
-        _follow(watch, job, timeout)
-        try:
-            _, result = await watch.next()
-        finally:
-            watch.close()
-        if isinstance(result, Exception):
-            raise result
-        if result.status == ImageStatus.FAILED:
-            raise JobFailedError("the job failed", job=result)
-        return result
-
-    async def as_completed(
-        self, jobs: Iterable[ImageJob | str], *, timeout: float | None = None
-    ) -> AsyncIterator[ImageJob]:
-        """Each job's final state (completed or failed: check ``status``) as it finishes.
-
-        After ``timeout`` seconds, ``JobTimeoutError`` lists the jobs still running; a grid
-        that has finished but for its parts is yielded first, as ``wait`` returns it.
-        A job that cannot be followed (e.g. an unknown id) raises its error in its turn.
-        """
-        timeout = optional_timeout("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
-        if isinstance(jobs, str | bytes) or not isinstance(jobs, Iterable):
-            raise ValidationError("jobs", jobs, "an iterable of ImageJob or job id")
-        jobs = list(jobs)
-        for job in jobs:
-            check_job(job)
-        watch = self.watch()
-        for job in jobs:
-            _follow(watch, job, timeout)
-        try:
-            while True:
-                try:
-                    _, result = await watch.next()
-                except LookupError:
-                    return
-                if isinstance(result, JobTimeoutError):
-                    late = watch.close()  # this one and any other past the deadline
-                    raise JobTimeoutError(
-                        f"{len(late)} job(s) did not finish in time", job_ids=late
-                    )
-                if isinstance(result, Exception):
-                    raise result
-                yield result
-        finally:
-            watch.close()
-
     def generate(
         self,
         *,
@@ -477,69 +406,12 @@ class AkoolClient:
         self._check_background()
         self._background.spawn(function)
 
-    async def download_images(
-        self,
-        job: ImageJob,
-        folder: str | os.PathLike[str],
-        *,
-        with_grid: bool = False,
-        timeout: float | None = None,
-    ) -> tuple[DownloadedImage, ...]:
-        """Save each of ``job.images`` in ``folder`` (created if need be) as
-        ``<job id>-<k>.png``, k = 1.. as ``images[k-1]`` (a grid's four parts; a single
-        image is ``<id>-1.png``), with ``with_grid`` its 2x2 grid too as ``<id>-grid.png``;
-        in that order. Each is saved by ``download()``, with its checks and retries."""
-        return await download_images(self, job, folder, with_grid=with_grid, timeout=timeout)
+    def _download_transport(self) -> Transport:
+        """The transport downloads go through (``DownloadsMixin``), once the client is open."""
+        self._requester.check_open()
+        return self._requester.transport
 
     @property
     def poll_stats(self) -> PollStats:
         """Counts of the scheduler's polls (``polls``, ``finished``, ``failed_polls``)."""
         return self._scheduler.stats
-
-    async def download(
-        self,
-        source: ImageJob | str,
-        path: str | os.PathLike[str],
-        *,
-        timeout: float | None = None,
-    ) -> DownloadedImage:
-        """Save a finished job's image (or any result URL) at ``path``.
-
-        Streamed through a temporary file, checked (HTTP status, content type, a whole PNG
-        or JPEG), fsynced and renamed into place; retried like a read. No credentials are
-        sent: results live on a CDN. An expired result raises ``ResultExpiredError``.
-        """
-        self._requester.check_open()
-        if isinstance(source, ImageJob):
-            url, job_id = source.url, source.id
-            if url is None:
-                raise ValidationError(
-                    "source", source.id, f"a completed job with an image ({source.status.name})"
-                )
-        else:
-            url, job_id = check_url("source", source), None
-        timeout = optional_timeout("timeout", timeout)
-        target = await anyio.to_thread.run_sync(prepare_target, path)
-        return await download(
-            self._requester.transport,
-            url,
-            target,
-            retry=self.retry,
-            timeout=self.download_timeout if timeout is None else timeout,
-            job_id=job_id,
-            max_bytes=self.max_download_bytes,
-        )
-
-
-def _follow(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> None:
-    """Watch ``job``: a bare id is polled at once (it may be old), a finished job not at all
-    (unless a grid still lacks its parts), a running one from its age (by ``create_time``;
-    never negative, clocks differ). An ``ImageJob`` brings the shape it tells (its
-    ``op_button``, v3 or v4 create fields: ``_grid.told_by``), which status answers lack."""
-    if isinstance(job, str):
-        watch.add(check_job_id(job), age=None, timeout=timeout)
-    elif job.is_terminal and not awaiting_parts(job, watch.is_grid(job)):
-        watch.add_result(job.id, job)
-    else:
-        age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)
-        watch.add(job.id, age=age, timeout=timeout, grid=told_by(job))

@@ -36,7 +36,8 @@ TOUCHED = {
         "_transport_choice",
         "_save_images", "_follow", "_follow_table", "_journal_protocol",
         "_models", "_webhook_crypto", "_polling", "_auth", "_arguments", "_protocol",
-        "_requests", "_client", "webhook", "bulk._input", "_cli._bulk", "_cli._generate",
+        "_requests", "_client", "_client_waiting", "_client_downloads", "webhook", "bulk._input",
+        "_cli._bulk", "_cli._generate",
         "emulator._emulator",
     )
 }  # fmt: skip
