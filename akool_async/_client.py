@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -17,8 +16,8 @@ from ._arguments import (
     optional_timeout,
 )
 from ._auth import auth_from
-from ._background import Background
 from ._client_downloads import DownloadsMixin
+from ._client_lifecycle import ClientLifecycle
 from ._client_waiting import WaitingMixin
 from ._clock import Clock, MonotonicClock
 from ._download import (
@@ -26,7 +25,6 @@ from ._download import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
 )
 from ._exceptions import (
-    ConfigurationError,
     ValidationError,
 )
 from ._grid import request_makes_grid
@@ -63,7 +61,7 @@ from ._transport import (
 )
 from ._transport_choice import make_transport
 from ._watchset import WatchSet
-from .webhook import WebhookEvent, WebhookReceiver
+from .webhook import WebhookReceiver
 
 DEFAULT_BASE_URL = "https://openapi.akool.com"
 
@@ -141,12 +139,10 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         self._scheduler = PollScheduler(
             self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight
         )
-        self._background = Background()
+        self._lifecycle = ClientLifecycle(self._requester, self._scheduler)
         self.max_download_bytes = max_download_bytes
         self.webhook = webhook
         self.webhook_url = None if webhook_url is None else check_url("webhook_url", webhook_url)
-        self._unsubscribe: Callable[[], None] | None = None
-        self._loop_thread = 0
 
     @property
     def retry(self) -> RetryPolicy:
@@ -170,22 +166,8 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
 
     async def __aenter__(self) -> Self:
         """Open the client and start its poll scheduler (for wait, as_completed, generate)."""
-        self._requester.check_open()
-        if not self._background.running:
-            await self._background.start(self._scheduler.run)
-            if self.webhook is not None:
-                self._loop_thread = threading.get_ident()
-                self._unsubscribe = self.webhook.subscribe(self._on_callback)
-                self._scheduler.expect_callbacks()
+        await self._lifecycle.open(self.webhook)
         return self
-
-    def _on_callback(self, event: WebhookEvent) -> None:
-        if threading.get_ident() != self._loop_thread:  # the scheduler is not thread-safe
-            raise ConfigurationError(
-                "the WebhookReceiver runs in another thread than this AkoolClient's event "
-                "loop: serve it from the same app (the same event loop) as the client"
-            )
-        self._scheduler.notify(event)
 
     async def __aexit__(
         self,
@@ -196,21 +178,16 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         try:
             await self.aclose()
         finally:
-            await self._background.close()
+            await self._lifecycle.join()
 
     async def aclose(self) -> None:
         """Refuse new requests, stop polling (pending waits raise ClientClosedError), let
         requests on the wire finish (briefly), close the pool. Safe from any task."""
-        if not self.is_closed:
-            self._requester.closed = True
-            if self._unsubscribe is not None:
-                self._unsubscribe()
-            self._background.stop()
-            await self._requester.transport.aclose()
+        await self._lifecycle.close()
 
     @property
     def is_closed(self) -> bool:
-        return self._requester.closed
+        return self._lifecycle.closed
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -358,7 +335,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         if not isinstance(fail_fast, bool):
             raise ValidationError("fail_fast", fail_fast, "True or False")
         buttons = parse_buttons(follow_ups)
-        self._check_background()  # fail now, not on first iteration, if the client is not open
+        self._lifecycle.check_running()  # fail now, not on first iteration, if not open
         return Generation(self, request, buttons, fail_fast=fail_fast, job_timeout=job_timeout)
 
     def watch(self) -> WatchSet:
@@ -370,16 +347,8 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         to). Close it when done (``async with client.watch() as watch:``): the jobs still
         pending stop being polled. Needs the client opened with ``async with``.
         """
-        self._check_background()
+        self._lifecycle.check_running()
         return WatchSet(self._scheduler)
-
-    def _check_background(self) -> None:
-        self._requester.check_open()
-        if not self._background.running or not self._scheduler.running:
-            raise ConfigurationError(
-                "wait(), as_completed(), watch() and generate() poll in the background: open "
-                "the client with `async with AkoolClient(...) as client`"
-            )
 
     async def with_buttons(self, job: ImageJob, *, timeout: float | None = None) -> ImageJob:
         """``job`` with its ``buttons`` (and ``used_buttons``), to press follow-ups on.
@@ -403,8 +372,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         """
         if not callable(function):
             raise ValidationError("function", function, "an async function taking no arguments")
-        self._check_background()
-        self._background.spawn(function)
+        self._lifecycle.spawn(function)
 
     def _download_transport(self) -> Transport:
         """The transport downloads go through (``DownloadsMixin``), once the client is open."""

@@ -33,12 +33,10 @@ TOUCHED = {
     f"{PACKAGE}.{name}"
     for name in (
         "_exceptions", "_api_errors", "_redaction", "_requester", "_retry", "_transport",
-        "_transport_choice",
-        "_save_images", "_follow", "_follow_table", "_journal_protocol",
+        "_transport_choice", "_save_images", "_follow", "_follow_table", "_journal_protocol",
         "_models", "_webhook_crypto", "_polling", "_auth", "_arguments", "_protocol",
-        "_requests", "_client", "_client_waiting", "_client_downloads", "webhook", "bulk._input",
-        "_cli._bulk", "_cli._generate",
-        "emulator._emulator",
+        "_requests", "_client", "_client_waiting", "_client_downloads", "_client_lifecycle",
+        "webhook", "bulk._input", "_cli._bulk", "_cli._generate", "emulator._emulator",
     )
 }  # fmt: skip
 CLIENT_NAMES = {"client", "_client"}
