@@ -262,3 +262,55 @@ def test_no_private_client_member_is_used_outside_the_client() -> None:
         for use in private_client_uses(module, tree)
     ]
     assert uses == []
+
+
+# The layers of ARCHITECTURE.md, bottom up: a module imports only from its own layer and
+# those before it. A new module joins a layer here (the test names any that has none).
+LAYERS: dict[str, set[str]] = {
+    "data": {"_models", "_exceptions", "_api_errors", "_arguments", "_poll_policy",
+             "_version", "_redaction"},
+    "wire": {"_requests", "_converter", "_protocol", "_retry", "_webhook_crypto", "_grid",
+             "_imagecheck"},
+    "decisions": {"_poll_planner", "_durations", "_callbacks", "_gcra", "_follow",
+                  "_follow_states", "_follow_table", "_follow_events", "_follow_items",
+                  "_journal_protocol"},
+    "io": {"_clock", "_auth", "_transport", "_aiohttp", "_transport_choice", "_shards",
+           "_slots", "_requester", "_ratelimit", "_polling", "_watchset", "_download",
+           "_save_images", "_background"},
+    "webhook": {"webhook"},
+    "generation": {"_orchestrator", "_workflow_client"},
+    "client": {"_client", "_client_lifecycle", "_client_waiting", "_client_downloads",
+               "_settings"},
+    "bulk": {"bulk"},
+    "emulator": {"emulator"},
+    "cli": {"_cli", "__main__", "testing", ""},
+}  # fmt: skip
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of ``module`` (a subpackage's modules share the subpackage's)."""
+    name = module.removeprefix(PACKAGE).removeprefix(".")
+    top = name.split(".")[0]
+    return next((layer for layer, names in LAYERS.items() if top in names), None)
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [module for module in SOURCES if layer_of(module) is None] == []
+
+
+def upward(edges: Iterable[Edge]) -> set[Edge]:
+    """The edges from a module to a layer above its own."""
+    rank = {layer: index for index, layer in enumerate(LAYERS)}
+    return {
+        e for e in edges if rank[layer_of(e.target) or "cli"] > rank[layer_of(e.source) or "cli"]
+    }
+
+
+def test_layers_import_only_from_below() -> None:
+    """No module imports from a layer above its own, TYPE_CHECKING and deferred imports
+    included (``Emulator.client()`` goes down: the emulator sits above the client)."""
+    assert upward(GRAPH) == set()
+    wrong = Edge("akool_async._models", "akool_async.bulk._item", "typing")
+    assert upward({wrong, Edge("akool_async.bulk._item", "akool_async._models", "runtime")}) == {
+        wrong
+    }
