@@ -1,4 +1,9 @@
-"""``AkoolClient``: one long-lived object per application, shared by all its tasks."""
+"""``AkoolClient``: one long-lived object per application, shared by all its tasks.
+
+The facade: construction, endpoints, ``watch``/``generate``. Opening and closing its
+running parts is ``_client_lifecycle``'s; ``wait``/``as_completed`` come from
+``_client_waiting`` and ``download``/``download_images`` from ``_client_downloads``.
+"""
 
 from __future__ import annotations
 
@@ -307,7 +312,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         timeout = optional_timeout("timeout", timeout)
         return await self._requester.call(api.credit_request(), api.read_credit, timeout)
 
-    # -- waiting ------------------------------------------------------------------------
+    # -- following jobs (wait and as_completed: _client_waiting) ---------------------------
 
     def generate(
         self,
