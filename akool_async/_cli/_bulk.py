@@ -24,7 +24,7 @@ import anyio.abc
 from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import parse_buttons
-from ..bulk import BulkRun, BulkStats, Summary, read_items, run_bulk
+from ..bulk import BulkRun, BulkStats, ItemState, Summary, read_items, run_bulk
 from ..bulk._input import count_records
 from ._checks import input_file, output_folder
 from ._connect import connect, has_credentials, require_emulator
@@ -155,15 +155,18 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
     return _report(args, bulk, journal)
 
 
+_COUNTED_FAILED = frozenset({ItemState.FAILED, ItemState.INVALID, ItemState.UNCERTAIN})
+
+
 async def _follow(bulk: BulkRun, tally: Tally, display: Display, *, quiet: bool) -> None:
     """Count each result into the display's tally; name each line that failed."""
     async for result in bulk:
         tally.done += 1
         tally.images += sum(1 for image in result.images if image.ok)
-        tally.failed += result.state in ("failed", "invalid", "uncertain")
+        tally.failed += result.state in _COUNTED_FAILED
         tally.credits = bulk.stats.credits
         stopping = bulk.error is not None  # a refused key: said once, in the error line
-        if result.state in ("invalid", "failed") and not (quiet or stopping):
+        if result.state in (ItemState.INVALID, ItemState.FAILED) and not (quiet or stopping):
             display.note(f"line {result.line}: {result.state}: {result.error}")
 
 

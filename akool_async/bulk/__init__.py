@@ -9,6 +9,7 @@ from ._input import BulkItem, InputProblem, parse_record, read_items
 from ._item import BulkStats, ImageResult, ItemResult
 from ._manifest import Summary
 from ._runner import BulkRun, JournalExistsError, run_bulk
+from ._states import ItemState
 
 __all__ = [
     "BulkItem",
@@ -17,6 +18,7 @@ __all__ = [
     "ImageResult",
     "InputProblem",
     "ItemResult",
+    "ItemState",
     "JournalExistsError",
     "Summary",
     "parse_record",

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import attrs
 
 from ._manifest import Summary, is_pending
+from ._states import ItemState
 
 
 @attrs.frozen
@@ -28,7 +29,7 @@ class Problem:
     line: int
     user_id: str | None
     prompt: str | None
-    state: str
+    state: ItemState
     reason: str | None
 
 

@@ -34,20 +34,9 @@ from .._requests import ButtonRequest
 from .._watchset import WatchSet
 from ._images import JobImage, job_images, reuse_saved
 from ._input import BulkItem
-from ._journal import (
-    DONE,
-    FAILED,
-    FINISHED_STATES,
-    REFUSED,
-    SUBMITTED,
-    SUBMITTING,
-    UNCERTAIN,
-    ImageRecord,
-    JobRecord,
-    Journal,
-    Press,
-)
+from ._journal import ImageRecord, JobRecord, Journal, Press
 from ._paths import GRID, image_name, inside, item_folder
+from ._states import FINISHED, ItemState
 
 SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
 NEAR_EXPIRY = 6 * 24 * 3600.0  # results live 7 days: flag those with a day or less left
@@ -94,12 +83,12 @@ class ImageResult:
 @attrs.frozen
 class ItemResult:
     """How one request ended: done, failed, uncertain, skipped (finished before), budget,
-    or invalid (a bad input line)."""
+    or invalid (a bad input line); see ``ItemState``."""
 
     line: int
     key: str | None
     user_id: str | None
-    state: str
+    state: ItemState
     images: tuple[ImageResult, ...] = ()
     error: str | None = None
 
@@ -224,21 +213,21 @@ class ItemRunner:
         self.save_grid = save_grid
         self.on_fatal = on_fatal  # an error every other request would meet too (a bad key)
 
-    async def run(self, item: BulkItem, state: str | None) -> ItemResult:
-        if state in FINISHED_STATES:
+    async def run(self, item: BulkItem, state: ItemState | None) -> ItemResult:
+        if state in FINISHED:
             self.stats.skipped += 1
-            return self._result(item, "skipped")
+            return self._result(item, ItemState.SKIPPED)
         # An uncertain item with jobs was created; only a follow-up of it is in doubt.
-        known = state in (SUBMITTED, UNCERTAIN)
+        known = state in (ItemState.SUBMITTED, ItemState.UNCERTAIN)
         records = await self.journal.jobs_of(item.key) if known else []
-        if state == SUBMITTED or (state == UNCERTAIN and records):
+        if state == ItemState.SUBMITTED or (state == ItemState.UNCERTAIN and records):
             presses = await self.journal.presses_of(item.key)
             return await _Follow(self, item, records, presses, resumed=True).run()
-        if state in (UNCERTAIN, SUBMITTING) and not self.resubmit_uncertain:
+        if state in (ItemState.UNCERTAIN, ItemState.SUBMITTING) and not self.resubmit_uncertain:
             reason = "the create may have reached the server before the run stopped"
-            await self.journal.item_state(item.key, UNCERTAIN, reason)
+            await self.journal.item_state(item.key, ItemState.UNCERTAIN, reason)
             self.stats.uncertain += 1
-            return self._result(item, UNCERTAIN, error=reason)
+            return self._result(item, ItemState.UNCERTAIN, error=reason)
         created = await self._create(item)
         if isinstance(created, ItemResult):
             return created
@@ -249,7 +238,7 @@ class ItemRunner:
         cost = item.request.batch_quantity * self.budget.image_cost
         if not self.budget.reserve(cost):
             self.stats.over_budget += 1
-            return self._result(item, "budget", error="the credit budget would be exceeded")
+            return self._result(item, ItemState.BUDGET, error="the credit budget would be exceeded")
         jobs: list[ImageJob] = []
         sending = anyio.CancelScope()
         recorded = False
@@ -272,9 +261,11 @@ class ItemRunner:
                     jobs = list(await self.client.submit(item.request, before_send=record_intent))
                 except SubmissionUncertainError as exc:
                     if not exc.job_ids:
-                        await self.journal.item_state(item.key, UNCERTAIN, str(exc.message))
+                        await self.journal.item_state(
+                            item.key, ItemState.UNCERTAIN, str(exc.message)
+                        )
                         self.stats.uncertain += 1
-                        return self._result(item, UNCERTAIN, error=exc.message)
+                        return self._result(item, ItemState.UNCERTAIN, error=exc.message)
                     jobs = [
                         ImageJob(id=job_id, status=ImageStatus.QUEUEING) for job_id in exc.job_ids
                     ]
@@ -282,24 +273,24 @@ class ItemRunner:
                     # Not uncertain, so provably nothing was created: a resume tries again.
                     if not recorded:  # refused before it was sent: recorded all the same
                         await record_intent()
-                    await self.journal.item_state(item.key, REFUSED, _reason(exc))
+                    await self.journal.item_state(item.key, ItemState.REFUSED, _reason(exc))
                     if isinstance(exc, AuthenticationError | ConnectError):
                         self.on_fatal(exc)  # every other create would meet it too
-                    return self._result(item, FAILED, error=_reason(exc))
+                    return self._result(item, ItemState.FAILED, error=_reason(exc))
                 await self.journal.submitted(item.key, jobs)
                 self.stats.submitted += 1
         finally:
             self.budget.settle(cost, jobs, button=False)
             self.stats.credits = self.budget.spent
         if not jobs:  # the shield's time ran out with the create unanswered
-            await self.journal.item_state(item.key, UNCERTAIN, "stopped while creating")
-            return self._result(item, UNCERTAIN, error="stopped while creating")
+            await self.journal.item_state(item.key, ItemState.UNCERTAIN, "stopped while creating")
+            return self._result(item, ItemState.UNCERTAIN, error="stopped while creating")
         return jobs
 
     def _result(
         self,
         item: BulkItem,
-        state: str,
+        state: ItemState,
         images: tuple[ImageResult, ...] = (),
         error: str | None = None,
     ) -> ItemResult:
@@ -509,9 +500,12 @@ class _Follow:
         images = tuple(r for job in self.jobs.values() for r in job.results()) + tuple(self.lost)
         ok = all(image.ok for image in images) and bool(images)
         short = [image for image in images if not image.ok]
-        state = DONE if ok else UNCERTAIN if all(i.uncertain for i in short) else FAILED
+        state = ItemState.DONE
+        if not ok:
+            uncertain = all(i.uncertain for i in short)
+            state = ItemState.UNCERTAIN if uncertain else ItemState.FAILED
         error = None if ok else next((i.error for i in short if i.error), "incomplete")
-        if state == UNCERTAIN:
+        if state == ItemState.UNCERTAIN:
             self.runner.stats.uncertain += 1
         else:
             self.runner.stats.items_done += 1

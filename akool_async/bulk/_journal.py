@@ -26,6 +26,7 @@ import anyio.abc
 import attrs
 
 from .._models import ImageJob, ImageStatus
+from ._states import ItemState, check_transition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -46,13 +47,11 @@ CREATE TABLE IF NOT EXISTS presses (
     PRIMARY KEY (parent_id, button));
 """
 
-# Item states. SUBMITTING: the intent is recorded, the ids are not (yet). REFUSED: the
-# create was answered with an error that proves nothing was created (a wrong key, no
-# credit...): a failure now, but a resumed run tries it again, as it costs nothing.
-SUBMITTING, SUBMITTED, UNCERTAIN, DONE, FAILED, REFUSED = (
-    "submitting", "submitted", "uncertain", "done", "failed", "refused"
-)  # fmt: skip
-FINISHED_STATES = frozenset({DONE, FAILED})
+# Items that may have nothing to show: failed, refused, uncertain or never answered.
+_UNFINISHED = tuple(
+    state.value
+    for state in (ItemState.FAILED, ItemState.REFUSED, ItemState.UNCERTAIN, ItemState.SUBMITTING)
+)
 
 
 @attrs.frozen
@@ -124,6 +123,9 @@ class Journal:
         self._tasks: anyio.abc.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self.run = 0  # this run's number: a key it already recorded is a duplicate
+        # The state of each item this run is working on, to check its next change against
+        # the table (an item it has not read or written is looked up).
+        self._states: dict[str, ItemState] = {}
 
     async def __aenter__(self) -> Journal:
         self._connection = await self._run(self._connect)
@@ -203,12 +205,13 @@ class Journal:
     async def intent(self, key: str, line: int, user_id: str | None, request: dict[str, Any],
                      follow_ups: Sequence[str]) -> None:  # fmt: skip
         """Before a create is sent: committed, so a crash leaves the item uncertain."""
+        await self._change(key, ItemState.SUBMITTING)
         await self._write(
             "INSERT INTO items (key, line, user_id, prompt, request, follow_ups, state, updated,"
             " run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
             " state = excluded.state, error = NULL, updated = excluded.updated, run = excluded.run",
             (key, line, user_id, request.get("prompt"), json.dumps(request), ",".join(follow_ups),
-             SUBMITTING, time.time(), self.run),
+             ItemState.SUBMITTING.value, time.time(), self.run),
             durable=True,
         )  # fmt: skip
 
@@ -225,17 +228,32 @@ class Journal:
                 durable=False,
             )  # fmt: skip
         if parent_id is None:
+            await self._change(key, ItemState.SUBMITTED)
             await self._write("UPDATE items SET state = ?, updated = ? WHERE key = ?",
-                              (SUBMITTED, now, key), durable=True)  # fmt: skip
+                              (ItemState.SUBMITTED.value, now, key), durable=True)  # fmt: skip
         else:
             await self.flush()
 
-    async def item_state(self, key: str, state: str, error: str | None = None) -> None:
+    async def item_state(self, key: str, state: ItemState, error: str | None = None) -> None:
+        await self._change(key, state)
         await self._write(
             "UPDATE items SET state = ?, error = ?, updated = ?, run = ? WHERE key = ?",
-            (state, error, time.time(), self.run, key),
+            (state.value, error, time.time(), self.run, key),
             durable=False,
         )  # fmt: skip
+
+    async def _change(self, key: str, state: ItemState) -> None:
+        """Check an item's change of state against the table (``IllegalTransitionError``)."""
+        if key in self._states:
+            before: ItemState | None = self._states[key]
+        else:
+            rows = await self._query("SELECT state FROM items WHERE key = ?", (key,))
+            before = ItemState(rows[0][0]) if rows else None
+        check_transition(before, state, key=key)
+        if state is ItemState.SUBMITTING or state is ItemState.SUBMITTED:
+            self._states[key] = state
+        else:  # the item's last change in this run: forget it, keep memory to what is in flight
+            self._states.pop(key, None)
 
     # -- follow-ups ---------------------------------------------------------------------
 
@@ -321,13 +339,13 @@ class Journal:
 
     # -- reading ------------------------------------------------------------------------
 
-    async def states(self, keys: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+    async def states(self, keys: Sequence[str]) -> dict[str, tuple[ItemState, int | None]]:
         """The recorded state of each of ``keys`` that has one, and the run that wrote it."""
         if not keys:
             return {}
         marks = ",".join("?" * len(keys))
         sql = f"SELECT key, state, run FROM items WHERE key IN ({marks})"  # noqa: S608 - marks
-        return {key: (state, run) for key, state, run in await self._query(sql, keys)}
+        return {key: (ItemState(state), run) for key, state, run in await self._query(sql, keys)}
 
     async def jobs_of(self, key: str) -> list[JobRecord]:
         rows = await self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
@@ -350,11 +368,12 @@ class Journal:
         return await self._query(
             "SELECT line, user_id, prompt, state, error FROM items WHERE state IN (?, ?, ?, ?)"
             " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.item_key = items.key) ORDER BY line",
-            (FAILED, REFUSED, UNCERTAIN, SUBMITTING),
+            _UNFINISHED,
         )
 
-    async def count_states(self) -> dict[str, int]:
-        return dict(await self._query("SELECT state, COUNT(*) FROM items GROUP BY state", ()))
+    async def count_states(self) -> dict[ItemState, int]:
+        rows = await self._query("SELECT state, COUNT(*) FROM items GROUP BY state", ())
+        return {ItemState(state): count for state, count in rows}
 
     async def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         await self.flush()

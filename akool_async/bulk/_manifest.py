@@ -19,7 +19,8 @@ import anyio
 import attrs
 
 from .._models import ImageStatus
-from ._journal import DONE, FAILED, REFUSED, SUBMITTED, UNCERTAIN, ImageRecord, Journal
+from ._journal import ImageRecord, Journal
+from ._states import ItemState
 
 
 @attrs.frozen
@@ -128,9 +129,9 @@ async def summarise(journal: Journal, images: ImageCounts, *, invalid: int,
     states = await journal.count_states()
     return Summary(
         images_done=images.done, images_failed=images.failed, failures=dict(images.reasons),
-        items_done=states.get(DONE, 0),
-        items_failed=states.get(FAILED, 0) + states.get(REFUSED, 0),
-        uncertain=states.get(UNCERTAIN, 0), invalid=invalid,
+        items_done=states.get(ItemState.DONE, 0),
+        items_failed=states.get(ItemState.FAILED, 0) + states.get(ItemState.REFUSED, 0),
+        uncertain=states.get(ItemState.UNCERTAIN, 0), invalid=invalid,
         credits=await journal.credits_spent(), seconds=seconds,
-        images_pending=images.pending, items_pending=states.get(SUBMITTED, 0),
+        images_pending=images.pending, items_pending=states.get(ItemState.SUBMITTED, 0),
     )  # fmt: skip

@@ -33,6 +33,7 @@ from ._input import BulkItem, Entry, InputProblem
 from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
 from ._journal import Journal
 from ._manifest import Summary, summarise, write_manifest
+from ._states import ItemState
 
 _LOOKUP_CHUNK = 256
 MAX_LISTED = 10_000  # invalid lines kept for the gallery; the rest are only counted
@@ -129,7 +130,9 @@ async def run_bulk(
         try:
             async with anyio.create_task_group() as tasks:
                 run._cancel = tasks.cancel_scope
-                items, taken = anyio.create_memory_object_stream[tuple[BulkItem, str | None]]()
+                items, taken = anyio.create_memory_object_stream[
+                    tuple[BulkItem, ItemState | None]
+                ]()
                 in_flight: set[str] = set()
                 tasks.start_soon(
                     functools.partial(
@@ -156,8 +159,14 @@ async def run_bulk(
 
 
 async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
-    problems = [Problem(*row) for row in await journal.unfinished_without_jobs()]
-    problems += [Problem(line, None, None, "invalid", why) for line, why in run.invalid_lines]
+    rows = await journal.unfinished_without_jobs()
+    problems = [
+        Problem(line, user, prompt, ItemState(state), why)
+        for line, user, prompt, state, why in rows
+    ]
+    problems += [
+        Problem(line, None, None, ItemState.INVALID, why) for line, why in run.invalid_lines
+    ]
     problems.sort(key=lambda problem: problem.line)
     await anyio.to_thread.run_sync(
         write_gallery, run.gallery_path, run.manifest_path, summary, problems
@@ -168,7 +177,7 @@ async def _feed(
     entries: AsyncIterable[Entry] | Iterable[Entry],
     *,
     journal: Journal,
-    items: anyio.abc.ObjectSendStream[tuple[BulkItem, str | None]],
+    items: anyio.abc.ObjectSendStream[tuple[BulkItem, ItemState | None]],
     results: anyio.abc.ObjectSendStream[ItemResult],
     run: BulkRun,
     budget: Budget,
@@ -185,7 +194,7 @@ async def _feed(
         run.stats.invalid += 1
         if len(run.invalid_lines) < MAX_LISTED:
             run.invalid_lines.append((line, reason))
-        await results.send(ItemResult(line, None, None, "invalid", error=reason))
+        await results.send(ItemResult(line, None, None, ItemState.INVALID, error=reason))
 
     async def flush() -> None:
         states = await journal.states([item.key for item in batch])
@@ -218,7 +227,7 @@ async def _feed(
 
 async def _work(
     runner: ItemRunner,
-    items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, str | None]],
+    items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, ItemState | None]],
     results: anyio.abc.ObjectSendStream[ItemResult],
     in_flight: set[str],
 ) -> None:
