@@ -26,7 +26,7 @@ import anyio.abc
 import attrs
 
 from .._models import ImageJob, ImageStatus
-from ._states import ItemState, check_transition
+from ._states import FINISHED, ItemState, check_transition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -123,9 +123,9 @@ class Journal:
         self._tasks: anyio.abc.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self.run = 0  # this run's number: a key it already recorded is a duplicate
-        # The state of each item this run is working on, to check its next change against
-        # the table (an item it has not read or written is looked up).
-        self._states: dict[str, ItemState] = {}
+        # The state of each item this run is working on (None: no row yet), to check its
+        # next change against the table without a read; an item not here is looked up.
+        self._states: dict[str, ItemState | None] = {}
 
     async def __aenter__(self) -> Journal:
         self._connection = await self._run(self._connect)
@@ -245,7 +245,7 @@ class Journal:
     async def _change(self, key: str, state: ItemState) -> None:
         """Check an item's change of state against the table (``IllegalTransitionError``)."""
         if key in self._states:
-            before: ItemState | None = self._states[key]
+            before = self._states[key]
         else:
             rows = await self._query("SELECT state FROM items WHERE key = ?", (key,))
             before = ItemState(rows[0][0]) if rows else None
@@ -345,7 +345,12 @@ class Journal:
             return {}
         marks = ",".join("?" * len(keys))
         sql = f"SELECT key, state, run FROM items WHERE key IN ({marks})"  # noqa: S608 - marks
-        return {key: (ItemState(state), run) for key, state, run in await self._query(sql, keys)}
+        found = {key: (ItemState(state), run) for key, state, run in await self._query(sql, keys)}
+        for key in keys:  # what the run goes on to work on; a finished item is only skipped
+            state = found[key][0] if key in found else None
+            if state not in FINISHED:
+                self._states[key] = state
+        return found
 
     async def jobs_of(self, key: str) -> list[JobRecord]:
         rows = await self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
