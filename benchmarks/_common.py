@@ -23,6 +23,11 @@ class EmulatorProcess:
     base_url: str
     api_key: str
     client_id: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The emulator process's CPU time so far (user + system), from /proc."""
+        return process_cpu_seconds(self.pid)
 
     def counters(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/_emulator/counters", timeout=60).json()  # type: ignore[no-any-return]
@@ -45,7 +50,10 @@ def emulator_process(*arguments: str) -> Iterator[EmulatorProcess]:
     command = [sys.executable, "-m", "akool_async", "emulator", "--port", "0", *arguments]
     with server_process(command, lines=3) as settings:
         yield EmulatorProcess(
-            settings["AKOOL_BASE_URL"], settings["AKOOL_API_KEY"], settings["AKOOL_CLIENT_ID"]
+            settings["AKOOL_BASE_URL"],
+            settings["AKOOL_API_KEY"],
+            settings["AKOOL_CLIENT_ID"],
+            int(settings["PID"]),
         )
 
 
@@ -66,10 +74,17 @@ def server_process(command: list[str], *, lines: int) -> Iterator[dict[str, str]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
-        yield dict(process.stdout.readline().strip().split("=", 1) for _ in range(lines))
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(lines))
+        yield {**settings, "PID": str(process.pid)}  # taskset execs: the same process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
