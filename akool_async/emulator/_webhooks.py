@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import secrets
 import time
@@ -19,6 +20,7 @@ import httpx
 
 from .._models import ImageStatus
 from .._webhook_crypto import seal_event
+from ._callback_http import CallbackError, PlainHttpPoster
 from ._state import Backend, Job
 
 log = logging.getLogger("akool_async.emulator")
@@ -38,6 +40,7 @@ class WebhookDispatcher:
         self._order = itertools.count()
         self._wake = anyio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._plain = PlainHttpPoster(timeout=10.0)
         self._pending = 0  # callbacks scheduled and not yet delivered or given up
         # Per job, the end of its latest delivery: a job's callbacks go one after another,
         # in the order of its statuses, as a sender with one queue per job would send them.
@@ -73,18 +76,27 @@ class WebhookDispatcher:
             transport=self._transport, timeout=10.0, limits=limits
         ) as http:
             self._http = http
-            async with anyio.create_task_group() as deliveries:
-                task_status.started()
-                while True:
-                    while self._due and self._due[0][0] <= time.monotonic():
-                        _, _, job, status = heapq.heappop(self._due)
-                        after, done = self._latest.get(job.id), anyio.Event()
-                        self._latest[job.id] = done
-                        deliveries.start_soon(self._deliver, job, status, limiter, after, done)
-                    self._wake = anyio.Event()
-                    wait = self._due[0][0] - time.monotonic() if self._due else None
-                    with anyio.move_on_after(wait):
-                        await self._wake.wait()
+            try:
+                await self._dispatch(limiter, task_status)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._plain.aclose()
+
+    async def _dispatch(
+        self, limiter: anyio.CapacityLimiter, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        async with anyio.create_task_group() as deliveries:
+            task_status.started()
+            while True:
+                while self._due and self._due[0][0] <= time.monotonic():
+                    _, _, job, status = heapq.heappop(self._due)
+                    after, done = self._latest.get(job.id), anyio.Event()
+                    self._latest[job.id] = done
+                    deliveries.start_soon(self._deliver, job, status, limiter, after, done)
+                self._wake = anyio.Event()
+                wait = self._due[0][0] - time.monotonic() if self._due else None
+                with anyio.move_on_after(wait):
+                    await self._wake.wait()
 
     async def _deliver(
         self,
@@ -106,6 +118,12 @@ class WebhookDispatcher:
             if self._pending == 0:
                 self._drained.set()
 
+    async def _post(self, url: str, body: dict[str, object]) -> int:
+        assert self._http is not None
+        if self._transport is None and url.startswith("http://"):
+            return await self._plain.post(url, json.dumps(body, separators=(",", ":")).encode())
+        return (await self._http.post(url, json=body)).status_code
+
     async def _attempts(
         self, job: Job, status: ImageStatus, limiter: anyio.CapacityLimiter
     ) -> None:
@@ -126,9 +144,8 @@ class WebhookDispatcher:
                 )
                 counters.callback_attempts += 1
                 try:
-                    answer = await self._http.post(job.webhook_url, json=body)
-                    delivered = answer.status_code == 200
-                except httpx.HTTPError as exc:
+                    delivered = await self._post(job.webhook_url, body) == 200
+                except (httpx.HTTPError, CallbackError) as exc:
                     log.debug("callback for %s failed: %s", job.id, exc)
                     delivered = False
             if delivered:
