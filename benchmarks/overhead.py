@@ -2,8 +2,8 @@
 
 Against the minimal fast server (``_fastserver.py``, its own core) that answers every
 request with a completed job's envelope, four contenders each make the same requests from
-the same number of long-lived workers (default 4: httpx's best concurrency), in
-interleaved rounds (medians reported):
+the same number of long-lived workers (default 4: httpx's best concurrency), the same
+number of requests each, in interleaved rounds (the order rotated each round):
 
 - raw httpx: ``httpx.AsyncClient.get`` + ``json.loads`` (the baseline of issue 7);
 - akool httpx: ``client.info_by_model_id`` (request building, auth, rate limiting, the
@@ -11,17 +11,19 @@ interleaved rounds (medians reported):
 - raw aiohttp: ``session.get`` + ``read`` + ``json.loads``;
 - akool aiohttp: ``client.info_by_model_id`` on ``transport="aiohttp"``.
 
+Ratios are taken inside each round. CPU per request is the figure to compare: requests/s
+is wall-clock, so it stands for CPU only while the client has its core to itself (with
+neighbours on the machine it also measures how much of the core the client was given).
 Goals (issue 7): akool httpx's CPU per call at most 1.10x raw httpx's; akool aiohttp at
 least 4x akool httpx's requests/s.
 
-    python benchmarks/overhead.py [--requests 5000] [--workers 4] [--rounds 5]
+    python benchmarks/overhead.py [--requests 5000] [--workers 4] [--rounds 5] [--json PATH]
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +31,7 @@ import aiohttp
 import anyio
 import httpx
 from _common import fast_server, pin_client  # benchmarks/ is on sys.path
+from _rounds import Figures, interleave_async, parser, ratios
 
 from akool_async import AkoolClient
 
@@ -57,14 +60,12 @@ async def timed(call: Call, requests: int, workers: int) -> tuple[float, float]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    print(pin_client())
-    print(f"{args.requests} GETs per contender per round, {args.workers} workers, "
-          f"{args.rounds} rounds (medians)")  # fmt: skip
+    arguments = parser(__doc__, rounds=5)
+    arguments.add_argument("--requests", type=int, default=5000)
+    arguments.add_argument("--workers", type=int, default=4)
+    args = arguments.parse_args()
+    report = Figures(__file__, args, f"{args.requests} GETs per contender per round, "
+                     f"{args.workers} workers, fast server; {pin_client()}")  # fmt: skip
     with fast_server() as base_url:
         limits = httpx.Limits(max_connections=args.workers)
         async with (
@@ -94,24 +95,29 @@ async def main() -> None:
             }
             for call in contenders.values():  # warm up: connections, caches, imports
                 await timed(call, 200, args.workers)
-            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
-            for _ in range(args.rounds):
-                for name, call in contenders.items():
-                    runs[name].append(await timed(call, args.requests, args.workers))
-    figures = {
-        name: (statistics.median(r for r, _ in got), statistics.median(c for _, c in got))
-        for name, got in runs.items()
-    }
-    for name, (rate, cpu) in figures.items():
-        print(f"{name:>14}: {rate:8,.0f} requests/s | {cpu:6,.0f} µs CPU/request")
-    ratio = figures["akool httpx"][1] / figures["raw httpx"][1]
-    print(f"akool httpx CPU/request vs raw httpx: x{ratio:.2f} (goal <= 1.10)")
-    ratio = figures["akool aiohttp"][1] / figures["raw aiohttp"][1]
-    print(f"akool aiohttp CPU/request vs raw aiohttp: x{ratio:.2f}")
-    ratio = figures["akool aiohttp"][0] / figures["akool httpx"][0]
-    print(f"akool aiohttp requests/s vs akool httpx: x{ratio:.2f} (goal >= 4)")
-    ratio = figures["raw aiohttp"][0] / figures["raw httpx"][0]
-    print(f"raw aiohttp requests/s vs raw httpx: x{ratio:.2f}")
+            runs = await interleave_async(
+                args.rounds,
+                {
+                    name: functools.partial(timed, call, args.requests, args.workers)
+                    for name, call in contenders.items()
+                },
+            )
+    rate = {name: [r for r, _ in got] for name, got in runs.items()}
+    cpu = {name: [c for _, c in got] for name, got in runs.items()}
+    for name in runs:
+        report.add(f"{name} requests/s", rate[name], "requests/s")
+        report.add(f"{name} CPU/request", cpu[name], "µs")
+    report.add("akool httpx / raw httpx CPU/request", ratios(cpu["akool httpx"], cpu["raw httpx"]),
+               "x", "(goal <= 1.10)")  # fmt: skip
+    report.add("akool aiohttp / raw aiohttp CPU/request",
+               ratios(cpu["akool aiohttp"], cpu["raw aiohttp"]), "x")  # fmt: skip
+    report.add("akool httpx / akool aiohttp CPU/request",
+               ratios(cpu["akool httpx"], cpu["akool aiohttp"]), "x")  # fmt: skip
+    report.add("akool aiohttp / akool httpx requests/s",
+               ratios(rate["akool aiohttp"], rate["akool httpx"]), "x", "(goal >= 4)")  # fmt: skip
+    report.add("raw aiohttp / raw httpx requests/s",
+               ratios(rate["raw aiohttp"], rate["raw httpx"]), "x")  # fmt: skip
+    report.close()
 
 
 if __name__ == "__main__":
