@@ -1,25 +1,28 @@
 """No collapse: the request rate the client sustains with 10,000 jobs waiting at once.
 
-Against the emulator on its own core (real clock, 30 s jobs so they stay waiting, no rate
-limit), 10,000 jobs are created, then polled for a fixed window three ways in one run:
+Against the emulator on its own core (real clock, hour-long jobs so they stay waiting,
+no rate limit), 10,000 jobs are created, then polled three ways in one run:
 
-- raw httpx, best of 1, 2, 4 and 8 workers polling back to back over one
-  ``httpx.AsyncClient`` (the ceiling this client builds on);
+- raw httpx: workers polling back to back over one ``httpx.AsyncClient`` (the ceiling this
+  client builds on), as many workers as did best of 1, 2, 4 and 8 in a calibration before
+  the rounds (two passes of 1 s each, not counted);
 - akool: ``client.as_completed(all 10,000)`` with a poll policy that keeps every job due,
   so the scheduler polls as fast as its senders can (the worst case for its bookkeeping);
 - naive gather: a task per job polling every 3 s over one default ``httpx.AsyncClient``
-  (what users write today), its failures counted.
+  (what users write today), its failures counted; once, after the rounds.
 
+raw httpx and akool run in interleaved rounds on windows of the same length, the order
+rotated each round; their ratio is taken inside each round.
 Goal (issue 7): akool at least 90% of raw httpx's best.
 
-    python benchmarks/waiting.py [--jobs 10000] [--seconds 6] [--rounds 3]
+    python benchmarks/waiting.py [--jobs 10000] [--seconds 4] [--rounds 3] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -29,6 +32,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import httpx
 from _common import EmulatorProcess, emulator_process, pin_client  # benchmarks/ is on sys.path
+from _rounds import Figures, interleave_async, parser, ratios
 
 from akool_async import AkoolClient, PollPolicy
 
@@ -138,38 +142,51 @@ async def naive_child(base_url: str, key: str, ids: list[str], seconds: float) -
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--naive", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    arguments = parser(__doc__, rounds=3)
+    arguments.add_argument("--jobs", type=int, default=10_000)
+    arguments.add_argument("--seconds", type=float, default=4.0, help="each window")
+    arguments.add_argument("--naive", nargs=4, help=argparse.SUPPRESS)
+    args = arguments.parse_args()
     if args.naive:
         base_url, key, listing, seconds = args.naive
         ids = (await anyio.Path(listing).read_text()).split()
         await naive_child(base_url, key, ids, float(seconds))
         return
-    print(pin_client())
+    report = Figures(__file__, args, f"{args.jobs} jobs waiting, windows of {args.seconds} s, "
+                     f"emulator; {pin_client()}")  # fmt: skip
     # Hour-long jobs: nothing finishes, so every contender meets the same server state.
     emulator_args = ("--seed", "3", "--image-max-side", "16", "--median-seconds", "3600")
     with emulator_process(*emulator_args) as server:
         started = time.perf_counter()
         ids = await create_jobs(server, args.jobs)
-        print(f"{len(ids)} jobs created in {time.perf_counter() - started:.1f} s; "
-              f"{args.rounds} interleaved rounds")  # fmt: skip
-        bests, ours_all = [], []
-        for _ in range(args.rounds):
-            rates = {w: await raw_httpx(server, ids, w, args.seconds / 2) for w in (1, 2, 4, 8)}
-            print("   raw httpx: " + ", ".join(f"{w} workers {r:,.0f}/s" for w, r in rates.items()))
-            bests.append(max(rates.values()))
-            ours_all.append(await akool(server, ids, args.seconds))
-            print(f"   akool, {len(ids)} waiting: {ours_all[-1]:,.0f}/s")
+        print(f"{len(ids)} jobs created in {time.perf_counter() - started:.1f} s")
+        calibration = {w: 0.0 for w in (1, 2, 4, 8)}
+        for _ in range(2):  # two passes of 1 s windows: one burst of load decides less
+            for w in calibration:
+                calibration[w] += await raw_httpx(server, ids, w, 1.0) / 2
+        workers = max(calibration, key=lambda w: calibration[w])
+        print("raw httpx calibration: "
+              + ", ".join(f"{w} workers {r:,.0f}/s" for w, r in calibration.items())
+              + f"; rounds use {workers}")  # fmt: skip
+        runs = await interleave_async(
+            args.rounds,
+            {
+                f"raw httpx, {workers} workers": functools.partial(
+                    raw_httpx, server, ids, workers, args.seconds
+                ),
+                f"akool, {len(ids)} jobs in as_completed": functools.partial(
+                    akool, server, ids, args.seconds
+                ),
+            },
+        )
         naive, failed = await naive_gather(server, ids, args.seconds)
-        print(f"naive gather, {len(ids)} tasks: {naive:8,.0f} requests/s ({failed} failed)")
-    best, ours = statistics.median(bests), statistics.median(ours_all)
-    print(f"raw httpx best {best:,.0f}/s, akool {ours:,.0f}/s (medians)")
-    print(f"akool vs raw httpx best: x{ours / best:.2f} (goal >= 0.90)")
-    print(f"naive gather vs raw httpx best: x{naive / best:.2f}")
+    (base_name, base), (ours_name, ours) = runs.items()
+    report.add(f"{base_name} requests/s", base, "requests/s")
+    report.add(f"{ours_name} requests/s", ours, "requests/s")
+    report.add("akool / raw httpx requests/s", ratios(ours, base), "x", "(goal >= 0.90)")
+    report.add(f"naive gather of {len(ids)} loops requests/s", [naive], "requests/s",
+               f"({failed} failed; once, after the rounds)")  # fmt: skip
+    report.close()
 
 
 if __name__ == "__main__":
