@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -32,8 +34,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark script; each prints its figures as ratios to a baseline in the same run."""
+    """Every benchmark script (or those named: ``nox -s bench -- polling waiting``), each
+    printing min / median / max over interleaved rounds and appending one JSON line per
+    figure to ``bench-results.jsonl`` (``BENCH_JSON`` to choose another file)."""
+    from pathlib import Path
+
     session.install("-e", ".[all]")
-    for script in sorted(__import__("pathlib").Path("benchmarks").glob("*.py")):
-        if not script.name.startswith("_"):
-            session.run("python", str(script), *session.posargs)
+    output = os.environ.get("BENCH_JSON") or str(Path("bench-results.jsonl").resolve())
+    chosen = set(session.posargs)
+    for script in sorted(Path("benchmarks").glob("*.py")):
+        if not script.name.startswith("_") and (not chosen or script.stem in chosen):
+            session.run("python", str(script), env={"BENCH_JSON": output})
+    session.log(f"figures appended to {output}")
