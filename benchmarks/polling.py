@@ -1,13 +1,13 @@
 """Polling: this client's scheduler against what users write today, on one workload.
 
-The same jobs (by default 400: 100 v4 batches of 4, log-normal durations around 30
+The same jobs (by default 120: 30 v4 batches of 4, log-normal durations around 30
 emulated seconds on a clock sped up 20x) are followed several ways, each against a fresh
 emulator with the same seed, in interleaved rounds, all through the client's rate limiter
 at the per-key limit (on by default in this library), under two per-key limits:
 
-- spare (1,000 requests/s): the rate never binds; what a schedule costs in polls, CPU and
-  notice delay (all four variants);
-- rate-bound (70 requests/s): a create per batch and a poll per job take longer at the
+- spare (1,000 requests/s): the rate binds none but the 0.5 s loop; what a schedule costs
+  in polls, CPU and notice delay (all four variants);
+- rate-bound (25 requests/s): a create per batch and a poll per job take longer at the
   limit than the slowest job, so makespan over that bound measures how well the rate is
   used (scheduler, naive 3 s, webhook).
 
@@ -24,8 +24,8 @@ client noticing (emulated seconds, and as a share of the job's duration), reject
 makespan over the bound, client CPU per job; for webhooks the delay split into the
 emulator's part (finished -> callback sealed) and the client's (sealed -> noticed).
 
-    python benchmarks/polling.py [--jobs 400] [--time-scale 20] [--rounds 3]
-                                 [--spare-rate 1000] [--bound-rate 70]
+    python benchmarks/polling.py [--jobs 120] [--time-scale 20] [--rounds 3]
+                                 [--spare-rate 1000] [--bound-rate 25]
                                  [--only "spare/scheduler,rate-bound/webhook"] [--json PATH]
 """
 
@@ -206,10 +206,10 @@ def figures_of(run: Run, args: argparse.Namespace, rate: float) -> dict[str, flo
 
 async def main() -> None:
     arguments = parser(__doc__, rounds=3)
-    arguments.add_argument("--jobs", type=int, default=400)
+    arguments.add_argument("--jobs", type=int, default=120)
     arguments.add_argument("--time-scale", type=float, default=20.0)
     arguments.add_argument("--spare-rate", type=float, default=1000.0, help="requests/s")
-    arguments.add_argument("--bound-rate", type=float, default=70.0, help="requests/s")
+    arguments.add_argument("--bound-rate", type=float, default=25.0, help="requests/s")
     arguments.add_argument("--burst", type=int, default=20)
     arguments.add_argument("--only", default="", help="comma-separated workload/variant")
     arguments.add_argument("--polls-per-job", type=float, default=1.5, help="scheduler target")
