@@ -3,9 +3,9 @@
 Against the emulator on its own core (real clock, hour-long jobs so they stay waiting,
 no rate limit), 10,000 jobs are created, then polled three ways in one run:
 
-- raw httpx: workers polling back to back over one ``httpx.AsyncClient`` (the ceiling this
-  client builds on), as many workers as did best of 1, 2, 4 and 8 in a calibration before
-  the rounds (two passes of 1 s each, not counted);
+- raw httpx: ``--workers`` (4) workers polling back to back over one ``httpx.AsyncClient``
+  (the ceiling this client builds on; 4 is httpx's best concurrency here, see
+  ``overhead.py``: a calibration among 1-8 on a busy machine picked by noise);
 - akool: ``client.as_completed(all 10,000)`` with a poll policy that keeps every job due,
   so the scheduler polls as fast as its senders can (the worst case for its bookkeeping);
 - naive gather: a task per job polling every 3 s over one default ``httpx.AsyncClient``
@@ -15,7 +15,8 @@ raw httpx and akool run in interleaved rounds on windows of the same length, the
 rotated each round; their ratio is taken inside each round.
 Goal (issue 7): akool at least 90% of raw httpx's best.
 
-    python benchmarks/waiting.py [--jobs 10000] [--seconds 4] [--rounds 3] [--json PATH]
+    python benchmarks/waiting.py [--jobs 10000] [--seconds 4] [--workers 4] [--rounds 3]
+                                 [--json PATH]
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ async def main() -> None:
     arguments = parser(__doc__, rounds=3)
     arguments.add_argument("--jobs", type=int, default=10_000)
     arguments.add_argument("--seconds", type=float, default=4.0, help="each window")
+    arguments.add_argument("--workers", type=int, default=4, help="raw httpx's workers")
     arguments.add_argument("--naive", nargs=4, help=argparse.SUPPRESS)
     args = arguments.parse_args()
     if args.naive:
@@ -160,14 +162,7 @@ async def main() -> None:
         started = time.perf_counter()
         ids = await create_jobs(server, args.jobs)
         print(f"{len(ids)} jobs created in {time.perf_counter() - started:.1f} s")
-        calibration = {w: 0.0 for w in (1, 2, 4, 8)}
-        for _ in range(2):  # two passes of 1 s windows: one burst of load decides less
-            for w in calibration:
-                calibration[w] += await raw_httpx(server, ids, w, 1.0) / 2
-        workers = max(calibration, key=lambda w: calibration[w])
-        print("raw httpx calibration: "
-              + ", ".join(f"{w} workers {r:,.0f}/s" for w, r in calibration.items())
-              + f"; rounds use {workers}")  # fmt: skip
+        workers = args.workers
         runs = await interleave_async(
             args.rounds,
             {
