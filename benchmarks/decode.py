@@ -2,8 +2,9 @@
 
 For an info answer (the hot path: polling) and a v4 batch-of-4 create answer: per-call
 microseconds of each, and our cost over ``json.loads`` alone, round by round. In each
-round the two alternate in 20 blocks of 1,000 calls and each keeps its best block, so a
-burst of load from a neighbour lands on both.
+round the two alternate in 200 blocks of about a millisecond each and each keeps its best
+block, so a burst of load from a neighbour lands on both, and neither's blocks are long
+enough to be preempted more often than the other's.
 
     python benchmarks/decode.py [--rounds 5] [--json PATH]
 """
@@ -68,17 +69,29 @@ REQUEST = RequestSpec(INFO_BY_MODEL_ID, params={"image_model_id": "x"})
 
 
 def side_by_side(
-    base: Callable[[], object], ours: Callable[[], object], blocks: int = 20, number: int = 1_000
+    base: Callable[[], object], ours: Callable[[], object], blocks: int = 200
 ) -> tuple[float, float]:
-    """Best per-call microseconds of ``base`` and of ``ours``, their blocks alternating."""
+    """Best per-call microseconds of ``base`` and of ``ours``, their blocks alternating.
+
+    Each block lasts about a millisecond whatever its function costs (the calls per block
+    are sized first), so both fit between two preemptions equally often."""
+    sizes = [max(1, round(1e-3 / _once(fn))) for fn in (base, ours)]
     best = [float("inf"), float("inf")]
     for _ in range(blocks):
         for side, fn in enumerate((base, ours)):
+            number = sizes[side]
             started = time.perf_counter()
             for _ in range(number):
                 fn()
             best[side] = min(best[side], (time.perf_counter() - started) / number)
     return best[0] * 1e6, best[1] * 1e6
+
+
+def _once(fn: Callable[[], object], number: int = 200) -> float:
+    started = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - started) / number
 
 
 def main() -> None:
