@@ -154,6 +154,28 @@ def test_unusable_output_folders_are_one_line_and_exit_2(
         assert expected in one_line(capsys.readouterr().err)
 
 
+def test_unusable_input_and_unwritable_folders_are_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder or a missing path as the prompts file, an unreadable one, and an --out the
+    user may not write in: one line naming the path, exit 2, nothing created."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "a fox"}\n')
+    out = tmp_path / "out"
+    for source in (tmp_path, tmp_path / "missing.jsonl"):
+        assert main(["bulk", str(source), "--out", str(out)]) == 2
+        assert f"{source} is not a file" in one_line(capsys.readouterr().err)
+    # Permissions as a user meets them (the suite may run as root, who may do anything).
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != prompts)
+    assert main(["bulk", str(prompts), "--out", str(out)]) == 2
+    assert f"cannot read {prompts}: permission denied" in one_line(capsys.readouterr().err)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != out)
+    for command, target in (("bulk", str(prompts)), ("generate", "a fox")):
+        assert main([command, target, "--out", str(out)]) == 2
+        assert f"cannot write in --out {out}" in one_line(capsys.readouterr().err)
+    assert not list(out.iterdir())
+
+
 def test_a_missing_extra_is_one_line_with_the_install_hint(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -240,6 +262,33 @@ def test_wait_and_download_pick_jobs_up_by_id(
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == [
         f"{varied}-{k}.png" for k in range(1, 5)
     ]
+
+
+def test_wait_reports_failed_jobs_and_those_still_running(
+    akool: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job that failed: its line, exit 1; one still running at --timeout: the command that
+    picks it up, exit 75; a --timeout that is not positive: a usage error."""
+    import anyio
+
+    async def create() -> str:
+        async with AkoolClient(rate_limit=None) as client:
+            (job,) = await client.create_by_source_prompt(prompt="a fox")
+            return job.id
+
+    assert main(["wait", "0" * 24, "--timeout", "0"]) == 2
+    assert "--timeout must be positive" in one_line(capsys.readouterr().err)
+    failing = EmulatorConfig(time_scale=1000, durations=Fixed(30), fail_rate=1.0)
+    slow = EmulatorConfig(time_scale=1, durations=Fixed(3600))
+    for config, code in ((failing, 1), (slow, 75)):
+        with serve_emulator(config) as running:
+            monkeypatch.setenv("AKOOL_BASE_URL", running.base_url)
+            monkeypatch.setenv("AKOOL_API_KEY", running.api_key)
+            job_id = anyio.run(create)
+            assert main(["wait", job_id, "--timeout", "0.5"]) == code
+        line = one_line(capsys.readouterr().err)
+        expected = f"{job_id}: failed" if code == 1 else f"still running: akool-async wait {job_id}"
+        assert line.startswith(expected)
 
 
 def test_wait_without_a_key_says_why_it_cannot(capsys: pytest.CaptureFixture[str]) -> None:

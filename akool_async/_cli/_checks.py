@@ -21,13 +21,6 @@ def output_folder(path: Path, option: str = "--out") -> Path:
     return path
 
 
-def unusable_folder(path: Path, option: str = "--out") -> str | None:
-    """Why ``path`` cannot become the output folder, without creating it (for dry runs)."""
-    if path.exists() and not path.is_dir():
-        return f"{option} {path} is a file, not a folder"
-    return None
-
-
 def input_file(path: Path) -> Path:
     if not path.is_file():
         raise CLIError(f"{path} is not a file (a .jsonl or .csv of prompts)")
