@@ -310,18 +310,6 @@ def check_button_available(parent: ImageJob, button: Button) -> None:
 def check_limits(request: SourcePromptRequest | PromptRequest | ButtonRequest,
                  limits: RequestLimits) -> None:  # fmt: skip
     """Raise ``ValidationError`` if ``request`` is larger than ``limits`` allow."""
-    texts = {
-        "prompt": getattr(request, "prompt", None),
-        "negative_prompt": getattr(request, "negative_prompt", None),
-    }
-    for field, text in texts.items():
-        if text is not None and len(text) > limits.max_prompt_chars:
-            raise ValidationError(
-                field,
-                text,
-                f"at most {limits.max_prompt_chars} characters (RequestLimits.max_prompt_chars;"
-                f" this one has {len(text)})",
-            )
     sources = getattr(request, "source_images", None) or ()
     if len(sources) > limits.max_source_images:
         raise ValidationError(
@@ -330,16 +318,19 @@ def check_limits(request: SourcePromptRequest | PromptRequest | ButtonRequest,
             f"at most {limits.max_source_images} URLs (RequestLimits.max_source_images): "
             "Akool uses only the first",
         )
-    urls = [
-        ("webhook_url", request.webhook_url),
-        ("source_image", getattr(request, "source_image", None)),
+    sized = [
+        ("prompt", getattr(request, "prompt", None), "max_prompt_chars"),
+        ("negative_prompt", getattr(request, "negative_prompt", None), "max_prompt_chars"),
+        ("webhook_url", request.webhook_url, "max_url_chars"),
+        ("source_image", getattr(request, "source_image", None), "max_url_chars"),
+        *(("source_images", url, "max_url_chars") for url in sources),
     ]
-    urls += [("source_images", url) for url in sources]
-    for field, url in urls:
-        if url is not None and len(url) > limits.max_url_chars:
+    for field, text, limit_name in sized:
+        limit: int = getattr(limits, limit_name)
+        if text is not None and len(text) > limit:
             raise ValidationError(
                 field,
-                url,
-                f"at most {limits.max_url_chars} characters (RequestLimits.max_url_chars; this"
-                f" one has {len(url)})",
+                text,
+                f"at most {limit} characters (RequestLimits.{limit_name}; this one has"
+                f" {len(text)})",
             )
