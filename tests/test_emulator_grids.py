@@ -4,9 +4,11 @@ parent, status answers shaped like create answers, wall-clock create_time, 1009/
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -71,6 +73,16 @@ class Demo:
         return answer.content
 
 
+@contextlib.contextmanager
+def demo_of(emulator: Emulator) -> Iterator[Demo]:
+    """``emulator`` on a loopback port, and the demo's client logged in to it (getToken)."""
+    with (
+        serve_emulator(emulator=emulator) as running,
+        httpx.Client(base_url=running.base_url) as http,
+    ):
+        yield Demo(http, emulator.client_id, emulator.client_secret)
+
+
 def grid_finished(data: dict[str, Any]) -> bool:
     """The demo's rule for a first result or a V result."""
     return data["image_status"] == 3 and bool(data["upscaled_urls"])
@@ -100,19 +112,14 @@ def test_first_and_v_results_are_grids_whose_parts_come_after_status_3() -> None
     """A v3 first result and a V result: finished (by the demo's rule) only once their
     four parts came, a few emulated seconds after status 3; image is their grid."""
     clock = ManualClock()
-    emulator = Emulator(config(parts_delay=3.0), clock=clock)
-    with (
-        serve_emulator(emulator=emulator) as running,
-        httpx.Client(base_url=running.base_url) as http,
-    ):
-        demo = Demo(http, emulator.client_id, emulator.client_secret)
+    with demo_of(Emulator(config(parts_delay=3.0), clock=clock)) as demo:
         created = demo.post(f"{IMAGE}/createbyprompt", {"prompt": "a fox", "scale": "4:3"})
         clock.advance(31)  # done at 30 s; parts at 33 s
         early = demo.status(created["_id"])
         assert early["image_status"] == 3
         assert early["image"]
         assert not grid_finished(early)  # the demo keeps polling
-        assert http.get(early["image"].replace(".png", "-1.png")).status_code == 404
+        assert demo.http.get(early["image"].replace(".png", "-1.png")).status_code == 404
         clock.advance(3)
         result = demo.status(created["_id"])
         assert grid_finished(result)
@@ -132,12 +139,7 @@ def test_first_and_v_results_are_grids_whose_parts_come_after_status_3() -> None
 def test_u_result_is_one_image_larger_than_its_parent() -> None:
     """A U result: status 3, image set, upscaled_urls empty, larger than its parent."""
     clock = ManualClock()
-    emulator = Emulator(config(), clock=clock)
-    with (
-        serve_emulator(emulator=emulator) as running,
-        httpx.Client(base_url=running.base_url) as http,
-    ):
-        demo = Demo(http, emulator.client_id, emulator.client_secret)
+    with demo_of(Emulator(config(), clock=clock)) as demo:
         created = demo.post(f"{IMAGE}/createbyprompt", {"prompt": "a fox"})
         clock.advance(40)
         parent = demo.status(created["_id"])
@@ -159,12 +161,7 @@ def test_status_answers_read_like_create_answers() -> None:
     in a v3 create answer (the docs' create example), 3 in its status answers (their
     result example), 4 in every answer about a v4 job."""
     clock = ManualClock()
-    emulator = Emulator(config(), clock=clock)
-    with (
-        serve_emulator(emulator=emulator) as running,
-        httpx.Client(base_url=running.base_url) as http,
-    ):
-        demo = Demo(http, emulator.client_id, emulator.client_secret)
+    with demo_of(Emulator(config(), clock=clock)) as demo:
         v3 = demo.post(
             f"{IMAGE}/createbyprompt",
             {"prompt": "a fox", "source_image": "https://example.com/a.png"},
