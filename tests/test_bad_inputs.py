@@ -177,7 +177,8 @@ def test_bad_settings_are_refused(settings: tuple[dict[str, Any], str]) -> None:
     options = {"api_key": KEY, **options} if "client_id" not in options else options
     with pytest.raises(ak.InvalidSettingError) as info:
         AkoolClient(**options)
-    assert isinstance(info.value, ak.ValidationError | ValueError | ak.ConfigurationError)
+    assert isinstance(info.value, ak.ValidationError)  # and so a ValueError
+    assert isinstance(info.value, ak.ConfigurationError)
     assert info.value.field == field
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value.value)
@@ -217,7 +218,11 @@ def test_bad_policy_values_are_refused(make: tuple[Callable[[], object], str]) -
 
 async def test_limits_are_configurable(counted: tuple[AkoolClient, CountingTransport]) -> None:
     """A client with larger RequestLimits sends what the default limits refuse."""
-    _, default = counted
+    default_client, default = counted
+    with pytest.raises(ak.ValidationError, match="max_prompt_chars"):
+        await default_client.create_by_source_prompt(prompt="x" * 1_000_000)
+    with pytest.raises(ak.ValidationError, match="max_source_images"):
+        await default_client.create_by_source_prompt(prompt="x", source_images=[URL] * 100)
     transport = CountingTransport(default_limits=False)
     limits = RequestLimits(max_prompt_chars=2_000_000, max_source_images=200)
     async with AkoolClient(api_key=KEY, transport=transport, rate_limit=None,

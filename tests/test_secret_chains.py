@@ -60,6 +60,7 @@ def reachable_strings(root: object) -> Iterator[str]:
             yield repr(obj)
         except Exception:
             continue
+    assert not stack, f"the walk stopped at {_WALK_LIMIT} objects: what is past it is unchecked"
 
 
 def _free_port() -> int:
