@@ -230,6 +230,8 @@ def _interrupt(
         for line in process.stderr:
             if "stopping" in line:
                 break
+        else:  # it ended before saying so: the second press would test nothing
+            pytest.fail("the run never said it was stopping after the first Ctrl-C")
         process.send_signal(signal.SIGINT)
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 130, errors

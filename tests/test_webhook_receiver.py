@@ -68,6 +68,13 @@ def _tampered_ciphertext() -> dict[str, Any]:
     return body
 
 
+def _resigned(data_encrypt: str) -> dict[str, Any]:
+    """A validly signed body whose ``dataEncrypt`` is broken: it gets past the signature."""
+    body = {**sealed(), "dataEncrypt": data_encrypt}
+    body["signature"] = sign(CLIENT_ID, body["timestamp"], body["nonce"], data_encrypt)
+    return body
+
+
 # Built inside the test that uses them: the receiver refuses timestamps older than its
 # tolerance, so a body signed at import time would turn stale on a long or loaded run.
 BAD: dict[str, tuple[Callable[[], Any], int]] = {
@@ -79,7 +86,7 @@ BAD: dict[str, tuple[Callable[[], Any], int]] = {
     "tampered ciphertext": (_tampered_ciphertext, 400),
     "missing fields": (lambda: {"signature": "a" * 40}, 400),
     "wrong types": (lambda: {**sealed(), "timestamp": "soon"}, 400),
-    "truncated base64": (lambda: {**sealed(), "dataEncrypt": sealed()["dataEncrypt"][:-5]}, 401),
+    "truncated base64": (lambda: _resigned(sealed()["dataEncrypt"][:-5]), 400),
 }
 
 
