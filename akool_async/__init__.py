@@ -18,8 +18,9 @@ from ._api_errors import (
     UnknownAPIError,
     VerificationRequiredError,
 )
-from ._client import DEFAULT_BASE_URL, AkoolClient
+from ._client import AkoolClient
 from ._clock import Clock, MonotonicClock
+from ._defaults import DEFAULT_BASE_URL
 from ._download import DownloadedImage
 from ._exceptions import (
     AkoolError,

@@ -20,6 +20,13 @@ import anyio
 import sniffio
 import yarl
 
+from ._defaults import (
+    DEFAULT_CLOSE_GRACE,
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    KEEPALIVE_EXPIRY,
+)
 from ._exceptions import (
     AkoolError,
     ConfigurationError,
@@ -30,12 +37,7 @@ from ._exceptions import (
 )
 from ._protocol import RawResponse, RequestSpec
 from ._redaction import CauseSummary
-from ._shards import KEEPALIVE_EXPIRY
 from ._transport import (
-    DEFAULT_CLOSE_GRACE,
-    DEFAULT_MAX_DOWNLOADS,
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_RESPONSE_BYTES,
     StreamedResponse,
     Wire,
     read_capped,

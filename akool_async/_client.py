@@ -25,9 +25,17 @@ from ._client_downloads import DownloadsMixin
 from ._client_lifecycle import ClientLifecycle
 from ._client_waiting import WaitingMixin
 from ._clock import Clock, MonotonicClock
-from ._download import (
+from ._defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_BURST,
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT,
+    KEEPALIVE_EXPIRY,
 )
 from ._exceptions import (
     ValidationError,
@@ -37,7 +45,7 @@ from ._models import Button, CreditInfo, ImageJob, ImageStatus
 from ._orchestrator import Generation
 from ._poll_policy import PollPolicy, PollStats
 from ._polling import PollScheduler
-from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
+from ._ratelimit import RateLimiter
 from ._requester import Requester
 from ._requests import (
     DEFAULT_LIMITS,
@@ -56,19 +64,10 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._settings import base_url as base_url_from
 from ._settings import check_client_settings, check_generate_options
-from ._shards import KEEPALIVE_EXPIRY
-from ._transport import (
-    DEFAULT_MAX_DOWNLOADS,
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    Transport,
-)
+from ._transport import Transport
 from ._transport_choice import make_transport
 from ._watchset import WatchSet
 from .webhook import WebhookReceiver
-
-DEFAULT_BASE_URL = "https://openapi.akool.com"
 
 
 class AkoolClient(WaitingMixin, DownloadsMixin):

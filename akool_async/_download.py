@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import attrs
 
+from ._defaults import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import (
     DownloadError,
     HTTPStatusError,
@@ -31,8 +32,6 @@ from ._protocol import parse_retry_after
 from ._retry import RetryPolicy
 from ._transport import StreamedResponse, Transport
 
-DEFAULT_DOWNLOAD_TIMEOUT = 300.0  # one attempt, whole transfer: 4K PNGs are tens of MB
-DEFAULT_MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 _CONTENT_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "binary/octet-stream")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from . import _defaults as d
 from ._arguments import check_count, check_number
 from ._exceptions import InvalidSettingError
 
@@ -19,21 +20,21 @@ class PollPolicy:
     ``expected_seconds``/``spread`` are the log-normal prior used until jobs finish.
     """
 
-    expected_seconds: float = 30.0
-    spread: float = 0.35
-    polls_per_job: float = 1.45
-    min_interval: float = 1.0
-    max_interval: float = 60.0
-    queued_backoff: float = 1.5
-    jitter: float = 0.1
-    probes: int = 2
+    expected_seconds: float = d.POLL_EXPECTED_SECONDS
+    spread: float = d.POLL_SPREAD
+    polls_per_job: float = d.POLLS_PER_JOB
+    min_interval: float = d.POLL_MIN_INTERVAL
+    max_interval: float = d.POLL_MAX_INTERVAL
+    queued_backoff: float = d.POLL_QUEUED_BACKOFF
+    jitter: float = d.POLL_JITTER
+    probes: int = d.POLL_PROBES
     senders: int | None = None  # long-lived pollers; default: the client's max_in_flight
-    webhook_safety: float = 4.0  # callbacks flowing: poll no sooner than this many first ages
-    webhook_silence: float = 60.0  # callbacks count as flowing until this long without one
+    webhook_safety: float = d.WEBHOOK_SAFETY  # callbacks flowing: no poll before N first ages
+    webhook_silence: float = d.WEBHOOK_SILENCE  # flowing until this long without one
     # A grid completed without its parts: followed this long after its status 3, polled
     # every parts_interval (Akool's demo polls every 3 s; how late parts come is unknown).
-    parts_grace: float = 60.0
-    parts_interval: float = 3.0
+    parts_grace: float = d.PARTS_GRACE
+    parts_interval: float = d.PARTS_INTERVAL
 
     def __attrs_post_init__(self) -> None:
         numbers = ("expected_seconds", "spread", "polls_per_job", "min_interval", "max_interval",

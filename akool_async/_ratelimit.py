@@ -27,10 +27,9 @@ import anyio
 
 from ._arguments import check_count, check_rate
 from ._clock import Clock, MonotonicClock, sleep_until
+from ._defaults import DEFAULT_BURST
 from ._gcra import Gcra
 
-DEFAULT_RATE = 10.0
-DEFAULT_BURST = 10
 RATE_MARGIN = 0.95
 
 

@@ -19,6 +19,7 @@ import anyio.lowlevel
 
 from ._api_errors import InvalidTokenError
 from ._auth import Auth, TokenAuth
+from ._defaults import DEFAULT_MAX_IN_FLIGHT
 from ._exceptions import (
     AkoolError,
     ClientClosedError,
@@ -42,7 +43,7 @@ from ._ratelimit import RateLimiter
 from ._redaction import detach_causes
 from ._retry import RetryPolicy, may_have_created
 from ._slots import Slots
-from ._transport import DEFAULT_MAX_IN_FLIGHT, Transport
+from ._transport import Transport
 
 T = TypeVar("T")
 Reader = Callable[[Mapping[str, Any], RequestSpec], T]

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from . import _defaults as d
 from ._exceptions import InvalidSettingError, ValidationError
 from ._models import Button, ImageJob, ImageStatus
 
@@ -48,9 +49,9 @@ class RequestLimits:
     - ``max_source_images`` (10): Akool uses only the first; a long list is a mistake.
     """
 
-    max_prompt_chars: int = 10_000
-    max_url_chars: int = 8_000
-    max_source_images: int = 10
+    max_prompt_chars: int = d.MAX_PROMPT_CHARS
+    max_url_chars: int = d.MAX_URL_CHARS
+    max_source_images: int = d.MAX_SOURCE_IMAGES
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):

@@ -14,6 +14,7 @@ from typing import TypeVar
 import attrs
 import stamina
 
+from . import _defaults as d
 from ._api_errors import GenerationError
 from ._arguments import check_count, check_number
 from ._exceptions import (
@@ -57,13 +58,13 @@ class RetryPolicy:
     ``wait=False`` removes every wait (for tests), keeping the attempts.
     """
 
-    attempts: int = 5
-    timeout: float | None = 120.0
-    wait_initial: float = 0.5
-    wait_max: float = 15.0
-    wait_jitter: float = 1.0
-    wait_exp_base: float = 2.0
-    max_retry_after: float = 60.0
+    attempts: int = d.RETRY_ATTEMPTS
+    timeout: float | None = d.RETRY_TIMEOUT
+    wait_initial: float = d.RETRY_WAIT_INITIAL
+    wait_max: float = d.RETRY_WAIT_MAX
+    wait_jitter: float = d.RETRY_WAIT_JITTER
+    wait_exp_base: float = d.RETRY_WAIT_EXP_BASE
+    max_retry_after: float = d.MAX_RETRY_AFTER
     wait: bool = True
 
     def __attrs_post_init__(self) -> None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import httpx
 
+from ._defaults import KEEPALIVE_EXPIRY
+
 PER_SHARD = 2
 SHARD = "akool_async.shard"  # the request extension naming the shard to send on
 CREATES = -2  # the shard of creates
-KEEPALIVE_EXPIRY = 2.0  # seconds; under uvicorn's and Node's 5 s, nginx's 75 s
 
 
 class ShardedPool(httpx.AsyncBaseTransport):

@@ -21,6 +21,14 @@ import attrs
 import httpx
 
 from ._auth import AUTH_HEADERS
+from ._defaults import (
+    DEFAULT_CLOSE_GRACE,
+    DEFAULT_MAX_DOWNLOADS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    KEEPALIVE_EXPIRY,
+)
 from ._exceptions import (
     AkoolError,
     ClientClosedError,
@@ -32,15 +40,7 @@ from ._exceptions import (
 )
 from ._protocol import RawResponse, RequestSpec
 from ._redaction import CauseSummary
-from ._shards import CREATES, KEEPALIVE_EXPIRY, SHARD, ShardedPool
-
-DEFAULT_MAX_IN_FLIGHT = 8
-DEFAULT_MAX_DOWNLOADS = 8
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_CLOSE_GRACE = 10.0
-# Real answers are a few KB (a job, a batch of four): a bigger one is a proxy's page or a
-# hostile server, and is refused before it fills memory.
-DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+from ._shards import CREATES, SHARD, ShardedPool
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from . import _defaults as d
 from ._arguments import check_count, check_number
 from ._exceptions import (
     InvalidSettingError,
@@ -68,7 +69,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Listener = Callable[[WebhookEvent], None]
 
-MAX_BODY = 64 * 1024
+MAX_BODY = d.WEBHOOK_MAX_BODY
 
 
 @attrs.define
@@ -94,8 +95,8 @@ class WebhookReceiver:
         *,
         api_key: str,
         client_id: str,
-        tolerance: float = 300.0,
-        remember: int = 100_000,
+        tolerance: float = d.WEBHOOK_TOLERANCE,
+        remember: int = d.WEBHOOK_REMEMBER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         for name, secret in (("api_key", api_key), ("client_id", client_id)):

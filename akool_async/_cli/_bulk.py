@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from .._defaults import DEFAULT_BULK_CONCURRENCY, DEFAULT_RATE
 from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import parse_buttons
@@ -56,9 +57,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("images"), metavar="DIR",
                         help="output folder: id-<id>/ or line-<n>/ folders of images, "
                         "manifest.jsonl, index.html, the journal")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N",
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_BULK_CONCURRENCY, metavar="N",
                         help="requests followed at once")  # fmt: skip
-    parser.add_argument("--rate", type=float, default=10.0, metavar="R",
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="R",
                         help="API requests per second, for everything")  # fmt: skip
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip

@@ -19,6 +19,7 @@ import anyio
 import attrs
 
 from .._client import AkoolClient
+from .._defaults import DEFAULT_RATE
 from ._errors import CLIError, install_hint
 
 CREDENTIAL_VARIABLES = ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET")
@@ -51,7 +52,7 @@ def require_emulator(needed_for: str = "running without AKOOL_API_KEY") -> None:
 @contextlib.asynccontextmanager
 async def connect(
     *,
-    rate_limit: float | None = 10.0,
+    rate_limit: float | None = DEFAULT_RATE,
     emulator_time_scale: float | None = None,
     transport: Literal["httpx", "aiohttp"] = "httpx",
     quiet: bool = False,

@@ -8,7 +8,9 @@ from typing import Protocol
 
 import attrs
 
-SEVEN_DAYS = 7 * 24 * 3600.0
+from .._defaults import IMAGE_LIFETIME
+
+SEVEN_DAYS = IMAGE_LIFETIME  # the service's figure
 
 
 class Durations(Protocol):
