@@ -19,7 +19,7 @@ from ._api_errors import (
     VerificationRequiredError,
 )
 from ._client import AkoolClient
-from ._clock import Clock, MonotonicClock
+from ._clock import Clock, MonotonicClock, SystemClock, WallClock
 from ._defaults import DEFAULT_BASE_URL
 from ._download import DownloadedImage
 from ._exceptions import (
@@ -142,6 +142,7 @@ __all__ = [
     "SourcePromptRequest",
     "StreamedResponse",
     "SubmissionUncertainError",
+    "SystemClock",
     "ThrottledError",
     "TooManyRequestsError",
     "Transport",
@@ -149,6 +150,7 @@ __all__ = [
     "UnknownAPIError",
     "ValidationError",
     "VerificationRequiredError",
+    "WallClock",
     "WatchSet",
     "WebhookDecryptError",
     "WebhookDeliveryError",

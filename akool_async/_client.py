@@ -24,7 +24,7 @@ from ._auth import auth_from
 from ._client_downloads import DownloadsMixin
 from ._client_lifecycle import ClientLifecycle
 from ._client_waiting import WaitingMixin
-from ._clock import Clock, MonotonicClock
+from ._clock import Clock, SystemClock
 from ._defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_BURST,
@@ -133,7 +133,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
             max_response_bytes=max_response_bytes,
             keepalive_expiry=keepalive_expiry,
         )
-        self.clock = clock or MonotonicClock()
+        self.clock = clock or SystemClock()
         limiter = (
             None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
         )

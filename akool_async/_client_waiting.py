@@ -7,11 +7,11 @@ endpoints and lifecycle while the waiting rules live here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 from ._arguments import MAX_WAIT_TIMEOUT, optional_timeout
+from ._clock import wall_time
 from ._exceptions import JobFailedError, JobTimeoutError, ValidationError
 from ._grid import awaiting_parts, told_by
 from ._models import ImageJob, ImageStatus
@@ -102,5 +102,9 @@ def follow_job(watch: WatchSet, job: ImageJob | str, timeout: float | None) -> N
     elif job.is_terminal and not awaiting_parts(job, watch.is_grid(job)):
         watch.add_result(job.id, job)
     else:
-        age = 0.0 if job.create_time is None else max(0.0, time.time() - job.create_time / 1000)
+        age = (
+            0.0
+            if job.create_time is None
+            else max(0.0, wall_time(watch.clock) - job.create_time / 1000)
+        )
         watch.add(job.id, age=age, timeout=timeout, grid=told_by(job))

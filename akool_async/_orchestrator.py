@@ -16,7 +16,6 @@ on the server are kept in ``left_running`` (and logged), so they can be picked u
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
@@ -26,6 +25,7 @@ import anyio
 import attrs
 
 from . import _follow_events as ev
+from ._clock import wall_time
 from ._exceptions import AkoolError, JobTimeoutError, SubmissionUncertainError
 from ._follow import FollowMachine
 from ._models import Button, ImageJob, ImageStatus
@@ -231,11 +231,11 @@ class Generation:
         watch = self._client.watch()
         seen: dict[str, ImageJob] = {}  # each job's outcome, for a look-up of its buttons
         try:
-            pending = deque(machine.start(time.time()))
+            pending = deque(machine.start(wall_time(watch.clock)))
             while pending or not machine.settled:
                 if pending:
                     event = await self._execute(pending.popleft(), watch, seen)
-                    now = time.time()
+                    now = wall_time(watch.clock)
                 elif watch.idle:  # pragma: no cover - the machine waits on nothing: a bug
                     raise RuntimeError(f"the follow machine is stuck: {machine.jobs}")
                 else:
@@ -246,7 +246,7 @@ class Generation:
         finally:
             watch.close()
             if not machine.settled:
-                self._emit_all(machine.handle(ev.Cancelled(), time.time()))
+                self._emit_all(machine.handle(ev.Cancelled(), wall_time(watch.clock)))
             self._left |= set(machine.left_running)
 
     async def _execute(
@@ -263,7 +263,7 @@ class Generation:
                 return ev.LookupFailed(action.job_id, exc)
         if isinstance(action, ev.Watch):
             deadline = action.deadline
-            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            timeout = None if deadline is None else max(0.0, deadline - wall_time(watch.clock))
             watch.add(action.job_id, timeout=timeout, age=action.age, grid=action.grid)
         elif isinstance(action, ev.Emit):
             self._emit_all([action])

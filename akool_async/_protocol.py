@@ -6,7 +6,6 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-import time
 from collections.abc import Mapping
 from typing import Any, Literal, TypeGuard
 
@@ -14,6 +13,7 @@ import attrs
 
 from ._api_errors import error_for_code
 from ._arguments import is_header_safe
+from ._clock import SYSTEM_CLOCK
 from ._converter import structure, structure_jobs, unstructure
 from ._exceptions import (
     AkoolError,
@@ -271,5 +271,5 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if when.tzinfo is None:
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+        seconds = when.timestamp() - (SYSTEM_CLOCK.wall() if now is None else now)
     return None if math.isnan(seconds) else max(0.0, seconds)

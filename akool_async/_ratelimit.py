@@ -26,7 +26,7 @@ from __future__ import annotations
 import anyio
 
 from ._arguments import check_count, check_rate
-from ._clock import Clock, MonotonicClock, sleep_until
+from ._clock import Clock, SystemClock, sleep_until
 from ._defaults import DEFAULT_BURST
 from ._gcra import Gcra
 
@@ -46,7 +46,7 @@ class RateLimiter:
     ) -> None:
         rate = check_rate("rate_limit", rate)
         burst = check_count("rate_burst", burst)
-        self.clock = clock or MonotonicClock()
+        self.clock = clock or SystemClock()
         self._gcra = Gcra(
             rate * RATE_MARGIN,
             burst,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ import anyio.lowlevel
 
 from ._api_errors import InvalidTokenError
 from ._auth import Auth, TokenAuth
+from ._clock import SYSTEM_CLOCK
 from ._defaults import DEFAULT_MAX_IN_FLIGHT
 from ._exceptions import (
     AkoolError,
@@ -147,7 +147,7 @@ class Requester:
         *,
         announce: BeforeSend | None = None,
     ) -> T:
-        started = time.perf_counter()
+        started = SYSTEM_CLOCK.now()
         response: RawResponse | None = None
         try:
             async with self.in_flight:
@@ -251,7 +251,7 @@ def _log_request(
         f" job={request.job_id}" if request.job_id else "",
         status,
         code,
-        (time.perf_counter() - started) * 1000,
+        (SYSTEM_CLOCK.now() - started) * 1000,
         attempt,
         f" {type(error).__name__}" if error else "",
     )

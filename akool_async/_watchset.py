@@ -5,12 +5,12 @@ come from the shared scheduler, with per-job deadlines."""
 from __future__ import annotations
 
 import heapq
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Self
 
 import anyio
 
+from ._clock import Clock, wall_time
 from ._exceptions import JobTimeoutError
 from ._models import ImageJob
 from ._polling import Result
@@ -52,6 +52,11 @@ class WatchSet:
         self.close()
 
     @property
+    def clock(self) -> Clock:
+        """The clock of the scheduler (and its client): deadlines run on it."""
+        return self._scheduler.clock
+
+    @property
     def pending(self) -> frozenset[str]:
         """The ids of jobs added and not yet ended (nor timed out)."""
         return frozenset(self._pending)
@@ -70,7 +75,7 @@ class WatchSet:
             return
         self._pending.add(job_id)
         if timeout is not None:
-            heapq.heappush(self._deadlines, (self._scheduler.clock.now() + timeout, job_id))
+            heapq.heappush(self._deadlines, (self.clock.now() + timeout, job_id))
         self._scheduler.watch(job_id, self._deliver, age=age, grid=grid)
 
     def is_grid(self, job: ImageJob) -> bool:
@@ -92,13 +97,13 @@ class WatchSet:
     def _deliver(self, job_id: str, result: Result) -> None:
         if job_id in self._pending:
             self._pending.discard(job_id)
-            self._ready.append((job_id, result, time.time()))
+            self._ready.append((job_id, result, wall_time(self.clock)))
             self._arrived.set()
 
     async def next(self) -> tuple[str, Result]:
         """``(job_id, outcome)`` of the next job to end; ``LookupError`` when nothing is
         pending or ready (``idle``)."""
-        clock = self._scheduler.clock
+        clock = self.clock
         while not self._ready:
             if not self._pending:
                 raise LookupError("no job left to wait for")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -26,6 +25,7 @@ import attrs
 
 from . import _defaults as d
 from ._arguments import check_count, check_number
+from ._clock import SYSTEM_CLOCK
 from ._exceptions import (
     InvalidSettingError,
     WebhookDeliveryError,
@@ -97,7 +97,7 @@ class WebhookReceiver:
         client_id: str,
         tolerance: float = d.WEBHOOK_TOLERANCE,
         remember: int = d.WEBHOOK_REMEMBER,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM_CLOCK.wall,
     ) -> None:
         for name, secret in (("api_key", api_key), ("client_id", client_id)):
             if not isinstance(secret, str) or not secret:
@@ -150,7 +150,7 @@ class WebhookReceiver:
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         self.stats.accepted += 1
-        self.stats.last_accepted = time.time()
+        self.stats.last_accepted = self._clock()
         return event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,7 +16,8 @@ ROOT = Path(akool_async.__file__).parent
 # What the emulator may import (issue 11): the models, errors and settings values (data
 # only), and the wire protocol (pure: request models, codec, envelope reading, webhook
 # crypto). Nothing that does I/O, nothing of the client.
-DATA = {"_models", "_exceptions", "_api_errors", "_arguments", "_poll_policy", "_defaults"}
+DATA = {"_models", "_exceptions", "_api_errors", "_arguments", "_poll_policy", "_defaults",
+        "_clock"}  # fmt: skip
 WIRE = {"_requests", "_converter", "_protocol", "_webhook_crypto"}
 EMULATOR_MAY_IMPORT = {f"{PACKAGE}.{name}" for name in DATA | WIRE}
 # The one way up: ``Emulator.client()`` builds an ``AkoolClient`` wired to the emulator.
@@ -268,13 +269,13 @@ def test_no_private_client_member_is_used_outside_the_client() -> None:
 # those before it. A new module joins a layer here (the test names any that has none).
 LAYERS: dict[str, set[str]] = {
     "data": {"_models", "_exceptions", "_api_errors", "_arguments", "_poll_policy",
-             "_version", "_redaction", "_defaults"},
+             "_version", "_redaction", "_defaults", "_clock"},
     "wire": {"_requests", "_converter", "_protocol", "_retry", "_webhook_crypto", "_grid",
              "_imagecheck"},
     "decisions": {"_poll_planner", "_durations", "_callbacks", "_gcra", "_follow",
                   "_follow_states", "_follow_table", "_follow_events", "_follow_items",
                   "_journal_protocol"},
-    "io": {"_clock", "_auth", "_transport", "_aiohttp", "_transport_choice", "_shards",
+    "io": {"_auth", "_transport", "_aiohttp", "_transport_choice", "_shards",
            "_slots", "_requester", "_ratelimit", "_polling", "_watchset", "_download",
            "_save_images", "_background"},
     "webhook": {"webhook"},
@@ -314,3 +315,111 @@ def test_layers_import_only_from_below() -> None:
     assert upward({wrong, Edge("akool_async.bulk._item", "akool_async._models", "runtime")}) == {
         wrong
     }
+
+
+# Module size (issue 11: one job each, 450 lines at most). The one entry left goes when
+# the engine helper's bulk work splits ``bulk/_item.py``; the lead deletes it at merge.
+MAX_LINES = 450
+OVERSIZED_FOR_NOW = {"akool_async.bulk._item"}
+
+
+def line_counts() -> dict[str, int]:
+    return {
+        module_name(path): len(path.read_text(encoding="utf-8").splitlines())
+        for path in ROOT.rglob("*.py")
+    }
+
+
+def test_no_module_is_over_450_lines() -> None:
+    """Every module has one job and at most 450 lines (``OVERSIZED_FOR_NOW`` aside)."""
+    counts = line_counts()
+    assert set(counts) == set(SOURCES)
+    assert {m: n for m, n in counts.items() if n > MAX_LINES}.keys() <= OVERSIZED_FOR_NOW
+    assert set(SOURCES) >= OVERSIZED_FOR_NOW
+
+
+# Pure decisions: what the decision modules may import besides the package's data, wire
+# and decision modules. No anyio, httpx, time, clock or I/O: ``now`` is passed in.
+PURE_LIBRARIES = {"__future__", "attrs", "collections", "dataclasses", "enum", "functools",
+                  "heapq", "itertools", "math", "statistics", "typing", "bisect"}  # fmt: skip
+
+
+def impure_imports(module: str, tree: ast.Module) -> list[str]:
+    """The imports of ``module`` that are neither pure libraries nor package modules of
+    the data, wire or decision layers (``_clock`` excluded: it reads the time)."""
+    allowed_layers = {"data", "wire", "decisions"}
+    found = []
+    for node, _ in _imports(tree.body, "runtime"):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            targets = _targets(module, node, set(SOURCES)) or {node.module or "?"}
+        else:
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            targets = set(names)
+        for target in sorted(targets):
+            if target.startswith(f"{PACKAGE}."):
+                if target == f"{PACKAGE}._clock" or layer_of(target) not in allowed_layers:
+                    found.append(f"{module} imports {target}")
+            elif target.split(".")[0] not in PURE_LIBRARIES:
+                found.append(f"{module} imports {target}")
+    return found
+
+
+def test_impure_imports_are_found() -> None:
+    """The purity check names anyio, httpx, time, the clock and I/O layers, nothing else."""
+    code = (
+        "import anyio\nimport time\nfrom httpx import Client\nfrom . import _clock\n"
+        "from ._polling import X\nfrom ._models import ImageJob\nimport math\n"
+        "from collections.abc import Mapping\n"
+        "def f():\n    import sqlite3\n"
+    )
+    assert impure_imports("akool_async._follow", ast.parse(code)) == [
+        "akool_async._follow imports anyio",
+        "akool_async._follow imports time",
+        "akool_async._follow imports httpx",
+        "akool_async._follow imports akool_async._clock",
+        "akool_async._follow imports akool_async._polling",
+        "akool_async._follow imports sqlite3",
+    ]
+
+
+def test_pure_decision_modules_do_no_io() -> None:
+    """The decision modules (poll planner, GCRA, follow machine, journal protocol...)
+    import no anyio, httpx, time, clock or I/O module."""
+    decisions = [m for m in SOURCES if layer_of(m) == "decisions"]
+    assert len(decisions) >= 10
+    found = [line for m in decisions for line in impure_imports(m, SOURCES[m])]
+    assert found == []
+
+
+# The clock (issue 11): only ``_clock`` reads the time. The bulk modules listed are the
+# engine helper's (issue 11, step 2); they move to the clock with it.
+READS_TIME_FOR_NOW = {"akool_async.bulk._item", "akool_async.bulk._journal",
+                      "akool_async.bulk._runner"}  # fmt: skip
+
+
+def reads_time(tree: ast.Module) -> bool:
+    """Whether ``tree`` imports ``time`` or reads ``datetime.now``-like wall time."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "time" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "time" and not node.level:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in {"now", "utcnow", "today"}:
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in {"datetime", "date"}:
+                return True
+    return False
+
+
+def test_only_the_clock_reads_the_time() -> None:
+    """Time comes from ``_clock`` (monotonic and wall readings of one injectable object):
+    no other module imports ``time`` or asks ``datetime`` for now."""
+    assert reads_time(ast.parse("import time"))
+    assert reads_time(ast.parse("datetime.now()"))
+    assert not reads_time(ast.parse("from . import time_scale\nnow()"))
+    readers = {m for m, tree in SOURCES.items() if reads_time(tree)}
+    assert readers - READS_TIME_FOR_NOW == {"akool_async._clock"}

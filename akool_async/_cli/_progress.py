@@ -14,12 +14,13 @@ import contextlib
 import math
 import shutil
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 import anyio
 import attrs
+
+from .._clock import SYSTEM_CLOCK
 
 PLAIN_EVERY = 10.0
 REDRAW_EVERY = 0.5
@@ -135,7 +136,7 @@ class Display:
         self.tally, self._sample, self._stream, self._quiet = tally, sample, stream, quiet
         self._tty = stream.isatty()
         self._live: Any = None
-        self._started = time.monotonic()
+        self._started = SYSTEM_CLOCK.now()
         self._meter = Meter(self._started, tally.done, sample())
         self._drawn = False
 
@@ -149,7 +150,7 @@ class Display:
 
     def refresh(self) -> None:
         rate, eta = self._meter.update(
-            time.monotonic(), self.tally.done, self._sample(), self.tally.total
+            SYSTEM_CLOCK.now(), self.tally.done, self._sample(), self.tally.total
         )
         self.tally.requests_per_second, self.tally.eta = rate, eta
         self._draw()
@@ -181,7 +182,7 @@ class Display:
 
     def final(self, tally: Tally) -> None:
         """The last frame, from the run's summary (so the two agree)."""
-        elapsed = time.monotonic() - self._started
+        elapsed = SYSTEM_CLOCK.now() - self._started
         tally.requests_per_second = self._sample() / elapsed if elapsed > 0 else None
         tally.eta = 0.0 if tally.total and tally.done >= tally.total else None
         self.tally = tally

@@ -51,13 +51,13 @@ import json
 import math
 import random
 import secrets
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from .._clock import SYSTEM_CLOCK, WallClock
 from .._models import Button, ImageStatus
 from ._config import EmulatorConfig
 
@@ -76,20 +76,22 @@ class EmulatedError(Exception):
 
 
 class ScaledClock:
-    """Emulated epoch seconds that run ``time_scale`` times faster than real time."""
+    """Emulated epoch seconds that run ``time_scale`` times faster than ``real`` (the
+    package's clock: ``_clock``), read from its monotonic and wall readings."""
 
-    def __init__(self, time_scale: float) -> None:
+    def __init__(self, time_scale: float, real: WallClock = SYSTEM_CLOCK) -> None:
         self.time_scale = time_scale
-        self._wall, self._monotonic = time.time(), time.monotonic()
+        self.real = real
+        self._wall, self._monotonic = real.wall(), real.now()
         self._start = self._wall  # the emulated time at the anchor (_wall, _monotonic)
 
     def __call__(self) -> float:
-        return self._start + (time.monotonic() - self._monotonic) * self.time_scale
+        return self._start + (self.real.now() - self._monotonic) * self.time_scale
 
     def resume_from(self, emulated: float) -> None:
         """Go on from ``emulated`` (a saved clock), unless this clock is already past it."""
         if emulated > self():
-            self._wall, self._monotonic, self._start = time.time(), time.monotonic(), emulated
+            self._wall, self._monotonic, self._start = self.real.wall(), self.real.now(), emulated
 
     def wall_time(self, emulated: float) -> float:
         """The real epoch time at which the emulated clock shows ``emulated``."""
@@ -203,12 +205,12 @@ class Counters:
 class _TokenBucket:
     """Per-key request budget on real time: ``rate`` per second, bursts up to ``burst``."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.updated = float(burst), time.monotonic()
+    def __init__(self, rate: float, burst: int, real: WallClock) -> None:
+        self.rate, self.burst, self.real = rate, burst, real
+        self.tokens, self.updated = float(burst), real.now()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.real.now()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:
@@ -220,9 +222,12 @@ class _TokenBucket:
 class Backend:
     """The service's state and rules, driven by the HTTP layer."""
 
-    def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig, clock: Clock | None = None, real: WallClock = SYSTEM_CLOCK
+    ) -> None:
         self.config = config
-        self.clock = clock or ScaledClock(config.time_scale)
+        self.real = real  # real time: rate limits and callback delivery run on it
+        self.clock = clock or ScaledClock(config.time_scale, real)
         self.rng = random.Random(config.seed)
         self.counters = Counters()
         self.jobs: dict[str, Job] = {}
@@ -274,7 +279,7 @@ class Backend:
         bucket = self._buckets.get(account.api_key)
         if bucket is None:
             bucket = self._buckets[account.api_key] = _TokenBucket(
-                self.config.rate_limit, self.config.rate_burst
+                self.config.rate_limit, self.config.rate_burst, self.real
             )
         if bucket.take():
             return True

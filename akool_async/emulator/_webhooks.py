@@ -12,7 +12,6 @@ import itertools
 import json
 import logging
 import secrets
-import time
 
 import anyio
 import anyio.abc
@@ -50,7 +49,7 @@ class WebhookDispatcher:
 
     def schedule(self, job: Job) -> None:
         """Queue a new job's status changes (called by the backend when it is created)."""
-        now_emulated, now_real = self.backend.clock(), time.monotonic()
+        now_emulated, now_real = self.backend.clock(), self.backend.real.now()
         for at, status in self.backend.transitions(job):
             real_due = now_real + max(0.0, at - now_emulated) / self.backend.config.time_scale
             heapq.heappush(self._due, (real_due, next(self._order), job, status))
@@ -88,13 +87,13 @@ class WebhookDispatcher:
         async with anyio.create_task_group() as deliveries:
             task_status.started()
             while True:
-                while self._due and self._due[0][0] <= time.monotonic():
+                while self._due and self._due[0][0] <= self.backend.real.now():
                     _, _, job, status = heapq.heappop(self._due)
                     after, done = self._latest.get(job.id), anyio.Event()
                     self._latest[job.id] = done
                     deliveries.start_soon(self._deliver, job, status, limiter, after, done)
                 self._wake = anyio.Event()
-                wait = self._due[0][0] - time.monotonic() if self._due else None
+                wait = self._due[0][0] - self.backend.real.now() if self._due else None
                 with anyio.move_on_after(wait):
                     await self._wake.wait()
 
@@ -139,7 +138,7 @@ class WebhookDispatcher:
                     event,
                     api_key=job.account.api_key,
                     client_id=job.account.client_id,
-                    timestamp=int(time.time() * 1000),
+                    timestamp=int(self.backend.real.wall() * 1000),
                     nonce=secrets.randbelow(10**6),
                 )
                 counters.callback_attempts += 1
