@@ -35,6 +35,7 @@ from ._exceptions import (
     PayloadError,
     RequestTimeoutError,
 )
+from ._gate import Gate
 from ._protocol import RawResponse, RequestSpec
 from ._redaction import CauseSummary
 from ._transport import (
@@ -77,7 +78,7 @@ class AiohttpTransport:
         self._api: aiohttp.ClientSession | None = None
         self._creates: aiohttp.ClientSession | None = None
         self._cdn: aiohttp.ClientSession | None = None
-        self._downloading = anyio.CapacityLimiter(max_downloads)
+        self._downloading = Gate(max_downloads)
         self._wire = Wire(close_grace)
         self._urls: dict[str, yarl.URL] = {}
 

@@ -28,6 +28,7 @@ from ._exceptions import (
     ThrottledError,
     redacting,
 )
+from ._gate import Gate
 from ._models import Token
 from ._protocol import (
     GET_TOKEN,
@@ -42,7 +43,6 @@ from ._protocol import (
 from ._ratelimit import RateLimiter
 from ._redaction import detach_causes
 from ._retry import RetryPolicy, may_have_created
-from ._slots import Slots
 from ._transport import Transport
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ class Requester:
         # Requests on the wire at once. The rate slot is taken only once a request holds
         # one of these, right before it is sent: taken earlier, requests would queue here
         # after their slots and reach the server bunched, past its own bucket.
-        self.in_flight = Slots(max_in_flight)
+        self.in_flight = Gate(max_in_flight)
         self.closed = False
         self.sent = 0  # requests sent to the API (every attempt), for progress displays
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import httpx
 
 from ._defaults import KEEPALIVE_EXPIRY
+from ._gate import Gate
 
 PER_SHARD = 2
 SHARD = "akool_async.shard"  # the request extension naming the shard to send on
@@ -41,7 +42,7 @@ class ShardedPool(httpx.AsyncBaseTransport):
         self._shards = [
             httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits) for _ in range(count)
         ]
-        self._free = [shard for shard in range(count) for _ in range(PER_SHARD)]
+        self._places = [Gate(PER_SHARD) for _ in range(count)]  # each shard's connections
         self._creates = httpx.AsyncHTTPTransport(
             verify=ssl_context,
             limits=httpx.Limits(
@@ -52,13 +53,22 @@ class ShardedPool(httpx.AsyncBaseTransport):
         )
 
     def take(self) -> int:
-        """A free place; past the cap (which the client never lets happen) the first
-        shard, which then opens one more connection rather than make anyone wait."""
-        return self._free.pop() if self._free else -1
+        """A shard with a free place, taken; past the cap (which the client never lets
+        happen) the first shard, which then opens one more connection rather than make
+        anyone wait."""
+        for shard, places in enumerate(self._places):
+            if places.try_acquire():
+                return shard
+        return -1
 
     def give_back(self, shard: int) -> None:
         if shard >= 0:
-            self._free.append(shard)
+            self._places[shard].release()
+
+    @property
+    def _free(self) -> list[int]:
+        """The free places, by shard (for tests and debugging)."""
+        return [shard for shard, places in enumerate(self._places) for _ in range(places.free)]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         shard: int = request.extensions.get(SHARD, -1)

@@ -38,6 +38,7 @@ from ._exceptions import (
     PayloadError,
     RequestTimeoutError,
 )
+from ._gate import Gate
 from ._protocol import RawResponse, RequestSpec
 from ._redaction import CauseSummary
 from ._shards import CREATES, SHARD, ShardedPool
@@ -100,7 +101,7 @@ class HttpxTransport:
         # Results live on another host (a CDN): their own pool and cap, so downloads
         # never hold up API requests, and the API's credentials never go along.
         self._downloads = http_client or _pooled_client(transport, max_downloads, keepalive_expiry)
-        self._downloading = anyio.CapacityLimiter(max_downloads)
+        self._downloading = Gate(max_downloads)
         self._wire = Wire(close_grace)
         self._on_the_wire = self._wire.entered
         self._urls: dict[str, httpx.URL] = {}

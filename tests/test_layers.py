@@ -276,7 +276,7 @@ LAYERS: dict[str, set[str]] = {
                   "_follow_states", "_follow_table", "_follow_events", "_follow_items",
                   "_journal_protocol"},
     "io": {"_auth", "_transport", "_aiohttp", "_transport_choice", "_shards",
-           "_slots", "_requester", "_ratelimit", "_polling", "_watchset", "_download",
+           "_gate", "_requester", "_ratelimit", "_polling", "_watchset", "_download",
            "_save_images", "_background"},
     "webhook": {"webhook"},
     "generation": {"_orchestrator", "_workflow_client"},

@@ -9,11 +9,8 @@ On resume a press recorded as intended but without a child is settled by the par
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -21,6 +18,7 @@ import attrs
 
 from .._client import AkoolClient
 from .._converter import unstructure
+from .._defaults import NEAR_EXPIRY, SHIELD_SECONDS
 from .._download import DownloadedImage
 from .._exceptions import (
     AkoolError,
@@ -28,6 +26,7 @@ from .._exceptions import (
     ConnectError,
     SubmissionUncertainError,
 )
+from .._gate import Gate
 from .._models import Button, ImageJob, ImageStatus
 from .._polling import Result
 from .._requests import ButtonRequest
@@ -38,8 +37,7 @@ from ._journal import ImageRecord, JobRecord, Journal, Press
 from ._paths import GRID, image_name, inside, item_folder
 from ._states import FINISHED, ItemState
 
-SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
-NEAR_EXPIRY = 6 * 24 * 3600.0  # results live 7 days: flag those with a day or less left
+PriorityGate = Gate  # the one gate primitive (``_gate``): downloads served oldest first
 
 
 @attrs.define
@@ -117,43 +115,6 @@ class Budget:
                 self.button_cost = max(self.button_cost, cost)
             else:
                 self.image_cost = max(self.image_cost, cost)
-
-
-class PriorityGate:
-    """A cap on downloads at once, served oldest job first (closest to its 7-day expiry)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._free = capacity
-        self._waiting: list[tuple[float, int, anyio.Event]] = []
-        self._order = itertools.count()
-
-    @asynccontextmanager
-    async def slot(self, priority: float) -> AsyncIterator[None]:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-        else:
-            turn = anyio.Event()
-            entry = (priority, next(self._order), turn)
-            heapq.heappush(self._waiting, entry)
-            try:
-                await turn.wait()
-            except BaseException:
-                if turn.is_set():
-                    self._release()
-                else:
-                    self._waiting.remove(entry)
-                    heapq.heapify(self._waiting)
-                raise
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self._waiting:
-            heapq.heappop(self._waiting)[2].set()  # the slot passes on
-        else:
-            self._free += 1
 
 
 @attrs.define
