@@ -20,6 +20,7 @@ import anyio
 import sniffio
 import yarl
 
+from ._closing import OpenState
 from ._defaults import (
     DEFAULT_CLOSE_GRACE,
     DEFAULT_MAX_DOWNLOADS,
@@ -64,6 +65,7 @@ class AiohttpTransport:
         close_grace: float = DEFAULT_CLOSE_GRACE,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        state: OpenState | None = None,
     ) -> None:
         self.base_url = base_url
         self.max_response_bytes = max_response_bytes
@@ -79,7 +81,7 @@ class AiohttpTransport:
         self._creates: aiohttp.ClientSession | None = None
         self._cdn: aiohttp.ClientSession | None = None
         self._downloading = Gate(max_downloads)
-        self._wire = Wire(close_grace)
+        self._wire = Wire(close_grace, state)
         self._urls: dict[str, yarl.URL] = {}
 
     def _sessions(
@@ -183,6 +185,7 @@ class AiohttpTransport:
             for session in (self._api, self._creates, self._cdn):
                 if session is not None:
                     await session.close()
+        self._wire.finish()
 
     @staticmethod
     def _translate(exc: BaseException, endpoint: str, job_id: str | None) -> AkoolError:

@@ -25,6 +25,7 @@ from ._client_downloads import DownloadsMixin
 from ._client_lifecycle import ClientLifecycle
 from ._client_waiting import WaitingMixin
 from ._clock import Clock, SystemClock
+from ._closing import OpenState
 from ._defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_BURST,
@@ -124,6 +125,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         self.limits = limits or DEFAULT_LIMITS
         self.download_timeout = float(download_timeout)
         auth = auth_from(api_key, client_id, client_secret)
+        state = OpenState()  # open or closed: one owner, shared by every part below
         transport = make_transport(
             transport,
             self.base_url,
@@ -132,16 +134,18 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
             max_downloads=max_downloads,
             max_response_bytes=max_response_bytes,
             keepalive_expiry=keepalive_expiry,
+            state=state,
         )
         self.clock = clock or SystemClock()
         limiter = (
             None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
         )
         self._requester = Requester(
-            transport, auth, retry or RetryPolicy(), timeout, limiter, max_in_flight=max_in_flight
-        )
+            transport, auth, retry or RetryPolicy(), timeout, limiter,
+            max_in_flight=max_in_flight, state=state,
+        )  # fmt: skip
         self._scheduler = PollScheduler(
-            self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight
+            self.info_by_model_id, self.clock, poll_policy, senders=max_in_flight, state=state
         )
         self._lifecycle = ClientLifecycle(self._requester, self._scheduler)
         self.max_download_bytes = max_download_bytes

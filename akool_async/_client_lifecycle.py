@@ -1,6 +1,6 @@
 """An ``AkoolClient``'s running parts, opened and closed in order: the background host
-(poll scheduler, follow-up work), the webhook subscription, the requester's closed flag
-and the connection pool.
+(poll scheduler, follow-up work), the webhook subscription, the client's ``OpenState``
+(``_closing``: one owner of "closed") and the connection pool.
 
 The client's ``__aenter__``/``aclose``/``__aexit__`` delegate here; ``check_running`` is
 the one place that says whether background work (waits, watches, ``generate``) may start.
@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 
 from ._background import Background
+from ._closing import Step
 from ._exceptions import ConfigurationError
 from ._polling import PollScheduler
 from ._requester import Requester
@@ -21,6 +22,7 @@ from .webhook import WebhookEvent, WebhookReceiver
 class ClientLifecycle:
     def __init__(self, requester: Requester, scheduler: PollScheduler) -> None:
         self._requester = requester
+        self._state = requester.state  # one owner of "closed", shared by all the parts
         self._scheduler = scheduler
         self._background = Background()
         self._unsubscribe: Callable[[], None] | None = None
@@ -28,7 +30,7 @@ class ClientLifecycle:
 
     @property
     def closed(self) -> bool:
-        return self._requester.closed
+        return self._state.closed
 
     async def open(self, webhook: WebhookReceiver | None) -> None:
         """Start the poll scheduler (once), and take ``webhook``'s callbacks from now on."""
@@ -50,12 +52,12 @@ class ClientLifecycle:
 
     async def close(self) -> None:
         """Refuse new requests, stop the background (``join`` waits for it), close the pool."""
-        if not self.closed:
-            self._requester.closed = True
+        if self._state.step(Step.CLOSE):
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self._background.stop()
             await self._requester.transport.aclose()
+            self._state.step(Step.FINISH)  # a transport of the caller's does not say so
 
     async def join(self) -> None:
         """Wait for the background host to end (from ``__aexit__``, after ``close``)."""

@@ -30,6 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._callbacks import Callbacks
 from ._clock import Clock
+from ._closing import OpenState
 from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
 from ._grid import awaiting_parts, job_is_grid, job_shape, parts_missing_note
@@ -66,7 +67,8 @@ class _Entry:
 
 class PollScheduler:
     def __init__(self, fetch: Fetch, clock: Clock, policy: PollPolicy | None = None,
-                 *, seed: int | None = None, senders: int = 8) -> None:  # fmt: skip
+                 *, seed: int | None = None, senders: int = 8,
+                 state: OpenState | None = None) -> None:  # fmt: skip
         self.policy = policy or PollPolicy()
         self._senders = self.policy.senders or senders
         self.clock = clock
@@ -80,6 +82,7 @@ class PollScheduler:
         self._order = itertools.count()
         self._wake = anyio.Event()
         self.running = False
+        self.state = state or OpenState()  # its client's: a closed client follows nothing
         self._grids: OrderedDict[str, bool] = OrderedDict()  # shapes known from creates
 
     @property
@@ -111,6 +114,9 @@ class PollScheduler:
         ``age``: seconds since the job was created; None when unknown (it is polled now).
         ``grid``: whether it is a grid job; None: as its create or its answers say.
         """
+        if self.state.closed:  # nothing would poll it: say so rather than wait forever
+            listener(job_id, ClientClosedError("the client is closed"))
+            return
         entry = self._entries.get(job_id)
         if grid is None:
             grid = self._grids.get(job_id)

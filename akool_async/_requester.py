@@ -19,10 +19,10 @@ import anyio.lowlevel
 from ._api_errors import InvalidTokenError
 from ._auth import Auth, TokenAuth
 from ._clock import SYSTEM_CLOCK
+from ._closing import OpenState
 from ._defaults import DEFAULT_MAX_IN_FLIGHT
 from ._exceptions import (
     AkoolError,
-    ClientClosedError,
     RequestTimeoutError,
     SubmissionUncertainError,
     ThrottledError,
@@ -63,6 +63,7 @@ class Requester:
         limiter: RateLimiter | None = None,
         *,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        state: OpenState | None = None,
     ) -> None:
         self.transport = transport
         self.auth = auth
@@ -76,12 +77,15 @@ class Requester:
         # one of these, right before it is sent: taken earlier, requests would queue here
         # after their slots and reach the server bunched, past its own bucket.
         self.in_flight = Gate(max_in_flight)
-        self.closed = False
+        self.state = state or OpenState()  # the client's, shared with transport and scheduler
         self.sent = 0  # requests sent to the API (every attempt), for progress displays
 
+    @property
+    def closed(self) -> bool:
+        return self.state.closed
+
     def check_open(self) -> None:
-        if self.closed:
-            raise ClientClosedError("this AkoolClient is closed")
+        self.state.check_open()
 
     async def call(
         self,

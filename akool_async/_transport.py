@@ -21,6 +21,7 @@ import attrs
 import httpx
 
 from ._auth import AUTH_HEADERS
+from ._closing import OpenState, Step
 from ._defaults import (
     DEFAULT_CLOSE_GRACE,
     DEFAULT_MAX_DOWNLOADS,
@@ -31,7 +32,6 @@ from ._defaults import (
 )
 from ._exceptions import (
     AkoolError,
-    ClientClosedError,
     ConfigurationError,
     ConnectError,
     NetworkError,
@@ -86,6 +86,7 @@ class HttpxTransport:
         close_grace: float = DEFAULT_CLOSE_GRACE,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        state: OpenState | None = None,
     ) -> None:
         if http_client is not None and transport is not None:
             raise ConfigurationError("give http_client or transport, not both")
@@ -102,7 +103,7 @@ class HttpxTransport:
         # never hold up API requests, and the API's credentials never go along.
         self._downloads = http_client or _pooled_client(transport, max_downloads, keepalive_expiry)
         self._downloading = Gate(max_downloads)
-        self._wire = Wire(close_grace)
+        self._wire = Wire(close_grace, state)
         self._on_the_wire = self._wire.entered
         self._urls: dict[str, httpx.URL] = {}
         self._default_headers = dict(self._http.headers)  # accept, user-agent...
@@ -231,23 +232,28 @@ class HttpxTransport:
             with anyio.CancelScope(shield=True):
                 await self._http.aclose()
                 await self._downloads.aclose()
+        self._wire.finish()
 
 
 class Wire:
     """Requests on the wire, for a graceful close: closing refuses new requests and waits
     (up to ``grace`` seconds) for those already sent, so shutting down does not turn
-    in-flight creates into uncertain ones."""
+    in-flight creates into uncertain ones. Open or closed is ``state``'s (the client's,
+    shared with its requester and scheduler: ``_closing``)."""
 
-    def __init__(self, grace: float = DEFAULT_CLOSE_GRACE) -> None:
+    def __init__(self, grace: float = DEFAULT_CLOSE_GRACE, state: OpenState | None = None) -> None:
         self.grace = grace
-        self.closed = False
+        self.state = state or OpenState()
         self._active = 0
         self._idle: anyio.Event | None = None
 
+    @property
+    def closed(self) -> bool:
+        return self.state.closed
+
     @contextlib.contextmanager
     def entered(self) -> Iterator[None]:
-        if self.closed:
-            raise ClientClosedError("this AkoolClient is closed")
+        self.state.check_open()
         self._active += 1
         try:
             yield
@@ -257,15 +263,19 @@ class Wire:
                 self._idle.set()
 
     async def close(self) -> bool:
-        """Refuse new requests and let those on the wire finish; False if already closed."""
-        if self.closed:
+        """Refuse new requests and let those on the wire finish; False if already closing
+        (then ``finish`` once the pool is closed)."""
+        if not self.state.step(Step.DRAIN):
             return False
-        self.closed = True
         if self._active:
             self._idle = anyio.Event()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.grace):
                 await self._idle.wait()
         return True
+
+    def finish(self) -> None:
+        """The pool is closed."""
+        self.state.step(Step.FINISH)
 
 
 def _pooled_client(

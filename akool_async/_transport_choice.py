@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ._closing import OpenState
 from ._exceptions import ConfigurationError
 from ._transport import HttpxTransport, Transport
 
@@ -20,6 +21,7 @@ def make_transport(
     max_downloads: int,
     max_response_bytes: int,
     keepalive_expiry: float,
+    state: OpenState | None = None,
 ) -> Transport:
     """The client's transport: httpx (default; around a given httpx transport or client),
     aiohttp (asyncio only), or a ``Transport`` of the caller's, used as it is."""
@@ -28,6 +30,7 @@ def make_transport(
         "max_downloads": max_downloads,
         "max_response_bytes": max_response_bytes,
         "keepalive_expiry": keepalive_expiry,
+        "state": state,  # the client's: one owner of "closed" (``_closing``)
     }
     if choice == "aiohttp":
         if http_client is not None:

@@ -274,7 +274,7 @@ LAYERS: dict[str, set[str]] = {
              "_imagecheck"},
     "decisions": {"_poll_planner", "_durations", "_callbacks", "_gcra", "_follow",
                   "_follow_states", "_follow_table", "_follow_events", "_follow_items",
-                  "_journal_protocol"},
+                  "_journal_protocol", "_closing"},
     "io": {"_auth", "_transport", "_aiohttp", "_transport_choice", "_shards",
            "_gate", "_requester", "_ratelimit", "_polling", "_watchset", "_download",
            "_save_images", "_background"},
