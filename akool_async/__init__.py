@@ -52,7 +52,7 @@ from ._exceptions import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from ._models import Button, CreditInfo, ImageJob, ImageStatus
+from ._models import Button, CreditInfo, ImageJob, ImageStatus, JobSource
 from ._orchestrator import Generation, GenerationTree, JobOutcome
 from ._poll_policy import PollPolicy, PollStats
 from ._protocol import Endpoint, RawResponse, RequestSpec
@@ -115,6 +115,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobOutcome",
+    "JobSource",
     "JobTimeoutError",
     "MissingAuthorizationError",
     "MonotonicClock",

@@ -367,7 +367,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         if not isinstance(job, ImageJob):
             raise ValidationError("job", job, "an ImageJob (from a create, a wait or a look-up)")
         timeout = optional_timeout("timeout", timeout)
-        if job.extra.get("via") == "webhook" and job.status == ImageStatus.COMPLETED:
+        if job.from_callback and job.status == ImageStatus.COMPLETED:
             return await self.info_by_model_id(job.id, timeout=timeout)
         return job
 

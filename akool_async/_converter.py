@@ -42,7 +42,7 @@ _REQUEST_KEYS: dict[type, dict[str, str]] = {
 }
 _JSON_KEYS: dict[type, dict[str, str]] = {ImageJob: _JOB_KEYS, **_REQUEST_KEYS}
 # Fields of a model that are this library's, never on the wire.
-_LOCAL: dict[type, frozenset[str]] = {ImageJob: frozenset({"parts_missing"})}
+_LOCAL: dict[type, frozenset[str]] = {ImageJob: frozenset({"parts_missing", "source"})}
 # The fields the client's logic reads; the others are checked leniently (see above).
 _STRICT: dict[type, frozenset[str]] = {
     ImageJob: frozenset({"id", "status", "image", "buttons", "used_buttons", "upscaled_urls"}),

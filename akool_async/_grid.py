@@ -58,7 +58,7 @@ def job_shape(job: ImageJob, known: bool | None) -> Shape:
     """``known`` when the creator knew (see ``request_makes_grid``); else what ``job``
     tells (``told_by``); else a guess from a finished job, on the safe side:
 
-    - a callback's result (``extra["via"] == "webhook"``) carries nothing but its URL: a
+    - a callback's result (``job.from_callback``) carries nothing but its URL: a
       possible grid, so one poll looks at the job (its status answer decides);
     - a completed status answer without parts that offers or used buttons (a U result has
       none) and does not say ``type`` 4 (the v4 jobs' type; the docs' v3 result example
@@ -74,7 +74,7 @@ def job_shape(job: ImageJob, known: bool | None) -> Shape:
         return Shape.GRID if known else Shape.SINGLE
     if job.status != ImageStatus.COMPLETED or job.upscaled_urls:
         return Shape.SINGLE
-    if job.extra.get("via") == "webhook":
+    if job.from_callback:
         return Shape.POSSIBLE_GRID
     if (job.buttons or job.used_buttons) and job.type != 4:
         return Shape.POSSIBLE_GRID

@@ -92,6 +92,13 @@ class Button(enum.StrEnum):
         return int(self.value[1]) if self.is_known else None
 
 
+class JobSource(enum.Enum):
+    """How the client learned what an ``ImageJob`` says."""
+
+    ANSWER = "answer"  # an API answer: a create, a poll, a look-up (buttons included)
+    CALLBACK = "callback"  # a webhook callback: status and URL only (no buttons, no parts)
+
+
 @attrs.frozen
 class ImageJob:
     """One image job as the server last described it (any endpoint: v3, v4 or a button).
@@ -108,7 +115,10 @@ class ImageJob:
 
     ``parts_missing`` is not the server's: it is True on a grid job that waiting returned
     without its parts, because they had not come when the grace period
-    (``PollPolicy.parts_grace``) ran out.
+    (``PollPolicy.parts_grace``) ran out. Nor is ``source``: whether a webhook callback
+    brought the job (``JobSource.CALLBACK``) or an API answer did; it does not take part
+    in comparisons. (A callback's job also has ``extra["via"] == "webhook"``, deprecated:
+    read ``source``.)
     """
 
     id: str
@@ -138,6 +148,12 @@ class ImageJob:
     extra: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False)
     external_img: str | None = attrs.field(default=None, kw_only=True)
     parts_missing: bool = attrs.field(default=False, kw_only=True)
+    source: JobSource = attrs.field(default=JobSource.ANSWER, kw_only=True, eq=False)
+
+    @property
+    def from_callback(self) -> bool:
+        """A webhook callback brought it: no buttons, no grid parts (look it up for them)."""
+        return self.source is JobSource.CALLBACK
 
     @property
     def is_terminal(self) -> bool:

@@ -304,7 +304,7 @@ def _watched(job_id: str, result: Result, seen: dict[str, ImageJob]) -> ev.Event
     a callback's has not (the machine then asks for a look-up)."""
     if isinstance(result, ImageJob):
         seen[job_id] = result
-        if result.extra.get("via") == "webhook":
+        if result.from_callback:
             return ev.CallbackSeen(result)
         return ev.StatusSeen(result)
     if isinstance(result, JobTimeoutError):

@@ -34,7 +34,7 @@ from ._closing import OpenState
 from ._durations import DurationModel
 from ._exceptions import AkoolError, ClientClosedError, PayloadError
 from ._grid import awaiting_parts, job_is_grid, job_shape, parts_missing_note
-from ._models import ImageJob, ImageStatus, WebhookEvent
+from ._models import ImageJob, ImageStatus, JobSource, WebhookEvent
 from ._poll_planner import JobPlan, PollPlanner
 from ._poll_policy import PollPolicy, PollStats
 from ._retry import READ_RETRYABLE
@@ -46,6 +46,8 @@ Listener = Callable[[str, Result], None]
 Fetch = Callable[[str], Awaitable[ImageJob]]
 
 _TRANSIENT = (*READ_RETRYABLE, PayloadError)
+# A callback's job says so in ``ImageJob.source``; this key is kept for readers of the
+# old signal (deprecated), never read by the package.
 _VIA_WEBHOOK = MappingProxyType({"via": "webhook"})
 _SHAPES_KEPT = 16384  # jobs whose shape (grid or not) the scheduler remembers from creates
 log = logging.getLogger("akool_async")
@@ -368,4 +370,7 @@ def _outcome(event: WebhookEvent) -> ImageJob | None:
     without its image, which a poll must bring)."""
     if not event.status.is_terminal or (event.status == ImageStatus.COMPLETED and not event.url):
         return None
-    return ImageJob(id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK)
+    return ImageJob(
+        id=event.job_id, status=event.status, image=event.url, extra=_VIA_WEBHOOK,
+        source=JobSource.CALLBACK,
+    )  # fmt: skip

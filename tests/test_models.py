@@ -8,7 +8,7 @@ import attrs
 import pytest
 from hypothesis import given
 
-from akool_async import Button, ImageJob, ImageStatus
+from akool_async import Button, ImageJob, ImageStatus, JobSource
 from akool_async._converter import structure, unstructure
 
 from .strategies import jobs
@@ -127,3 +127,14 @@ def test_parts_missing_is_ours_never_read_from_or_written_to_the_wire() -> None:
     assert job.extra == {"parts_missing": True}
     marked = ImageJob(id="a", status=ImageStatus.COMPLETED, parts_missing=True)
     assert "parts_missing" not in unstructure(marked)
+
+
+def test_source_is_ours_never_read_from_or_written_to_the_wire() -> None:
+    """``source`` says how the client learned of a job: never from, nor to, JSON; it does
+    not make two descriptions of one job unequal."""
+    job = structure({"_id": "a", "image_status": 3, "source": "callback"}, ImageJob)
+    assert job.source is JobSource.ANSWER
+    assert job.extra == {"source": "callback"}
+    heard = ImageJob(id="a", status=ImageStatus.COMPLETED, source=JobSource.CALLBACK)
+    assert "source" not in unstructure(heard)
+    assert heard == ImageJob(id="a", status=ImageStatus.COMPLETED)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 
-from akool_async import ImageJob, ImageStatus, PollPolicy
+from akool_async import ImageJob, ImageStatus, JobSource, PollPolicy
 from akool_async._polling import PollScheduler
 from akool_async.webhook import WebhookEvent
 
@@ -162,3 +162,26 @@ async def test_a_completed_callback_without_its_image_is_polled_for_it() -> None
     assert results["bare"] == ImageJob(id="bare", status=ImageStatus.COMPLETED,
                                        image="https://cdn.test/bare.png")  # fmt: skip
     assert fake.polls["bare"] == 1
+
+
+async def test_an_outcome_says_whether_a_callback_or_a_poll_brought_it() -> None:
+    """``ImageJob.source`` (typed) tells a callback's outcome from a poll's; the old
+    ``extra["via"]`` key stays on a callback's for readers of it."""
+    fake = FakeAkool(FakeClock(), seed=9)
+    fake.add("hooked", 1.0)
+    fake.add("polled", 1.0)
+    async with hooked(fake, expect=False) as (scheduler, _):
+        scheduler.submitted(["hooked", "polled"])
+        scheduler.notify(
+            WebhookEvent("hooked", ImageStatus.COMPLETED, url="https://cdn.test/h.png")
+        )
+        results = await collect(scheduler, ["hooked", "polled"])
+    hooked_job, polled_job = results["hooked"], results["polled"]
+    assert isinstance(hooked_job, ImageJob)
+    assert isinstance(polled_job, ImageJob)
+    assert hooked_job.source is JobSource.CALLBACK
+    assert hooked_job.from_callback
+    assert hooked_job.extra["via"] == "webhook"
+    assert polled_job.source is JobSource.ANSWER
+    assert not polled_job.from_callback
+    assert "via" not in polled_job.extra
