@@ -52,8 +52,9 @@ from ._exceptions import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from ._follow_events import JobOutcome
 from ._models import Button, CreditInfo, ImageJob, ImageStatus, JobSource
-from ._orchestrator import Generation, GenerationTree, JobOutcome
+from ._orchestrator import Generation, GenerationTree
 from ._poll_policy import PollPolicy, PollStats
 from ._protocol import Endpoint, RawResponse, RequestSpec
 from ._redaction import CauseSummary

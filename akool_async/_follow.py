@@ -278,12 +278,13 @@ class FollowMachine:
     def _emit_failure(self, item: Item) -> None:
         state, item.error = str(item.state.value), self._error
         if isinstance(item, PressItem):
-            self._emit(ev.Outcome(None, state, error=item.error, parent_id=item.parent_id,
+            self._emit(ev.Outcome(None, state=state, error=item.error, parent_id=item.parent_id,
                                   button=item.button, submitted_at=item.sent_at or self._now,
                                   finished_at=self._now))  # fmt: skip
         else:
-            self._emit(ev.Outcome(None, state, error=self._error, submitted_at=self._started_at,
-                                  finished_at=self._now))  # fmt: skip
+            started, now = self._started_at, self._now
+            self._emit(ev.Outcome(None, state=state, error=self._error, submitted_at=started,
+                                  finished_at=now))  # fmt: skip
 
     def _watch(self, item: JobItem) -> None:
         deadline = None if self.job_timeout is None else self._now + self.job_timeout
@@ -352,7 +353,7 @@ class FollowMachine:
 
     def _emit_job(self, item: JobItem) -> None:
         self._emit(ev.Outcome(
-            item.job_id, str(item.state.value), job=item.last, error=item.error,
+            item.job_id, state=str(item.state.value), job=item.last, error=item.error,
             parent_id=item.parent_id, button=item.button, children=tuple(item.children),
             submitted_at=item.submitted_at, finished_at=item.ended_at,
         ))  # fmt: skip

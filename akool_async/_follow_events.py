@@ -8,7 +8,7 @@ import enum
 import attrs
 
 from ._journal_protocol import CreateIntent, Entry, ImageToSave, PressIntent
-from ._models import Button, ImageJob
+from ._models import Button, ImageJob, ImageStatus
 from ._requests import ButtonRequest, PromptRequest, SourcePromptRequest
 
 # -- events: what happened (the driver tells the machine) ------------------------------
@@ -196,20 +196,53 @@ class Verdict(enum.Enum):
 
 
 @attrs.frozen
-class Outcome:
-    """One job ended, or a create/press that made no job (``job_id`` None). ``state`` is
-    the item's state name (``completed``, ``failed``, ``left_running``, ``refused``,
-    ``uncertain``)."""
+class JobOutcome:
+    """How one job of a generation ended: its last state, or the error that stopped it.
 
-    job_id: str | None
-    state: str
+    ``job_id`` is None for a create or press that made no job. ``state`` is the follow
+    machine's name for how it ended (``completed``, ``failed``, ``left_running``,
+    ``refused``, ``uncertain``...). One record for the machine, ``generate()`` and bulk.
+    """
+
+    job_id: str | None  # None when the create itself failed
     job: ImageJob | None = None
     error: Exception | None = None
     parent_id: str | None = None
     button: Button | None = None
     children: tuple[str, ...] = ()
-    submitted_at: float = 0.0
+    submitted_at: float = 0.0  # epoch seconds
     finished_at: float = 0.0
+    state: str = attrs.field(default="", kw_only=True)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None and self.job is not None and self.job.status == ImageStatus.COMPLETED
+        )
+
+    @property
+    def status(self) -> ImageStatus | None:
+        return self.job.status if self.job is not None else None
+
+    @property
+    def url(self) -> str | None:
+        return self.job.url if self.ok and self.job is not None else None
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The finished job's images (a V result's four parts; see ``ImageJob.images``)."""
+        return self.job.images if self.ok and self.job is not None else ()
+
+    @property
+    def credits(self) -> int | float | None:
+        return self.job.deduction_credit if self.job is not None else None
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.submitted_at
+
+
+Outcome = JobOutcome  # the machine's name for it
 
 
 @attrs.frozen

@@ -28,54 +28,14 @@ from . import _follow_events as ev
 from ._clock import wall_time
 from ._exceptions import AkoolError, JobTimeoutError, SubmissionUncertainError
 from ._follow import FollowMachine
-from ._models import Button, ImageJob, ImageStatus
+from ._follow_events import JobOutcome
+from ._models import Button, ImageJob
 from ._polling import Result
 from ._requests import ButtonRequest, SourcePromptRequest
 from ._watchset import WatchSet
 from ._workflow_client import WorkflowClient
 
 log = logging.getLogger("akool_async")
-
-
-@attrs.frozen
-class JobOutcome:
-    """How one job of a generation ended: its last state, or the error that stopped it."""
-
-    job_id: str | None  # None when the create itself failed
-    job: ImageJob | None = None
-    error: Exception | None = None
-    parent_id: str | None = None
-    button: Button | None = None
-    children: tuple[str, ...] = ()
-    submitted_at: float = 0.0  # epoch seconds
-    finished_at: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.error is None and self.job is not None and self.job.status == ImageStatus.COMPLETED
-        )
-
-    @property
-    def status(self) -> ImageStatus | None:
-        return self.job.status if self.job is not None else None
-
-    @property
-    def url(self) -> str | None:
-        return self.job.url if self.ok and self.job is not None else None
-
-    @property
-    def images(self) -> tuple[str, ...]:
-        """The finished job's images (a V result's four parts; see ``ImageJob.images``)."""
-        return self.job.images if self.ok and self.job is not None else ()
-
-    @property
-    def credits(self) -> int | float | None:
-        return self.job.deduction_credit if self.job is not None else None
-
-    @property
-    def seconds(self) -> float:
-        return self.finished_at - self.submitted_at
 
 
 @attrs.frozen
@@ -292,11 +252,7 @@ class Generation:
         """The machine's outcomes, onto the consumer's queue (after a stop, only emits come)."""
         for action in actions:
             if isinstance(action, ev.Emit) and isinstance(outcome := action.what, ev.Outcome):
-                self._push(JobOutcome(
-                    job_id=outcome.job_id, job=outcome.job, error=outcome.error,
-                    parent_id=outcome.parent_id, button=outcome.button, children=outcome.children,
-                    submitted_at=outcome.submitted_at, finished_at=outcome.finished_at,
-                ))  # fmt: skip
+                self._push(outcome)  # the machine's record is the public one
 
 
 def _watched(job_id: str, result: Result, seen: dict[str, ImageJob]) -> ev.Event:
