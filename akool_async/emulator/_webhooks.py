@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 import httpx
 
+from .._gate import Gate
 from .._models import ImageStatus
 from .._webhook_crypto import seal_event
 from ._callback_http import CallbackError, PlainHttpPoster
@@ -66,7 +67,7 @@ class WebhookDispatcher:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        limiter = anyio.CapacityLimiter(MAX_DELIVERIES_IN_FLIGHT)
+        limiter = Gate(MAX_DELIVERIES_IN_FLIGHT)
         limits = httpx.Limits(
             max_connections=MAX_DELIVERIES_IN_FLIGHT,
             max_keepalive_connections=MAX_DELIVERIES_IN_FLIGHT,
@@ -81,9 +82,7 @@ class WebhookDispatcher:
                 with anyio.CancelScope(shield=True):
                     await self._plain.aclose()
 
-    async def _dispatch(
-        self, limiter: anyio.CapacityLimiter, task_status: anyio.abc.TaskStatus[None]
-    ) -> None:
+    async def _dispatch(self, limiter: Gate, task_status: anyio.abc.TaskStatus[None]) -> None:
         async with anyio.create_task_group() as deliveries:
             task_status.started()
             while True:
@@ -101,7 +100,7 @@ class WebhookDispatcher:
         self,
         job: Job,
         status: ImageStatus,
-        limiter: anyio.CapacityLimiter,
+        limiter: Gate,
         after: anyio.Event | None,
         done: anyio.Event,
     ) -> None:
@@ -123,9 +122,7 @@ class WebhookDispatcher:
             return await self._plain.post(url, json.dumps(body, separators=(",", ":")).encode())
         return (await self._http.post(url, json=body)).status_code
 
-    async def _attempts(
-        self, job: Job, status: ImageStatus, limiter: anyio.CapacityLimiter
-    ) -> None:
+    async def _attempts(self, job: Job, status: ImageStatus, limiter: Gate) -> None:
         assert self._http is not None
         assert job.webhook_url is not None
         counters, config = self.backend.counters, self.backend.config
