@@ -118,9 +118,13 @@ class Gcra:
         self._updated = now
 
     def _set_rate(self, rate: float, now: float) -> None:
-        """Change the rate, keeping the backlog the same number of requests (not seconds)."""
-        if self._tat > now:
-            self._tat = now + (self._tat - now) * self._rate / rate
-        if self._left > now:
-            self._left = now + (self._left - now) * self._rate / rate
+        """Change the rate, keeping the backlog the same number of requests (not seconds).
+
+        A Retry-After's pause is time, not requests: only the backlog past it is rescaled,
+        or a faster rate would pull slots granted after the pause back onto it."""
+        start = max(now, self._not_before)
+        if self._tat > start:
+            self._tat = start + (self._tat - start) * self._rate / rate
+        if self._left > start:
+            self._left = start + (self._left - start) * self._rate / rate
         self._rate = rate
