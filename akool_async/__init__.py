@@ -41,6 +41,7 @@ from ._exceptions import (
     RequestTimeoutError,
     ResultExpiredError,
     ServerError,
+    SharedBudgetUnavailableError,
     SubmissionUncertainError,
     ThrottledError,
     TooManyRequestsError,
@@ -72,6 +73,7 @@ from ._requests import (
     SourcePromptRequest,
 )
 from ._retry import RetryPolicy
+from ._shared_budget import SharedBudget
 from ._transport import StreamedResponse, Transport
 from ._version import __version__
 from ._watchset import WatchSet
@@ -141,6 +143,8 @@ __all__ = [
     "RetryPolicy",
     "Scale",
     "ServerError",
+    "SharedBudget",
+    "SharedBudgetUnavailableError",
     "SourcePromptRequest",
     "StreamedResponse",
     "SubmissionUncertainError",

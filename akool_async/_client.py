@@ -65,6 +65,7 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._settings import base_url as base_url_from
 from ._settings import check_client_settings, check_generate_options
+from ._shared_budget import SharedBudget
 from ._transport import Transport
 from ._transport_choice import make_transport
 from ._watchset import WatchSet
@@ -93,6 +94,11 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
     ``transport="aiohttp"`` (the ``aiohttp`` extra; asyncio only) sends requests through
     aiohttp at a fraction of httpx's CPU per request; the default is httpx, which also
     runs on trio. An ``httpx`` transport or client may be injected (tests: respx).
+
+    ``shared_budget`` (for example ``akool_async.redis_budget.RedisBudget``, the ``redis``
+    extra) is an account's request budget shared by every process that uses the account:
+    each request takes its slot there too, after the in-process ``rate_limit`` slot, and a
+    throttle any process meets slows them all. Open it before the client and close it after.
     """
 
     def __init__(
@@ -119,6 +125,7 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        shared_budget: SharedBudget | None = None,
     ) -> None:
         check_client_settings({k: v for k, v in locals().items() if k != "self"})
         self.base_url = base_url_from(base_url, DEFAULT_BASE_URL)
@@ -138,7 +145,9 @@ class AkoolClient(WaitingMixin, DownloadsMixin):
         )
         self.clock = clock or SystemClock()
         limiter = (
-            None if rate_limit is None else RateLimiter(rate_limit, rate_burst, clock=self.clock)
+            None
+            if rate_limit is None
+            else RateLimiter(rate_limit, rate_burst, clock=self.clock, shared=shared_budget)
         )
         self._requester = Requester(
             transport, auth, retry or RetryPolicy(), timeout, limiter,

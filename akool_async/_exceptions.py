@@ -17,6 +17,7 @@
     │   ├── ServerError               5xx
     │   └── TooManyRequestsError      429 (``retry_after`` when the server said)
     ├── SubmissionUncertainError      a create may have reached the server: never retried
+    ├── SharedBudgetUnavailableError  the shared budget (Redis) unreachable: nothing sent
     ├── DownloadError                 a finished image could not be saved
     │   ├── ResultExpiredError        the result URL is gone (results live 7 days)
     │   └── ImageCheckError           what came back is not a whole PNG or JPEG
@@ -270,6 +271,14 @@ class TooManyRequestsError(HTTPStatusError, ThrottledError):
     """HTTP 429: too many requests."""
 
     hint = "Lower the request rate; the client waits Retry-After before retrying"
+
+
+class SharedBudgetUnavailableError(AkoolError):
+    """The rate budget shared with other processes (``akool_async.redis_budget``) could not
+    be reached within its bound, or refused our commands: the request was not sent (the
+    budget fails closed, never letting requests through unbudgeted)."""
+
+    hint = "Check that the Redis server is up and reachable; the request may be sent again"
 
 
 class SubmissionUncertainError(AkoolError):

@@ -19,16 +19,18 @@ backing off alone while the others keep the server saturated. A Retry-After paus
 everyone until it has passed.
 The arithmetic (GCRA, departures, throttling, recovery) is ``_gcra``'s, pure; this module
 executes it: it reads the clock, sleeps until the slot, gives the slot back on cancel.
+With a ``SharedBudget`` (an account's budget that several processes share), a request
+takes its local slot first, so that waiters sleep here, then the shared one; a throttle is
+reported to both.
 """
 
 from __future__ import annotations
-
-import anyio
 
 from ._arguments import check_count, check_rate
 from ._clock import Clock, SystemClock, sleep_until
 from ._defaults import DEFAULT_BURST
 from ._gcra import Gcra
+from ._shared_budget import SharedBudget
 
 RATE_MARGIN = 0.95
 
@@ -43,8 +45,10 @@ class RateLimiter:
         min_fraction: float = 0.1,
         recovery: float = 30.0,
         max_pause: float = 60.0,
+        shared: SharedBudget | None = None,
     ) -> None:
         rate = check_rate("rate_limit", rate)
+        self.shared = shared
         burst = check_count("rate_burst", burst)
         self.clock = clock or SystemClock()
         self._gcra = Gcra(
@@ -76,15 +80,23 @@ class RateLimiter:
         try:
             if slot.wait(now):
                 await sleep_until(self.clock, slot.at)
+            if self.shared is not None:
+                await self.shared.acquire()  # the account's budget, after the local gate
             # Slots are kept in order above; leaving is paced here on when requests really
             # left. A loop that stalls (a busy process, a GC pause) wakes several slots at
             # once, and they would reach the server as one bunch past its bucket.
             while (not_yet := self._gcra.leave(self.clock.now())) is not None:
                 await sleep_until(self.clock, not_yet)
-        except anyio.get_cancelled_exc_class():
+        except BaseException:  # cancelled, or the shared budget unreachable: nothing sent
             self._gcra.give_back(slot)
             raise
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The server said too many requests: slow everyone down (once per episode)."""
         self._gcra.throttled(self.clock.now(), retry_after)
+
+    async def report_throttled(self, retry_after: float | None = None) -> None:
+        """``throttled``, and the same said to the shared budget (every worker slows)."""
+        self.throttled(retry_after)
+        if self.shared is not None:
+            await self.shared.throttled(retry_after)

@@ -173,7 +173,7 @@ class Requester:
             _log_request(request, response, started, attempt, exc)
             self._detach_causes(exc)
             if self.limiter is not None and isinstance(exc, ThrottledError):
-                self.limiter.throttled(exc.retry_after)
+                await self.limiter.report_throttled(exc.retry_after)
             if request.endpoint.creates and may_have_created(exc):
                 raise SubmissionUncertainError(
                     f"the create may have reached the server ({type(exc).__name__}: "

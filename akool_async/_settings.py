@@ -57,6 +57,14 @@ def _transport(field: str, value: object) -> object:
     )
 
 
+def _shared_budget(field: str, value: object) -> object:
+    if value is None or all(callable(getattr(value, n, None)) for n in ("acquire", "throttled")):
+        return value
+    raise InvalidSettingError(
+        field, value, "a SharedBudget (async acquire() and throttled()), such as a RedisBudget"
+    )
+
+
 def _clock(field: str, value: object) -> object:
     if value is None or all(callable(getattr(value, n, None)) for n in ("now", "wait")):
         return value
@@ -84,6 +92,7 @@ _CLIENT_SETTINGS: Mapping[str, Callable[[str, Any], object]] = {
     "webhook_url": _optional_url,
     "transport": _transport,
     "clock": _clock,
+    "shared_budget": _shared_budget,
 }
 
 
@@ -94,6 +103,11 @@ def check_client_settings(settings: Mapping[str, object]) -> None:
         check = _CLIENT_SETTINGS.get(name)
         if check is not None:
             check(name, value)
+    if settings.get("shared_budget") is not None and settings.get("rate_limit") is None:
+        raise InvalidSettingError(
+            "rate_limit", None, "a rate (requests per second) when shared_budget is set: the "
+            "in-process limiter is the shared budget's front gate",
+        )  # fmt: skip
 
 
 def base_url(explicit: object, default: str) -> str:
