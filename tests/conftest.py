@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings
 
 from akool_async import AkoolClient, RetryPolicy
 
+from ._servers import account, own_redis, redis_url  # noqa: F401 (fixtures: real servers)
+
 BASE_URL = "https://api.akool.test"
 API_KEY = "sk-test-0123456789abcdef0123456789abcdef"
 NO_WAIT = RetryPolicy(wait=False)
