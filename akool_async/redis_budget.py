@@ -32,14 +32,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import attrs
-import coredis
-import coredis.exceptions
+
+try:
+    import coredis
+    import coredis.exceptions
+except ImportError as missing:  # pragma: no cover - the extra is installed with [test]
+    raise ImportError(
+        "akool_async.redis_budget needs the redis extra: pip install 'akool-async[redis]'"
+    ) from missing
 
 from . import _redis_lua as lua
 from ._arguments import check_count, check_number, check_rate
 from ._exceptions import InvalidSettingError, SharedBudgetUnavailableError, redact
 
-__all__ = ["BudgetStatus", "RedisBudget"]
+__all__ = ["Admission", "BudgetStatus", "RedisBudget", "shown_url"]
 
 log = logging.getLogger("akool_async.redis_budget")
 

@@ -9,6 +9,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from akool_async import SharedBudgetUnavailableError
 from akool_async._ratelimit import RATE_MARGIN, RateLimiter
 
 from .fakes import FakeClock
@@ -230,3 +231,40 @@ async def test_a_same_size_server_bucket_never_runs_dry_at_cold_start(
     for fraction in (0.1, 0.35, 0.5):
         bunch = fraction * burst / rate
         assert _server_rejections(departures, rate, burst, bunch) == 0, bunch
+
+
+class RecordingBudget:
+    """A SharedBudget double: counts asks, records throttles, fails while ``down``."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.asks = 0
+        self.throttles: list[float | None] = []
+
+    async def acquire(self) -> None:
+        if self.down:
+            raise SharedBudgetUnavailableError("the shared budget is down")
+        self.asks += 1
+
+    async def throttled(self, retry_after: float | None = None) -> None:
+        self.throttles.append(retry_after)
+
+
+async def test_a_shared_budget_is_asked_after_the_local_slot() -> None:
+    """The shared budget is asked once the local slot is due; if it fails, the local slot
+    is given back (nothing was sent); throttles are reported to both."""
+    clock = FakeClock()
+    shared = RecordingBudget()
+    limiter = RateLimiter(1, burst=2, clock=clock, shared=shared)  # one at once, then 1/s
+    shared.down = True
+    with pytest.raises(SharedBudgetUnavailableError):
+        await limiter.acquire()
+    shared.down = False
+    async with clock.autojump():
+        await limiter.acquire()  # the failed request's slot came back: no wait
+        assert (clock.now(), shared.asks) == (0.0, 1)
+        await limiter.acquire()  # then the local rate, before the shared budget is asked
+        assert clock.now() == pytest.approx(1 / RATE_MARGIN)
+        assert shared.asks == 2
+    await limiter.report_throttled(3.0)
+    assert (shared.throttles, limiter.throttles) == ([3.0], 1)

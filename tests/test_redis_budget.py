@@ -25,9 +25,9 @@ from akool_async import (
     TooManyRequestsError,
 )
 from akool_async.emulator import Emulator, Faults
-from akool_async.redis_budget import RedisBudget
+from akool_async.redis_budget import RedisBudget, shown_url
 
-from ._servers import RedisServer, free_port
+from ._servers import RedisServer, free_port, server_missing
 from .emulated import config, wired
 
 WORKER = Path(__file__).with_name("_budget_worker.py")
@@ -199,6 +199,39 @@ async def test_a_wrong_password_is_refused_without_showing_it(own_redis: RedisSe
     assert "refused" in str(caught.value)
     assert wrong not in str(caught.value)
     assert_no_password(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"redis://:{PASSWORD}@h:6379/0", "redis://:***@h:6379/0"),
+        (f"rediss://user:{PASSWORD}@h/1", "rediss://user:***@h/1"),
+        (f"unix://:{PASSWORD}@/run/redis.sock?db=2", "unix://:***@/run/redis.sock?db=2"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+    assert shown in repr(RedisBudget.from_url(url))
+
+
+def test_a_missing_server_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        server_missing("redis-server is not installed")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="redis-server is not installed"):
+        server_missing("redis-server is not installed")
+
+
+def test_the_core_does_not_import_the_extra() -> None:
+    """``import akool_async`` (the client included) loads no Redis library."""
+    code = "import sys, akool_async; print('coredis' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert result.stdout.strip() == "False"
 
 
 def test_bad_settings_are_refused_before_anything_connects() -> None:
