@@ -43,7 +43,12 @@ except ImportError as missing:  # pragma: no cover - the extra is installed with
 
 from . import _redis_lua as lua
 from ._arguments import check_count, check_number, check_rate
-from ._exceptions import InvalidSettingError, SharedBudgetUnavailableError, redact
+from ._exceptions import (
+    ConfigurationError,
+    InvalidSettingError,
+    SharedBudgetUnavailableError,
+    redact,
+)
 
 __all__ = ["Admission", "BudgetStatus", "RedisBudget", "shown_url"]
 
@@ -306,6 +311,10 @@ class RedisBudget:
     async def _run(self, script: str, *args: str, patience: float | None = None) -> list[Any]:
         """Run one script, trying again with growing pauses while Redis is unreachable, for
         ``patience`` seconds (``unavailable_timeout``); then fail closed."""
+        if self._stack is None:
+            raise ConfigurationError(
+                "open the RedisBudget first: `async with budget:` around the clients using it"
+            )
         min_fraction, recovery, max_pause = self._tuning
         common = (self.rate, self.burst, self.max_wait, int(self._known), self.lease_ttl,
                   min_fraction, recovery, max_pause, _STATE_TTL_MS)  # fmt: skip

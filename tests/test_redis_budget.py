@@ -17,6 +17,7 @@ import pytest
 
 from akool_async import (
     AkoolClient,
+    ConfigurationError,
     InvalidSettingError,
     RateLimitedError,
     RetryPolicy,
@@ -244,6 +245,8 @@ def test_bad_settings_are_refused_before_anything_connects() -> None:
         AkoolClient(api_key="k", rate_limit=None, shared_budget=budget)
     with pytest.raises(InvalidSettingError, match="shared_budget"):
         AkoolClient(api_key="k", shared_budget=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="async with"):
+        anyio.run(budget.try_acquire)
     for field, value in [("account", ""), ("account", "a{b}"), ("rate", 0), ("max_jobs", 0)]:
         with pytest.raises(InvalidSettingError, match=field):
             RedisBudget.from_url("redis://127.0.0.1:1/0", **{field: value})
