@@ -1,7 +1,8 @@
 """A worker process for the shared-budget tests: ``python _budget_worker.py MODE URL ACCOUNT
 BACKEND [SECONDS]``.
 
-- ``ask``: ask the GCRA (50/s, burst 5) without waiting, as fast as it can, for SECONDS;
+- ``ask``: print ``ready``, wait for a line on stdin (so that all workers start together),
+  then ask the GCRA (50/s, burst 5) without waiting, as fast as it can, for SECONDS;
   print one JSON line: ``[[admitted, server_time], ...]``.
 - ``lease``: take one of the account's jobs in flight (max_jobs=1, lease_ttl=SECONDS),
   print ``held``, and hold it until killed.
@@ -23,6 +24,8 @@ RATE, BURST = 50.0, 5
 async def ask(url: str, account: str, seconds: float) -> None:
     asks: list[tuple[bool, float]] = []
     async with RedisBudget.from_url(url, account=account, rate=RATE, burst=BURST) as budget:
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             admission = await budget.try_acquire()

@@ -4,6 +4,7 @@ closed, and no password anywhere it could leak."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
@@ -75,19 +76,31 @@ def test_processes_share_one_gcra_on_the_servers_clock(redis_url: str, account: 
     5) as fast as they can for 2 s: every answer is the GCRA's on Redis's clock, so over
     the run at most burst + rate x elapsed went, however the processes interleaved."""
     rate, burst = 50.0, 5
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "ask", redis_url, account, backend, "2"],
-            stdout=subprocess.PIPE,
-        )
-        for backend in ("asyncio", "trio", "asyncio", "trio")
-    ]
-    asks = [
-        (bool(admitted), float(at))
-        for worker in workers
-        for admitted, at in json.loads(worker.communicate(timeout=60)[0])
-    ]
-    assert all(worker.returncode == 0 for worker in workers)
+    with contextlib.ExitStack() as stack:  # each worker's pipes closed, each one waited for
+        workers = [
+            stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, str(WORKER), "ask", redis_url, account, backend, "2"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            )
+            for backend in ("asyncio", "trio", "asyncio", "trio")
+        ]
+        pipes = [(worker.stdin, worker.stdout) for worker in workers]
+        for _, out in pipes:  # all connected: start them together
+            assert out is not None
+            assert out.readline().strip() == b"ready"
+        for into, _ in pipes:
+            assert into is not None
+            into.write(b"go\n")
+            into.close()
+        asks = [
+            (bool(admitted), float(at))
+            for _, out in pipes
+            for admitted, at in json.loads(out.read())  # type: ignore[union-attr]
+        ]
+    assert [worker.returncode for worker in workers] == [0] * 4
     admitted = sorted(at for ok, at in asks if ok)
     start = min(at for _, at in asks)
     elapsed = max(at for _, at in asks) - start
