@@ -320,7 +320,8 @@ async def test_a_redis_restart_mid_run_lets_no_burst_through(own_redis: RedisSer
     waits for the server and is then answered; a worker that had seen the budget re-makes
     it empty, so no second burst goes; a lease held across the restart is put back by its
     holder's renewal, and no other worker takes the account's one job meanwhile."""
-    options = {"account": "acme", "rate": 0.5, "burst": 3, "max_jobs": 1, "lease_ttl": 1.5}
+    options = {"account": "acme", "rate": 0.5, "burst": 3, "max_jobs": 1, "lease_ttl": 6,
+               "max_wait": 30}  # fmt: skip
     b_holds = anyio.Event()
     async with (
         RedisBudget.from_url(own_redis.url(), **options) as worker_a,
@@ -338,10 +339,10 @@ async def test_a_redis_restart_mid_run_lets_no_burst_through(own_redis: RedisSer
                 async with anyio.create_task_group() as during:
                     during.start_soon(restart_soon, own_redis)
                     ask = await worker_a.try_acquire()  # waits for the server, then answers
-                assert not ask.admitted
-                assert ask.wait >= worker_a.max_wait - 0.01
+                assert not ask.admitted  # re-made empty: slots reserved before may still go
+                assert ask.wait > 20  # ~max_wait since whichever call of A's re-made it
                 tasks.start_soon(b_job)
-                with anyio.fail_after(30):  # A's renewal (every 0.5 s) puts its lease back
+                with anyio.fail_after(30):  # A's renewal (every 2 s) puts its lease back
                     while (await worker_b.status()).jobs_in_flight != 1:  # noqa: ASYNC110
                         await anyio.sleep(0.1)
                 await anyio.sleep(0.6)  # B asks (polls: half a second) and must be refused
