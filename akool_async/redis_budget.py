@@ -47,6 +47,7 @@ from ._exceptions import (
     ConfigurationError,
     InvalidSettingError,
     SharedBudgetUnavailableError,
+    ValidationError,
     redact,
 )
 
@@ -198,8 +199,10 @@ class RedisBudget:
             )
         except (ValueError, TypeError) as exc:
             text = redact(str(exc), tuple(p for p in (_url_password(url),) if p))
-            raise InvalidSettingError("url", shown_url(url), f"a Redis URL ({text})") from None
-        return cls(redis, url=url, **options)
+            unreadable = InvalidSettingError("url", shown_url(url), f"a Redis URL ({text})")
+        else:
+            return cls(redis, url=url, **options)
+        raise unreadable  # out of the except block: the parser's error (the URL) not chained
 
     def __repr__(self) -> str:
         jobs = "" if self.max_jobs is None else f" max_jobs={self.max_jobs}"
@@ -243,6 +246,9 @@ class RedisBudget:
     async def try_acquire(self, max_wait: float = 0.0) -> Admission:
         """Reserve a slot if it is due within ``max_wait`` seconds; else reserve nothing.
         Either way, say how far away it is (``wait``)."""
+        max_wait = check_number(
+            "max_wait", max_wait, maximum=60, allow_minimum=True, error=ValidationError
+        )
         admitted, wait, now, _ = await self._run("ACQUIRE", str(max_wait))
         return Admission(bool(admitted), float(wait), float(now))
 

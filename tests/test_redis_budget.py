@@ -25,6 +25,7 @@ from akool_async import (
     SharedBudgetUnavailableError,
     SubmissionUncertainError,
     TooManyRequestsError,
+    ValidationError,
 )
 from akool_async.emulator import Emulator, Faults
 from akool_async.redis_budget import RedisBudget, shown_url
@@ -260,6 +261,11 @@ def test_bad_settings_are_refused_before_anything_connects() -> None:
         AkoolClient(api_key="k", shared_budget=object())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="async with"):
         anyio.run(budget.try_acquire)
+    with pytest.raises(ValidationError, match="max_wait"):
+        anyio.run(budget.try_acquire, -1)
+    with pytest.raises(InvalidSettingError, match="url") as unreadable:
+        RedisBudget.from_url(f"redis://:{PASSWORD}@host:notaport/0")
+    assert_no_password(unreadable.value)
     for field, value in [("account", ""), ("account", "a{b}"), ("rate", 0), ("max_jobs", 0)]:
         with pytest.raises(InvalidSettingError, match=field):
             RedisBudget.from_url("redis://127.0.0.1:1/0", **{field: value})
