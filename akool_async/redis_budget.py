@@ -53,8 +53,8 @@ from ._exceptions import (
 
 __all__ = ["Admission", "BudgetStatus", "RedisBudget", "shown_url"]
 
-log = logging.getLogger("akool_async.redis_budget")
-
+log = logging.getLogger("akool_async.redis_budget")  # messages as text: an error's frames
+# (and the connections in them) are not kept alive by the records of a log handler
 _SCHEMES = ("redis", "rediss", "unix")
 _UNREACHABLE = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
 _FIRST_PAUSE = 0.05  # seconds before trying an unreachable Redis again; doubles up to:
@@ -260,7 +260,7 @@ class RedisBudget:
         try:
             await self._run("THROTTLED", after, str(self.pause), patience=0.0)
         except SharedBudgetUnavailableError as exc:
-            log.warning("a throttle could not be shared with the other workers: %s", exc)
+            log.warning("a throttle could not be shared with the other workers: %s", str(exc))
 
     # -- jobs in flight ------------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class RedisBudget:
                     await self._run("RELEASE_LEASE", *members, patience=1.0)
                 except SharedBudgetUnavailableError as exc:
                     log.warning(
-                        "a job lease will expire by itself in %g s: %s", self.lease_ttl, exc
+                        "a job lease will expire by itself in %g s: %s", self.lease_ttl, str(exc)
                     )
 
     async def _renew_leases(self) -> None:
@@ -302,7 +302,7 @@ class RedisBudget:
                 try:
                     await self._run("RENEW_LEASES", *members, patience=self.lease_ttl / 3)
                 except SharedBudgetUnavailableError as exc:
-                    log.warning("job leases could not be renewed: %s", exc)
+                    log.warning("job leases could not be renewed: %s", str(exc))
 
     async def status(self) -> BudgetStatus:
         """The account's budget now: rate, throttles, admitted requests, jobs in flight."""

@@ -171,9 +171,12 @@ async def test_a_throttle_one_client_meets_slows_every_worker(
 
 @LEAKS_ON_FAILED_CONNECT
 @pytest.mark.usefixtures("failed_connects")
-async def test_it_fails_closed_when_redis_is_unreachable(account: str) -> None:
+async def test_it_fails_closed_when_redis_is_unreachable(
+    account: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """No Redis: the request is not sent, and after the bound a clear error says so; no
-    password in it, its chain, or the budget's repr."""
+    password in it, its chain, or the budget's repr. A throttle that cannot be shared is
+    logged (the caller's own error stands)."""
     url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
     emulator = Emulator(config())
     budget = RedisBudget.from_url(url, account=account, unavailable_timeout=0.2)
@@ -182,11 +185,15 @@ async def test_it_fails_closed_when_redis_is_unreachable(account: str) -> None:
     async with budget, wired("in-process", emulator, rate_limit=10, shared_budget=budget) as c:
         with pytest.raises(SharedBudgetUnavailableError) as caught:
             await c.create_by_source_prompt(prompt="a lighthouse")
+        await budget.throttled(5.0)
     assert not isinstance(caught.value, SubmissionUncertainError)
     assert emulator.counters.jobs_created == 0
     assert "unreachable" in str(caught.value)
     assert "not sent" in str(caught.value)
     assert_no_password(caught.value)
+    (warning,) = [r for r in caplog.records if r.name == "akool_async.redis_budget"]
+    assert "could not be shared" in warning.getMessage()
+    assert PASSWORD not in warning.getMessage()
 
 
 def assert_no_password(error: BaseException) -> None:
