@@ -31,6 +31,16 @@ KEEPALIVE_EXPIRY = 2.0  # seconds; under uvicorn's and Node's 5 s, nginx's 75 s
 DEFAULT_RATE = 10.0
 DEFAULT_BURST = 10
 
+# The account's budget shared by many processes (``redis_budget.RedisBudget``).
+SHARED_LEASE_TTL = 60.0  # seconds a dead worker's jobs in flight stay counted
+SHARED_MAX_WAIT = 1.0  # the furthest ahead a slot is reserved (default: burst / rate, <= this)
+SHARED_UNAVAILABLE_TIMEOUT = 30.0  # seconds of Redis unreachable before a request fails
+SHARED_PAUSE = 1.0  # seconds every worker holds after a throttle without Retry-After
+SHARED_MIN_FRACTION = 0.1  # a throttled rate halves down to this fraction, no lower
+SHARED_RECOVERY = 30.0  # seconds to regain the configured rate after a throttle
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_STREAM_TIMEOUT = 2.0  # seconds for Redis's answer to one command
+
 # Retries (``RetryPolicy``).
 RETRY_ATTEMPTS = 5
 RETRY_TIMEOUT = 120.0  # seconds for all attempts of one call, back-off included

@@ -43,6 +43,19 @@ except ImportError as missing:  # pragma: no cover - the extra is installed with
 
 from . import _redis_lua as lua
 from ._arguments import check_count, check_number, check_rate
+from ._defaults import (
+    DEFAULT_BURST,
+    DEFAULT_RATE,
+    MAX_RETRY_AFTER,
+    REDIS_CONNECT_TIMEOUT,
+    REDIS_STREAM_TIMEOUT,
+    SHARED_LEASE_TTL,
+    SHARED_MAX_WAIT,
+    SHARED_MIN_FRACTION,
+    SHARED_PAUSE,
+    SHARED_RECOVERY,
+    SHARED_UNAVAILABLE_TIMEOUT,
+)
 from ._exceptions import (
     ConfigurationError,
     InvalidSettingError,
@@ -127,16 +140,16 @@ class RedisBudget:
         redis: coredis.Redis[bytes],
         *,
         account: str = "default",
-        rate: float = 10.0,
-        burst: int = 10,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
         max_jobs: int | None = None,
-        lease_ttl: float = 60.0,
+        lease_ttl: float = SHARED_LEASE_TTL,
         max_wait: float | None = None,
-        unavailable_timeout: float = 30.0,
-        pause: float = 1.0,
-        min_fraction: float = 0.1,
-        recovery: float = 30.0,
-        max_pause: float = 60.0,
+        unavailable_timeout: float = SHARED_UNAVAILABLE_TIMEOUT,
+        pause: float = SHARED_PAUSE,
+        min_fraction: float = SHARED_MIN_FRACTION,
+        recovery: float = SHARED_RECOVERY,
+        max_pause: float = MAX_RETRY_AFTER,
         key_prefix: str = "akool",
         url: str | None = None,
     ) -> None:
@@ -148,7 +161,7 @@ class RedisBudget:
         self.lease_ttl = check_number("lease_ttl", lease_ttl, minimum=0.1, maximum=86_400)
         # Slots are reserved at most this far ahead: what a worker that dies holds.
         self.max_wait = (
-            min(1.0, max(self.burst / self.rate, 1 / self.rate))
+            min(SHARED_MAX_WAIT, max(self.burst / self.rate, 1 / self.rate))
             if max_wait is None
             else check_number("max_wait", max_wait, maximum=60, allow_minimum=True)
         )
@@ -180,8 +193,8 @@ class RedisBudget:
         cls,
         url: str,
         *,
-        connect_timeout: float = 2.0,
-        stream_timeout: float = 2.0,
+        connect_timeout: float = REDIS_CONNECT_TIMEOUT,
+        stream_timeout: float = REDIS_STREAM_TIMEOUT,
         **options: Any,
     ) -> RedisBudget:
         """The budget on the Redis at ``url`` (``redis://[user:password@]host:port/db``,
