@@ -48,8 +48,9 @@ if #raw == 0 then
 else
   for i = 1, #raw, 2 do s[raw[i]] = tonumber(raw[i + 1]) end
 end
-local function set_rate(new)
-  if s.tat > now then s.tat = now + (s.tat - now) * s.rate / new end
+local function set_rate(new)  -- the backlog past a pause stays the same number of requests
+  local start = math.max(now, s.not_before)
+  if s.tat > start then s.tat = start + (s.tat - start) * s.rate / new end
   s.rate = new
 end
 local function recover()
