@@ -12,6 +12,7 @@ import respx
 from hypothesis import HealthCheck, settings
 
 from akool_async import AkoolClient, RetryPolicy
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 from ._servers import account, own_redis, redis_url  # noqa: F401 (fixtures: real servers)
 

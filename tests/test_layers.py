@@ -283,6 +283,7 @@ LAYERS: dict[str, set[str]] = {
     "client": {"_client", "_client_lifecycle", "_client_waiting", "_client_downloads",
                "_settings"},
     "bulk": {"bulk"},
+    "workers": {"workers"},
     "emulator": {"emulator"},
     "cli": {"_cli", "__main__", "testing", ""},
 }  # fmt: skip

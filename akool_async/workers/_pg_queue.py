@@ -1,0 +1,170 @@
+"""The queue on top of the journal: prompts files put on it, the next item for a worker,
+and the workers' heartbeats.
+
+An item on the queue is known by its key and fingerprint (``bulk/_identity``): putting
+the same file on the queue again adds nothing, a changed line is a new item, a moved line
+is the same item. ``claim_next`` hands each worker the oldest item nobody holds that is
+still to do: never started, or created and not followed to its end (a worker that died
+while following it); an item with an intent and no ids is never handed out (the reaper
+makes it uncertain).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .. import _journal_protocol as jp
+from .._converter import unstructure
+from .._models import Button
+from ..bulk._identity import QueueKeys
+from ..bulk._input import BulkItem, InputProblem, read_items
+from ..bulk._states import ItemState
+from ._pg_journal import PostgresJournal, check_lease
+
+_CHUNK = 500
+_COLUMNS = ("key", "fingerprint", "line", "user_id", "prompt", "request", "follow_ups",
+            "source", "enqueued")  # fmt: skip
+
+
+@attrs.frozen
+class EnqueueReport:
+    """What putting a file on the queue did: items added, items it already held, and the
+    lines that are not valid requests (nothing of them was put on the queue)."""
+
+    added: int
+    already: int
+    invalid: tuple[InputProblem, ...]
+
+
+@attrs.frozen
+class QueuedItem:
+    """An item a worker claimed: its claim, where it came from, the request to send (as
+    the API receives it) and the buttons to press; ``state`` None if never started."""
+
+    claim: jp.Claim
+    line: int | None
+    user_id: str | None
+    request: dict[str, Any] | None
+    follow_ups: tuple[Button, ...]
+    state: ItemState | None
+
+
+class PostgresQueue(PostgresJournal):
+    """The journal with the queue's own operations (``async with PostgresQueue(url)``)."""
+
+    async def enqueue(self, items: AsyncIterable[BulkItem | InputProblem], *,
+                      source: str = "") -> EnqueueReport:  # fmt: skip
+        """Put ``items`` (``read_items`` of a file) on the queue, once each."""
+        keys = QueueKeys()
+        added = already = 0
+        invalid: list[InputProblem] = []
+        chunk: list[tuple[Any, ...]] = []
+        async for entry in items:
+            if isinstance(entry, InputProblem):
+                invalid.append(entry)
+                continue
+            key, digest = keys.key(entry)
+            request = unstructure(entry.request)
+            chunk.append((key, digest, entry.line, entry.user_id, request.get("prompt"),
+                          json.dumps(request, ensure_ascii=False),
+                          ",".join(b.value for b in entry.follow_ups), source))  # fmt: skip
+            if len(chunk) == _CHUNK:
+                new = await self._insert(chunk)
+                added, already, chunk = added + new, already + len(chunk) - new, []
+        if chunk:
+            new = await self._insert(chunk)
+            added, already = added + new, already + len(chunk) - new
+        return EnqueueReport(added, already, tuple(invalid))
+
+    async def enqueue_file(self, path: Path, default_follow_ups: tuple[Button, ...] = ()
+                           ) -> EnqueueReport:  # fmt: skip
+        return await self.enqueue(read_items(path, default_follow_ups), source=path.name)
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> int:
+        def run(connection: Any) -> int:
+            now = self.now(connection)
+            marks = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(rows))
+            params = [value for row in rows for value in (*row, now)]
+            with connection.transaction():
+                added = connection.execute(
+                    f"INSERT INTO akool_items ({', '.join(_COLUMNS)}) VALUES {marks}"  # noqa: S608
+                    " ON CONFLICT (key) DO NOTHING RETURNING key",
+                    params,
+                ).fetchall()
+            return len(added)
+
+        return await self.database.run(run)
+
+    async def claim_next(self, *, lease: float) -> QueuedItem | None:
+        """Claim the oldest item still to do that nobody holds; None when there is none."""
+        check_lease(lease)
+
+        def run(connection: Any) -> QueuedItem | None:
+            with connection.transaction():
+                now = self.now(connection)
+                row = connection.execute(
+                    "WITH next AS (SELECT key FROM akool_items WHERE (state IS NULL OR"
+                    " state = %s) AND (lease_until IS NULL OR lease_until < %s)"
+                    " ORDER BY enqueued, line, key LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " UPDATE akool_items SET fence = akool_items.fence + 1, lease_until = %s,"
+                    " holder = %s FROM next WHERE akool_items.key = next.key RETURNING"
+                    " akool_items.key, fence, line, user_id, request, follow_ups, state",
+                    (ItemState.SUBMITTED.value, now, now + lease, self.worker_id),
+                ).fetchone()
+            if row is None:
+                return None
+            key, fence, line, user_id, request, follow_ups, state = row
+            return QueuedItem(
+                jp.Claim(key, int(fence), now + lease), line, user_id,
+                None if request is None else json.loads(request),
+                tuple(Button(b) for b in (follow_ups or "").split(",") if b),
+                None if state is None else ItemState(state),
+            )  # fmt: skip
+
+        return await self.database.run(run)
+
+    # -- workers ------------------------------------------------------------------------
+
+    async def register_worker(self) -> None:
+        """Record this worker (``worker_id``, host, process) as alive."""
+
+        def run(connection: Any) -> None:
+            now = self.now(connection)
+            connection.execute(
+                "INSERT INTO akool_workers (worker_id, host, pid, started, heartbeat)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (worker_id) DO UPDATE SET"
+                " heartbeat = excluded.heartbeat, stopped = NULL",
+                (self.worker_id, self.host, os.getpid(), now, now),
+            )
+
+        await self.database.run(run)
+
+    async def heartbeat(self, requests: int) -> None:
+        """This worker is alive and has sent ``requests`` requests in all so far; its rate
+        is what it sent since its last heartbeat, per second."""
+
+        def run(connection: Any) -> None:
+            now = self.now(connection)
+            connection.execute(
+                "UPDATE akool_workers SET rate = CASE WHEN %s > heartbeat"
+                " THEN GREATEST(%s - requests, 0) / (%s - heartbeat) ELSE rate END,"
+                " requests = %s, heartbeat = %s WHERE worker_id = %s",
+                (now, requests, now, requests, now, self.worker_id),
+            )
+
+        await self.database.run(run)
+
+    async def stop_worker(self) -> None:
+        def run(connection: Any) -> None:
+            connection.execute(
+                "UPDATE akool_workers SET stopped = %s, rate = 0 WHERE worker_id = %s",
+                (self.now(connection), self.worker_id),
+            )
+
+        await self.database.run(run)
