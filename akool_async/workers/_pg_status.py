@@ -109,8 +109,11 @@ def _export(connection: Any, path: Path) -> int:
     partial = path.with_name(f".{path.name}.part")
     rows = 0
     credited: set[str] = set()
-    with partial.open("w", encoding="utf-8") as file, connection.transaction():
-        cursor = connection.cursor(name="akool_manifest")
+    with (
+        partial.open("w", encoding="utf-8") as file,
+        connection.transaction(),
+        connection.cursor(name="akool_manifest") as cursor,
+    ):
         cursor.itersize = 2000
         cursor.execute(_ROWS)
         for row in cursor:
