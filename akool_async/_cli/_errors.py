@@ -34,7 +34,8 @@ EXIT_CODES_HELP = """exit codes:
   2    usage error: a bad option, path or input value (nothing was sent)
   3    an optional extra is missing (the message says what to pip install)
   4    authentication failed: check AKOOL_API_KEY (or AKOOL_CLIENT_ID/SECRET)
-  5    the API could not be reached: check the network and AKOOL_BASE_URL
+  5    the API (or the queue) could not be reached: check the network and
+       AKOOL_BASE_URL (AKOOL_QUEUE_URL)
   75   jobs still running when the command stopped waiting: wait for them later
   130  interrupted (Ctrl-C): run again (bulk: with --resume) to continue"""
 
@@ -43,7 +44,9 @@ ENVIRONMENT_HELP = """environment:
                        commands run against the built-in emulator (no credits spent)
   AKOOL_CLIENT_ID      with AKOOL_CLIENT_SECRET: the legacy getToken credentials
   AKOOL_CLIENT_SECRET
-  AKOOL_BASE_URL       the API's address (default https://openapi.akool.com)"""
+  AKOOL_BASE_URL       the API's address (default https://openapi.akool.com)
+  AKOOL_QUEUE_URL      enqueue/status: the shared queue, postgresql://user@host/database
+                       (shown with its password as ***)"""
 
 AUTH_HINT = "check AKOOL_API_KEY (or AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET)"
 

@@ -27,7 +27,7 @@ import json
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -101,7 +101,7 @@ class PostgresJournal:
     def database(self) -> Database:
         return self._db
 
-    async def __aenter__(self) -> PostgresJournal:
+    async def __aenter__(self) -> Self:
         try:
             await self._db.run(migrate)
             self._tasks = anyio.create_task_group()
