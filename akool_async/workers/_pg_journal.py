@@ -273,7 +273,7 @@ class PostgresJournal:
             except QueueUnavailableError as exc:
                 if attempt:
                     return exc
-            except QueueError as exc:
+            except Exception as exc:  # the writers waiting on this batch raise it
                 return exc
             else:
                 return None

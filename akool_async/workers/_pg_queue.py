@@ -129,6 +129,25 @@ class PostgresQueue(PostgresJournal):
 
         return await self.database.run(run)
 
+    async def give_up(self, claim: jp.Claim, error: str) -> None:
+        """Release an item whose driver failed, recording why: failed (not handed out
+        again: a driver's failure would repeat), or uncertain if its create may have
+        left; an item already settled keeps its state. A stale claim changes nothing."""
+        await self.flush()
+
+        def run(connection: Any) -> None:
+            connection.execute(
+                "UPDATE akool_items SET state = CASE WHEN state = %s THEN %s"
+                " WHEN state IS NULL OR state IN (%s, %s) THEN %s ELSE state END,"
+                " error = %s, updated = %s, lease_until = NULL, holder = NULL"
+                " WHERE key = %s AND fence = %s",
+                (ItemState.SUBMITTING.value, ItemState.UNCERTAIN.value,
+                 ItemState.REFUSED.value, ItemState.SUBMITTED.value, ItemState.FAILED.value,
+                 error, self.now(connection), claim.key, claim.fence),
+            )  # fmt: skip
+
+        await self.database.run(run)
+
     # -- workers ------------------------------------------------------------------------
 
     async def register_worker(self) -> None:
