@@ -97,6 +97,9 @@ class Database:
         self._psycopg = import_psycopg()
         self._url = check_url(url)
         self._secrets = _secrets(url)
+        # A queue that does not answer fails in seconds, not never (unless the URL says).
+        given = self._psycopg.conninfo.conninfo_to_dict(url)
+        self._options = {} if "connect_timeout" in given else {"connect_timeout": 10}
         self.shown_url = redact_url(url)
         self.limiter = anyio.CapacityLimiter(connections)
         self._idle: list[psycopg.Connection[Any]] = []
@@ -143,7 +146,7 @@ class Database:
                     return connection
         failure: QueueUnavailableError | None = None
         try:
-            connection = self._psycopg.connect(self._url, autocommit=True)
+            connection = self._psycopg.connect(self._url, autocommit=True, **self._options)
         except self._psycopg.Error as exc:
             error = self._failure(exc)
             failure = QueueUnavailableError(error.message)
