@@ -115,34 +115,36 @@ async def test_claim_next_hands_each_item_to_one_worker(postgres_url: str, tmp_p
 
 
 async def test_the_reaper_never_makes_a_create_that_may_have_left_pending(
-    postgres_url: str,
+    postgres_url: str, tmp_path: Path
 ) -> None:
     """Expired claims: one with nothing written goes back to pending, one with an intent
     and no ids becomes uncertain (and is never handed out again), one whose create
-    answered goes back to be followed; the dead holders' writes are then refused."""
+    answered goes back to be followed; the dead holder's writes are then refused."""
     clock = FakeClock()
+    prompts = [{"prompt": "fresh"}, {"prompt": "sent"}, {"prompt": "answered"}]
     async with PostgresQueue(postgres_url, clock=clock) as dead:
-        fresh, sent, answered = [await dead.claim(k, lease=10) for k in ("a", "b", "c")]
+        await dead.enqueue_file(write_lines(tmp_path / "p.jsonl", prompts))
+        fresh, sent, answered = [await dead.claim_next(lease=10) for _ in prompts]
         assert fresh is not None
         assert sent is not None
         assert answered is not None
-        await dead.write(sent, [INTENT])
-        await dead.write(answered, [INTENT, jp.CreateSettled((job("j1"),))])
+        await dead.write(sent.claim, [INTENT])
+        await dead.write(answered.claim, [INTENT, jp.CreateSettled((job("j1"),))])
+        assert await dead.claim_next(lease=10) is None
         assert await dead.reap() == Reaped(0, ())  # nothing expired yet
         clock.now += 11
         async with PostgresQueue(postgres_url, clock=clock) as reaper:
-            assert await reaper.reap() == Reaped(pending=2, uncertain=("b",))
+            assert await reaper.reap() == Reaped(pending=2, uncertain=(sent.claim.key,))
             assert await reaper.reap() == Reaped(0, ())
             handed = [await reaper.claim_next(lease=10) for _ in range(3)]
             status = await queue_status(reaper)
         with pytest.raises(ClaimLostError):
-            await dead.write(sent, [jp.CreateSettled((job("late"),))])
-    assert [(i.claim.key, i.state) for i in handed if i] == [("a", None), ("c", "submitted")]
+            await dead.write(sent.claim, [jp.CreateSettled((job("late"),))])
+    assert [(i.line, i.state) for i in handed if i] == [(1, None), (3, "submitted")]
     assert handed[2] is None
     assert status.counts["uncertain"] == 1
-    assert rows(postgres_url, "SELECT error FROM akool_items WHERE key = 'b'")[0][0].startswith(
-        "the worker holding it stopped after recording its create's intent"
-    )
+    (error,) = rows(postgres_url, "SELECT error FROM akool_items WHERE state = 'uncertain'")
+    assert error[0].startswith("the worker holding it stopped after recording its create's intent")
 
 
 async def test_taking_over_an_intent_without_ids_makes_it_uncertain(postgres_url: str) -> None:
@@ -158,6 +160,24 @@ async def test_taking_over_an_intent_without_ids_makes_it_uncertain(postgres_url
         status = await queue_status(first)
     assert status.counts["uncertain"] == 1
     assert status.counts["submitting"] == 0
+
+
+async def test_no_intent_is_recorded_under_a_lease_that_ran_out(postgres_url: str) -> None:
+    """Past its lease, even before anyone took the item over, a worker may not record an
+    intent (so it sends nothing), while the answer of what it already sent is recorded."""
+    clock = FakeClock()
+    async with PostgresQueue(postgres_url, clock=clock) as queue:
+        claim = await queue.claim("item", lease=10)
+        assert claim is not None
+        await queue.write(claim, [INTENT])
+        clock.now += 11
+        with pytest.raises(ClaimLostError):
+            await queue.write(claim, [jp.PressIntent("j1", Button.U1)])
+        await queue.write(claim, [jp.CreateSettled((job("j1"),))])
+        assert [j.job_id for j in (await queue.history(claim)).jobs] == ["j1"]
+        renewed = await queue.claim("item", lease=10)  # nobody else came: it can be taken
+    assert renewed is not None
+    assert renewed.fence == claim.fence + 1
 
 
 async def test_status_counts_credits_rate_and_workers(postgres_url: str, tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ Semantics (the protocol's, see ``_journal_protocol``):
 - ``write`` is group-committed by one writer task: the writes that arrived while the last
   commit ran go in one transaction. Each write's claim is checked first (``SELECT ... WHERE
   key AND fence FOR UPDATE``, which also holds the row until the commit); one whose fence
-  is stale writes nothing and its caller gets ``ClaimLostError``. A write holding a durable
-  entry (an intent, a create's ids) returns only once committed.
+  is stale writes nothing and its caller gets ``ClaimLostError``; so does an intent whose
+  lease ran out (nothing may be sent under it). A write holding a durable entry (an
+  intent, a create's ids) returns only once committed.
 - ``reap`` gives up the expired claims of workers that died: back to pending, or to
   uncertain when the item was left in ``submitting``; each gets a new fence, so a late
   write of the old holder fails.
@@ -60,6 +61,7 @@ class _Write:
     entries: Sequence[jp.Entry]
     done: anyio.Event | None
     lost: bool = False
+    expired: bool = False
     error: BaseException | None = None
 
 
@@ -232,7 +234,7 @@ class PostgresJournal:
         await write.done.wait()
         if write.error is not None:
             raise write.error
-        if write.lost:
+        if write.lost or write.expired:
             raise ClaimLostError(claim.key, claim.fence)
 
     async def flush(self) -> None:
@@ -285,15 +287,18 @@ class PostgresJournal:
         now = self.now(connection)
         with connection.transaction():
             for write in batch:
-                write.lost = False
+                write.lost = write.expired = False
                 if not write.entries:
                     continue
                 held = connection.execute(
-                    "SELECT 1 FROM akool_items WHERE key = %s AND fence = %s FOR UPDATE",
+                    "SELECT lease_until FROM akool_items WHERE key = %s AND fence = %s FOR UPDATE",
                     (write.claim.key, write.claim.fence),
                 ).fetchone()
                 if held is None:
                     write.lost = True
+                    continue
+                if _sends(write.entries) and not (held[0] or 0) > now:
+                    write.expired = True  # this write only: answers may still be recorded
                     continue
                 for entry in write.entries:
                     for sql, params in statements(write.claim.key, entry, now, self.host):
@@ -308,6 +313,13 @@ class PostgresJournal:
         if found is None:
             raise ClaimLostError(claim.key, claim.fence)
         return found
+
+
+def _sends(entries: Sequence[jp.Entry]) -> bool:
+    """An intent: what comes next is a request that costs credits. Only a claim whose
+    lease still runs may send (one past it may be taken over any moment); the answers of
+    what was sent are recorded as long as the fence holds."""
+    return any(isinstance(e, jp.CreateIntent | jp.PressIntent) for e in entries)
 
 
 def _read_history(claim: jp.Claim, connection: Any) -> jp.History | None:

@@ -109,8 +109,9 @@ class PostgresQueue(PostgresJournal):
             with connection.transaction():
                 now = self.now(connection)
                 row = connection.execute(
-                    "WITH next AS (SELECT key FROM akool_items WHERE (state IS NULL OR"
-                    " state = %s) AND (lease_until IS NULL OR lease_until < %s)"
+                    "WITH next AS (SELECT key FROM akool_items WHERE request IS NOT NULL"
+                    " AND (state IS NULL OR state = %s) AND (lease_until IS NULL OR"
+                    " lease_until < %s)"
                     " ORDER BY enqueued, line, key LIMIT 1 FOR UPDATE SKIP LOCKED)"
                     " UPDATE akool_items SET fence = akool_items.fence + 1, lease_until = %s,"
                     " holder = %s FROM next WHERE akool_items.key = next.key RETURNING"
