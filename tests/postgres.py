@@ -81,11 +81,12 @@ def throwaway_cluster() -> Iterator[str]:
 
 
 def with_schema(url: str, schema: str) -> str:
-    """``url`` whose connections work in ``schema`` (libpq's ``options`` parameter)."""
+    """``url`` whose connections work in ``schema`` (libpq's ``options`` parameter), named
+    after it (``application_name``: a test can find its own connections)."""
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query)
-    query = [(k, v) for k, v in query if k != "options"]
-    query.append(("options", f"-c search_path={schema}"))
+    query = [(k, v) for k, v in query if k not in ("options", "application_name")]
+    query += [("options", f"-c search_path={schema}"), ("application_name", schema)]
     return urllib.parse.urlunsplit(
         parts._replace(query=urllib.parse.urlencode(query, quote_via=urllib.parse.quote))
     )

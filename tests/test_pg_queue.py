@@ -266,6 +266,27 @@ async def test_the_manifest_export_accounts_for_every_item(
     assert (todo["prompt"], todo["state"], todo["line"]) == ("todo", "pending", 3)
 
 
+async def test_dropped_connections_are_replaced_without_losing_a_write(
+    postgres_url: str,
+) -> None:
+    """The server drops every connection of the queue (a restart, a proxy's timeout)
+    between two writes: the next write, claim and read go through on new connections,
+    and what was committed before is there."""
+    async with PostgresQueue(postgres_url) as queue:
+        claim = await queue.claim("item", lease=60)
+        assert claim is not None
+        await queue.write(claim, [INTENT])
+        schema = postgres_url.rsplit("application_name=", 1)[1]
+        dropped = rows(postgres_url.replace(schema, f"{schema}_killer"),
+                       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       f" WHERE application_name = '{schema}'")  # fmt: skip
+        assert dropped
+        assert all(ok for (ok,) in dropped)
+        await queue.write(claim, [jp.CreateSettled((job("j1"),))])
+        assert await queue.claim("other", lease=60) is not None
+        assert [j.job_id for j in (await queue.history(claim)).jobs] == ["j1"]
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

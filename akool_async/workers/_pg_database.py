@@ -114,21 +114,38 @@ class Database:
 
     def call(self, function: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``function(connection)`` in this thread; a driver error becomes a ``QueueError``
-        without the driver's exception attached (it may hold the connection string)."""
-        connection = self._take()
-        failure: QueueError | None = None
-        try:
-            return function(connection)
-        except self._psycopg.Error as exc:
-            failure = self._failure(exc)
-        finally:
-            self._give_back(connection)
+        without the driver's exception attached (it may hold the connection string).
+
+        A connection kept from earlier that turns out dropped (a server restart, a proxy's
+        timeout) is replaced, the others kept idle with it are dropped too, and
+        ``function`` runs once more on a fresh one: each ``function`` is one transaction,
+        which either happened or did not (one whose commit happened but whose answer was
+        lost runs twice: the queue's statements are written to allow it)."""
+        for attempt in range(2):
+            connection, reused = self._take()
+            failure: QueueError | None = None
+            try:
+                return function(connection)
+            except self._psycopg.Error as exc:
+                failure = self._failure(exc)
+            finally:
+                self._give_back(connection)
+            if not (reused and connection.broken and attempt == 0):
+                break
+            self._drop_idle()
+        assert failure is not None
         raise failure  # here, outside the handler: the driver's error is not its context
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     def _failure(self, exc: Exception) -> QueueError:
         summary = CauseSummary.of(exc, self._secrets)
-        text = str(summary).split(": ", 1)[-1].strip().splitlines()
-        what = text[0] if text else type(exc).__name__
+        lines = [line.strip() for line in str(summary).split(": ", 1)[-1].splitlines()]
+        what = next((line for line in lines if line), type(exc).__name__)
         kind = (
             QueueUnavailableError if isinstance(exc, self._psycopg.OperationalError) else QueueError
         )
@@ -136,14 +153,15 @@ class Database:
         error.__cause__ = summary
         return error
 
-    def _take(self) -> psycopg.Connection[Any]:
+    def _take(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection, and whether it was kept from earlier (it may have been dropped)."""
         with self._lock:
             if self._closed:
                 raise QueueError(f"queue {self.shown_url}: closed")
             while self._idle:
                 connection = self._idle.pop()
                 if not connection.closed and not connection.broken:
-                    return connection
+                    return connection, True
         failure: QueueUnavailableError | None = None
         try:
             connection = self._psycopg.connect(self._url, autocommit=True, **self._options)
@@ -153,7 +171,7 @@ class Database:
             failure.__cause__ = error.__cause__
         if failure is not None:
             raise failure
-        return connection
+        return connection, False
 
     def _give_back(self, connection: psycopg.Connection[Any]) -> None:
         with self._lock:

@@ -39,7 +39,7 @@ from .._converter import structure
 from .._exceptions import ClaimLostError, ValidationError
 from .._models import Button, ImageJob, ImageStatus
 from ..bulk._states import ItemState
-from ._pg_database import Database, QueueError, QueueUnavailableError
+from ._pg_database import Database, QueueError
 from ._pg_entries import statements
 from ._pg_schema import migrate
 
@@ -266,20 +266,13 @@ class PostgresJournal:
                     self._failure = error
 
     async def _commit_batch(self, batch: list[_Write]) -> BaseException | None:
-        """Commit ``batch`` in one transaction, once more on a fresh connection if the
-        connection dropped (a transaction that failed left nothing behind)."""
-        commit = functools.partial(self._commit, sorted(batch, key=lambda w: w.claim.key))
-        for attempt in range(2):
-            try:
-                await self._db.run(commit)
-            except QueueUnavailableError as exc:
-                if attempt:
-                    return exc
-            except Exception as exc:  # the writers waiting on this batch raise it
-                return exc
-            else:
-                return None
-        return None  # pragma: no cover - the loop returns
+        """Commit ``batch`` in one transaction (the database runs it once more on a fresh
+        connection if its connection had dropped); the error, if it failed."""
+        try:
+            await self._db.run(functools.partial(self._commit, sorted(batch, key=_by_key)))
+        except Exception as exc:  # the writers waiting on this batch raise it
+            return exc
+        return None
 
     def _commit(self, batch: list[_Write], connection: Any) -> None:
         # Sorted by key (stable: one claim's writes keep their order), so two writers
@@ -313,6 +306,10 @@ class PostgresJournal:
         if found is None:
             raise ClaimLostError(claim.key, claim.fence)
         return found
+
+
+def _by_key(write: _Write) -> str:
+    return write.claim.key
 
 
 def _sends(entries: Sequence[jp.Entry]) -> bool:
