@@ -162,6 +162,17 @@ async def test_taking_over_an_intent_without_ids_makes_it_uncertain(postgres_url
     assert status.counts["submitting"] == 0
 
 
+async def test_an_intent_is_committed_when_write_returns(postgres_url: str) -> None:
+    """Another connection sees the intent (and the request as sent) the moment ``write``
+    returns: the create may leave then."""
+    async with PostgresQueue(postgres_url) as queue:
+        claim = await queue.claim("item", lease=60)
+        assert claim is not None
+        await queue.write(claim, [INTENT])
+        seen = rows(postgres_url, "SELECT state, request, follow_ups FROM akool_items")
+    assert seen == [("submitting", '{"prompt": "a lighthouse"}', "U1")]
+
+
 async def test_no_intent_is_recorded_under_a_lease_that_ran_out(postgres_url: str) -> None:
     """Past its lease, even before anyone took the item over, a worker may not record an
     intent (so it sends nothing), while the answer of what it already sent is recorded."""

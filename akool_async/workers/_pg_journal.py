@@ -97,7 +97,7 @@ class PostgresJournal:
         self._tasks: anyio.abc.TaskGroup | None = None
 
     def __repr__(self) -> str:
-        return f"<PostgresJournal {self._db.shown_url} worker={self.worker_id}>"
+        return f"<{type(self).__name__} {self._db.shown_url} worker={self.worker_id}>"
 
     @property
     def database(self) -> Database:
