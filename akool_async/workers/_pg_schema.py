@@ -13,7 +13,6 @@ transaction-scoped advisory lock, the others wait for it and then find nothing t
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ._pg_database import QueueError
@@ -77,7 +76,8 @@ def migrate(connection: Any) -> int:
             if version not in done:
                 connection.execute(sql)
                 connection.execute(
-                    "INSERT INTO akool_schema_version (version, applied) VALUES (%s, %s)",
-                    (version, time.time()),
+                    "INSERT INTO akool_schema_version (version, applied)"
+                    " VALUES (%s, extract(epoch FROM clock_timestamp()))",
+                    (version,),
                 )
     return LATEST
