@@ -78,3 +78,12 @@ WEBHOOK_MAX_BODY = 64 * 1024  # bytes of a callback's body
 
 # Bulk runs.
 SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
+
+# The shared PostgreSQL queue (``akool_async.workers``): seconds, and connections.
+QUEUE_CONNECTIONS = 4  # per process: threads (and connections) on the queue at once
+QUEUE_CONNECT_TIMEOUT = 10  # a queue that does not answer fails in this long (libpq's)
+WORKER_LEASE = 120.0  # a claim's lease, renewed every third of it while its item runs
+WORKER_HEARTBEAT = 10.0
+WORKER_ALIVE_WITHIN = 30.0  # a worker silent longer than this is not counted alive
+WORKER_REAP_EVERY = 30.0  # each worker gives up dead workers' expired claims this often
+WORKER_IDLE = 2.0  # a worker that found nothing to claim looks again after this

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from .._defaults import WORKER_ALIVE_WITHIN
 from .._exceptions import ConfigurationError
 from ._bulk import _buttons, _records
 from ._checks import input_file
@@ -56,7 +57,8 @@ def add_parsers(commands: Any) -> None:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument("--manifest", type=Path, default=None, metavar="FILE",
                         help="write the manifest to FILE")  # fmt: skip
-    status.add_argument("--alive-within", type=float, default=30.0, metavar="SECONDS",
+    status.add_argument("--alive-within", type=float, default=WORKER_ALIVE_WITHIN,
+                        metavar="SECONDS",
                         help="a worker whose last heartbeat is older is not alive")  # fmt: skip
     for parser in (enqueue, status):
         parser.add_argument("--queue", default=None, metavar="URL",

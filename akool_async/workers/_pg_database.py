@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from .._defaults import QUEUE_CONNECT_TIMEOUT as CONNECT_TIMEOUT
+from .._defaults import QUEUE_CONNECTIONS
 from .._exceptions import AkoolError, ConfigurationError
 from .._redaction import CauseSummary
 
@@ -93,13 +95,13 @@ class Database:
     """Up to ``connections`` psycopg connections to ``url``, each used by one thread at a
     time; ``run(function)`` calls ``function(connection)`` in a worker thread."""
 
-    def __init__(self, url: str, *, connections: int = 4) -> None:
+    def __init__(self, url: str, *, connections: int = QUEUE_CONNECTIONS) -> None:
         self._psycopg = import_psycopg()
         self._url = check_url(url)
         self._secrets = _secrets(url)
         # A queue that does not answer fails in seconds, not never (unless the URL says).
         given = self._psycopg.conninfo.conninfo_to_dict(url)
-        self._options = {} if "connect_timeout" in given else {"connect_timeout": 10}
+        self._options = {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT}
         self.shown_url = redact_url(url)
         self.limiter = anyio.CapacityLimiter(connections)
         self._idle: list[psycopg.Connection[Any]] = []

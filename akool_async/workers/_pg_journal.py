@@ -36,6 +36,7 @@ import attrs
 
 from .. import _journal_protocol as jp
 from .._converter import structure
+from .._defaults import QUEUE_CONNECTIONS
 from .._exceptions import ClaimLostError, ValidationError
 from .._models import Button, ImageJob, ImageStatus
 from ..bulk._states import ItemState
@@ -81,7 +82,7 @@ class PostgresJournal:
         self,
         url: str,
         *,
-        connections: int = 4,
+        connections: int = QUEUE_CONNECTIONS,
         clock: Callable[[], float] | None = None,
         worker_id: str | None = None,
         host: str | None = None,

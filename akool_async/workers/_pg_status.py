@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from .._defaults import WORKER_ALIVE_WITHIN
 from .._models import ImageStatus
 from ..bulk._states import ItemState
 from ._pg_journal import PostgresJournal
@@ -55,7 +56,9 @@ class QueueStatus:
         ]
 
 
-async def queue_status(journal: PostgresJournal, *, alive_within: float = 30.0) -> QueueStatus:
+async def queue_status(
+    journal: PostgresJournal, *, alive_within: float = WORKER_ALIVE_WITHIN
+) -> QueueStatus:
     def run(connection: Any) -> QueueStatus:
         with connection.transaction():
             now = journal.now(connection)

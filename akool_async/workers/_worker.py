@@ -17,6 +17,13 @@ import anyio
 import anyio.abc
 import attrs
 
+from .._defaults import (
+    DEFAULT_BULK_CONCURRENCY,
+    WORKER_HEARTBEAT,
+    WORKER_IDLE,
+    WORKER_LEASE,
+    WORKER_REAP_EVERY,
+)
 from .._exceptions import ClaimLostError, ValidationError
 from ._pg_database import QueueError
 from ._pg_queue import PostgresQueue, QueuedItem
@@ -33,12 +40,12 @@ class WorkerSettings:
     ``until_empty`` the worker claims nothing more once the queue has nothing for it (and
     ends when its items do), else it looks again every ``idle`` seconds."""
 
-    lease: float = 120.0
-    heartbeat: float = 10.0
-    reap_every: float = 30.0
-    concurrency: int = 16
+    lease: float = WORKER_LEASE
+    heartbeat: float = WORKER_HEARTBEAT
+    reap_every: float = WORKER_REAP_EVERY
+    concurrency: int = DEFAULT_BULK_CONCURRENCY
     until_empty: bool = True
-    idle: float = 2.0
+    idle: float = WORKER_IDLE
 
     def __attrs_post_init__(self) -> None:
         for name in ("lease", "heartbeat", "reap_every", "idle"):
