@@ -81,7 +81,7 @@ async def test_a_file_is_enqueued_once_and_changes_are_new_items(
         assert (report.added, report.already) == (0, 3)
         moved = [{"prompt": "new on top"}, *first[:2], {"id": "x", "prompt": "a wolf"}, "bad"]
         report = await queue.enqueue_file(write_lines(tmp_path / "b.jsonl", moved))
-    assert (report.added, report.already) == (2, 2)
+    assert (report.added, report.already, report.changed) == (2, 2, 1)
     assert [(p.line, p.reason) for p in report.invalid] == [(5, "not a JSON object")]
     prompts = rows(postgres_url, "SELECT prompt, user_id FROM akool_items ORDER BY prompt")
     assert prompts == [("a cat", None), ("a cat", None), ("a dog", "x"), ("a wolf", "x"),

@@ -53,6 +53,24 @@ def test_enqueue_twice_then_status(
     assert (status["credits"], status["workers_alive"], status["manifest_rows"]) == (0, 0, None)
 
 
+def test_a_changed_request_under_a_known_id_is_said(
+    queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line whose id is on the queue with another request: a new item, and a notice
+    that the earlier request stays queued."""
+    source = prompts_file(tmp_path / "p.jsonl", ['{"id": "a", "prompt": "a fox"}'])
+    assert main(["enqueue", str(source)]) == Exit.OK
+    capsys.readouterr()
+    prompts_file(source, ['{"id": "a", "prompt": "a red fox"}'])
+    assert main(["enqueue", str(source)]) == Exit.OK
+    captured = capsys.readouterr()
+    assert "queued 1 new requests" in captured.out
+    assert captured.err == (
+        "1 of them change the request of an id already queued: the earlier request stays"
+        " on the queue\n"
+    )
+
+
 def test_invalid_lines_are_listed_and_left_out(
     queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

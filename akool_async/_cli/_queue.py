@@ -122,6 +122,9 @@ async def _enqueue(args: argparse.Namespace, url: str, follow_ups: Any) -> Exit:
     invalid = f"; {len(report.invalid)} invalid lines left out" if report.invalid else ""
     print(f"queued {report.added} new requests from {args.prompts}"
           f" ({report.already} already on the queue){invalid}")  # fmt: skip
+    if report.changed and not args.quiet:
+        print(f"{report.changed} of them change the request of an id already queued: the"
+              " earlier request stays on the queue", file=sys.stderr)  # fmt: skip
     return Exit.FAILED if report.invalid else Exit.OK
 
 

@@ -35,11 +35,14 @@ _COLUMNS = ("key", "fingerprint", "line", "user_id", "prompt", "request", "follo
 @attrs.frozen
 class EnqueueReport:
     """What putting a file on the queue did: items added, items it already held, and the
-    lines that are not valid requests (nothing of them was put on the queue)."""
+    lines that are not valid requests (nothing of them was put on the queue).
+    ``changed``: of those added, the ids the queue held with another request (a changed
+    line: the new request is a new item, the old one stays on the queue)."""
 
     added: int
     already: int
     invalid: tuple[InputProblem, ...]
+    changed: int = 0
 
 
 @attrs.frozen
@@ -62,7 +65,7 @@ class PostgresQueue(PostgresJournal):
                       source: str = "") -> EnqueueReport:  # fmt: skip
         """Put ``items`` (``read_items`` of a file) on the queue, once each."""
         keys = QueueKeys()
-        added = already = 0
+        added = already = changed = 0
         invalid: list[InputProblem] = []
         chunk: list[tuple[Any, ...]] = []
         async for entry in items:
@@ -75,29 +78,40 @@ class PostgresQueue(PostgresJournal):
                           json.dumps(request, ensure_ascii=False),
                           ",".join(b.value for b in entry.follow_ups), source))  # fmt: skip
             if len(chunk) == _CHUNK:
-                new = await self._insert(chunk)
-                added, already, chunk = added + new, already + len(chunk) - new, []
+                new, other = await self._insert(chunk)
+                added, already, changed = added + new, already + len(chunk) - new, changed + other
+                chunk = []
         if chunk:
-            new = await self._insert(chunk)
-            added, already = added + new, already + len(chunk) - new
-        return EnqueueReport(added, already, tuple(invalid))
+            new, other = await self._insert(chunk)
+            added, already, changed = added + new, already + len(chunk) - new, changed + other
+        return EnqueueReport(added, already, tuple(invalid), changed)
 
     async def enqueue_file(self, path: Path, default_follow_ups: tuple[Button, ...] = ()
                            ) -> EnqueueReport:  # fmt: skip
         return await self.enqueue(read_items(path, default_follow_ups), source=path.name)
 
-    async def _insert(self, rows: list[tuple[Any, ...]]) -> int:
-        def run(connection: Any) -> int:
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Insert what is new of ``rows``: (items added, of them ids held before)."""
+
+        def run(connection: Any) -> tuple[int, int]:
             now = self.now(connection)
             marks = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(rows))
             params = [value for row in rows for value in (*row, now)]
             with connection.transaction():
                 added = connection.execute(
                     f"INSERT INTO akool_items ({', '.join(_COLUMNS)}) VALUES {marks}"  # noqa: S608
-                    " ON CONFLICT (key) DO NOTHING RETURNING key",
+                    " ON CONFLICT (key) DO NOTHING RETURNING key, user_id",
                     params,
                 ).fetchall()
-            return len(added)
+                ids = [user_id for _, user_id in added if user_id is not None]
+                changed = 0
+                if ids:
+                    changed = connection.execute(
+                        "SELECT COUNT(DISTINCT user_id) FROM akool_items WHERE user_id = ANY(%s)"
+                        " AND NOT key = ANY(%s)",
+                        (ids, [key for key, _ in added]),
+                    ).fetchone()[0]
+            return len(added), int(changed)
 
         return await self.database.run(run)
 
