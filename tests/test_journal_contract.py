@@ -74,12 +74,27 @@ async def test_a_claim_keeps_others_out_until_released(open_journal: Opener) -> 
         assert claim is not None
         assert claim.key == "item-1"
         assert await second.claim("item-1", lease=30) is None
-        assert await first.claim("item-1", lease=30) is None  # not twice by one worker either
         assert await second.claim("item-2", lease=30) is not None  # other items are free
         await first.release(claim)
         taken = await second.claim("item-1", lease=30)
         assert taken is not None
         assert taken.fence > claim.fence
+
+
+async def test_a_claim_again_by_its_holder_makes_the_earlier_one_stale(
+    open_journal: Opener,
+) -> None:
+    """The holder may claim its item again (the protocol refuses only another worker):
+    a new fence, and the earlier claim can write nothing more."""
+    async with open_journal() as journal:
+        first = await journal.claim("item", lease=30)
+        assert first is not None
+        again = await journal.claim("item", lease=30)
+        assert again is not None
+        assert again.fence > first.fence
+        with pytest.raises(ClaimLostError):
+            await journal.write(first, [INTENT])
+        await journal.write(again, [INTENT])
 
 
 async def test_an_expired_lease_is_taken_over_and_the_old_fence_refused(

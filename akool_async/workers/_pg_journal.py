@@ -137,7 +137,8 @@ class PostgresJournal:
 
     async def claim(self, key: str, *, lease: float) -> jp.Claim | None:
         """Take ``key`` for ``lease`` seconds (a key not on the queue yet is added); None
-        while another worker holds it."""
+        while another worker holds it. This worker's own earlier claim of it is replaced
+        (the new fence makes the old claim stale)."""
         check_lease(lease)
 
         def run(connection: Any) -> jp.Claim | None:
@@ -149,10 +150,14 @@ class PostgresJournal:
                     (key, now),
                 )
                 row = connection.execute(
-                    "SELECT lease_until FROM akool_items WHERE key = %s FOR UPDATE SKIP LOCKED",
+                    "SELECT lease_until, holder FROM akool_items WHERE key = %s"
+                    " FOR UPDATE SKIP LOCKED",
                     (key,),
                 ).fetchone()
-                if row is None or (row[0] is not None and row[0] > now):
+                if row is None:  # a transaction holds it this moment: a claim, a commit
+                    return None
+                lease_until, holder = row
+                if lease_until is not None and lease_until > now and holder != self.worker_id:
                     return None
                 return self._take(connection, key, now + lease)
 
