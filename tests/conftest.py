@@ -12,9 +12,9 @@ import respx
 from hypothesis import HealthCheck, settings
 
 from akool_async import AkoolClient, RetryPolicy
-from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 from ._servers import account, own_redis, redis_url  # noqa: F401 (fixtures: real servers)
+from .postgres import postgres_server, postgres_url  # noqa: F401 (fixtures: real servers)
 
 BASE_URL = "https://api.akool.test"
 API_KEY = "sk-test-0123456789abcdef0123456789abcdef"

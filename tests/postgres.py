@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.parse
@@ -21,19 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from ._servers import free_port, server_missing
+
 ENV = "AKOOL_TEST_POSTGRES_URL"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"no PostgreSQL server: {reason} (set {ENV} or install PostgreSQL 15)")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    server_missing(f"no PostgreSQL server: {reason} (set {ENV} or install PostgreSQL 15)")
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -62,7 +55,7 @@ def throwaway_cluster() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="akool-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     made = _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
     if made.returncode:
         shutil.rmtree(folder, ignore_errors=True)

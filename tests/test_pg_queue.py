@@ -4,7 +4,6 @@ the reaper, status, the manifest export, and the URL's password kept out of sigh
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from akool_async.workers import (
     redact_url,
 )
 from akool_async.workers._pg_schema import LATEST
+from tests._servers import free_port
 from tests.test_journal_contract import INTENT, FakeClock, job
 
 
@@ -298,12 +298,6 @@ async def test_dropped_connections_are_replaced_without_losing_a_write(
         assert [j.job_id for j in (await queue.history(claim)).jobs] == ["j1"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _chain(error: BaseException) -> list[BaseException]:
     found: list[BaseException] = []
     link: BaseException | None = error
@@ -317,7 +311,7 @@ async def test_the_password_is_never_shown(postgres_url: str) -> None:
     """Not in reprs, not in a connection failure's message nor anywhere in its chain
     (attributes included): the URL is shown with ``***``."""
     secret = "s3cr3t-pass-word"
-    url = f"postgresql://akool:{secret}@127.0.0.1:{_closed_port()}/queue?password={secret}"
+    url = f"postgresql://akool:{secret}@127.0.0.1:{free_port()}/queue?password={secret}"
     assert secret not in redact_url(url)
     assert redact_url(url).startswith("postgresql://akool:***@127.0.0.1:")
     journal = PostgresJournal(url)

@@ -4,7 +4,6 @@ print, their exit codes, and the queue's password never shown."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from akool_async._cli import main
 from akool_async._cli._errors import Exit
+from tests._servers import free_port
 
 
 @pytest.fixture
@@ -112,9 +112,7 @@ def test_usage_errors_are_one_line_and_exit_2(
 def test_an_unreachable_queue_is_exit_5_without_its_password(tmp_path: Path) -> None:
     """A queue nobody listens on: one line naming it with its password as ***, exit 5,
     no traceback (the real command, in its own process)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"postgresql://akool:hunter22@127.0.0.1:{port}/queue"
     done = subprocess.run([sys.executable, "-m", "akool_async", "status", "--queue", url],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
