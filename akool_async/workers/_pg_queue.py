@@ -1,7 +1,7 @@
 """The queue on top of the journal: prompts files put on it, the next item for a worker,
 and the workers' heartbeats.
 
-An item on the queue is known by its key and fingerprint (``bulk/_identity``): putting
+An item on the queue is known by its key and fingerprint (``_keys``): putting
 the same file on the queue again adds nothing, a changed line is a new item, a moved line
 is the same item. ``claim_next`` hands each worker the oldest item nobody holds that is
 still to do: never started, or created and not followed to its end (a worker that died
@@ -22,9 +22,9 @@ import attrs
 from .. import _journal_protocol as jp
 from .._converter import unstructure
 from .._models import Button
-from ..bulk._identity import QueueKeys
 from ..bulk._input import BulkItem, InputProblem, read_items
 from ..bulk._states import ItemState
+from ._keys import QueueKeys
 from ._pg_journal import PostgresJournal, check_lease
 
 _CHUNK = 500
