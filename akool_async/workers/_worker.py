@@ -101,7 +101,10 @@ async def run_worker(
             background.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
-            await queue.stop_worker()
+            try:
+                await queue.stop_worker()
+            except QueueError as exc:  # the heartbeat's silence says it as well
+                logger.warning("the queue: %s", exc)
     return stats
 
 
