@@ -80,7 +80,7 @@ WEBHOOK_MAX_BODY = 64 * 1024  # bytes of a callback's body
 SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
 
 # The shared PostgreSQL queue (``akool_async.workers``): seconds, and connections.
-QUEUE_CONNECTIONS = 4  # per process: threads (and connections) on the queue at once
+QUEUE_CONNECTIONS = 3  # per process: threads (and connections) on the queue at once
 QUEUE_CONNECT_TIMEOUT = 10  # a queue that does not answer fails in this long (libpq's)
 WORKER_LEASE = 120.0  # a claim's lease, renewed every third of it while its item runs
 WORKER_HEARTBEAT = 10.0
