@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from akool_async._cli import main
@@ -69,6 +70,22 @@ def test_a_changed_request_under_a_known_id_is_said(
         "1 of them change the request of an id already queued: the earlier request stays"
         " on the queue\n"
     )
+
+
+def test_status_of_no_queue_says_so_and_creates_nothing(
+    queue: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status`` on a database with no queue (a wrong URL): one line, exit 1, and no
+    table made there."""
+    assert main(["status"]) == Exit.FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("error: no akool-async queue at postgresql://postgres@127.0.0.1:")
+    assert err.endswith(": put a file on it first (akool-async enqueue)\n")
+    with psycopg.connect(queue) as connection:
+        tables = connection.execute(
+            "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchone()
+    assert tables == (0,)
 
 
 def test_invalid_lines_are_listed_and_left_out(

@@ -139,7 +139,7 @@ def run_status(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace, url: str) -> Exit:
     from ..workers import PostgresQueue, export_manifest, queue_status
 
-    async with PostgresQueue(url) as queue:
+    async with PostgresQueue(url, create=False) as queue:
         status = await queue_status(queue, alive_within=args.alive_within)
         rows = None if args.manifest is None else await export_manifest(queue, args.manifest)
     if args.json:

@@ -42,7 +42,7 @@ from .._models import Button, ImageJob, ImageStatus
 from ..bulk._states import ItemState
 from ._pg_database import Database, QueueError
 from ._pg_entries import statements
-from ._pg_schema import migrate
+from ._pg_schema import check_schema, migrate
 
 _UNCERTAIN_TAKEOVER = (
     "the worker holding it stopped after recording its create's intent:"
@@ -76,7 +76,9 @@ class Reaped:
 
 class PostgresJournal:
     """``async with PostgresJournal(url) as journal``: the schema is brought up to date on
-    entering, the writer runs until leaving (which commits what was written)."""
+    entering (``create=False``: only checked, for a reader that must not make a queue
+    where there was none), the writer runs until leaving (which commits what was
+    written)."""
 
     def __init__(
         self,
@@ -86,9 +88,11 @@ class PostgresJournal:
         clock: Callable[[], float] | None = None,
         worker_id: str | None = None,
         host: str | None = None,
+        create: bool = True,
     ) -> None:
         self._db = Database(url, connections=max(2, connections))
         self._clock = clock
+        self._create = create  # False: a queue that is not there is an error, not made
         self.worker_id = worker_id or uuid.uuid4().hex
         self.host = host or socket.gethostname()
         self._pending: list[_Write] = []
@@ -106,7 +110,10 @@ class PostgresJournal:
 
     async def __aenter__(self) -> Self:
         try:
-            await self._db.run(migrate)
+            if self._create:
+                await self._db.run(migrate)
+            else:
+                await self._db.run(functools.partial(check_schema, shown_url=self._db.shown_url))
             self._tasks = anyio.create_task_group()
             await self._tasks.__aenter__()
             await self._tasks.start(self._writer)

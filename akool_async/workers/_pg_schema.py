@@ -56,6 +56,21 @@ CREATE TABLE akool_workers (
 LATEST = MIGRATIONS[-1][0]
 
 
+def check_schema(connection: Any, shown_url: str) -> int:
+    """The schema's version, without creating or changing anything: a ``QueueError``
+    when there is no queue there (a wrong URL, or nothing queued yet)."""
+    found = connection.execute("SELECT to_regclass('akool_schema_version')").fetchone()[0]
+    versions = [] if found is None else [
+        row[0] for row in connection.execute("SELECT version FROM akool_schema_version")
+    ]  # fmt: skip
+    if LATEST not in versions:
+        raise QueueError(
+            f"no akool-async queue at {shown_url} (or one of an older version): put a file"
+            " on it first (akool-async enqueue)"
+        )
+    return LATEST
+
+
 def migrate(connection: Any) -> int:
     """Bring the schema to ``LATEST`` (in one transaction, under the advisory lock);
     the version it is at. Refuses a schema newer than this library knows."""
