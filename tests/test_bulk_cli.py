@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from akool_async import PollPolicy
 from akool_async._cli import _connect, main
 from akool_async.emulator import Emulator, EmulatorConfig, Faults, Fixed, serve_emulator
 
@@ -456,3 +457,57 @@ def test_an_unreadable_emulator_state_is_one_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "emulator-state.json cannot be read" in line
     assert "remove it" in line
+
+
+@pytest.mark.parametrize("keyless", [False, True], ids=["served", "keyless"])
+def test_poll_floor_is_the_clients_shortest_poll_interval(
+    keyless: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--poll-floor`` becomes the client's ``PollPolicy.min_interval``, against a served
+    API and against the built-in emulator, and the run completes."""
+    from akool_async import _client
+
+    given: list[Any] = []
+    real_init = _client.AkoolClient.__init__
+
+    def recording_init(self: Any, *args: Any, **options: Any) -> None:
+        given.append(options.get("poll_policy"))
+        real_init(self, *args, **options)
+
+    monkeypatch.setattr(_client.AkoolClient, "__init__", recording_init)
+    for name in _connect.CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    source, out = prompts(tmp_path / "p.jsonl", 4, batch_quantity=2), tmp_path / "out"
+    argv = ["-q", "bulk", str(source), "--out", str(out), "--rate", "1000", "--poll-floor", "0.02"]
+    with contextlib.ExitStack() as stack:
+        if keyless:
+            monkeypatch.setattr(_connect, "EMULATOR_TIME_SCALE", 3000.0)
+        else:
+            _, env = stack.enter_context(served())
+            monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+            monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+        assert main(argv) == 0
+    assert len(list(out.glob("id-*/*.png"))) == 8
+    (policy,) = given
+    assert policy.min_interval == 0.02
+    assert policy.max_interval >= 0.02
+
+
+def test_a_poll_floor_above_the_longest_wait_raises_it() -> None:
+    """A floor above ``max_interval`` (60 s) lifts it: the policy would refuse it otherwise."""
+    policy = _connect.with_floor(PollPolicy(), 90.0)
+    assert (policy.min_interval, policy.max_interval) == (90.0, 90.0)
+    assert _connect.with_floor(PollPolicy(), None) == PollPolicy()
+
+
+@pytest.mark.parametrize("floor", ["0", "-1", "nan", "inf"])
+def test_a_poll_floor_not_above_zero_is_a_usage_error(
+    floor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = prompts(tmp_path / "p.jsonl", 1)
+    out = tmp_path / "out"
+    assert main(["bulk", str(source), "--out", str(out), "--poll-floor", floor]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--poll-floor" in line
+    assert floor in line
+    assert not out.exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import signal
 import sys
@@ -61,6 +62,9 @@ def add_parser(commands: Any) -> None:
                         help="requests followed at once")  # fmt: skip
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="R",
                         help="API requests per second, for everything")  # fmt: skip
+    parser.add_argument("--poll-floor", type=float, default=None, metavar="SECONDS",
+                        help="shortest wait between two polls of a job (1; the "
+                        "built-in emulator: its speed's)")  # fmt: skip
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip
     parser.add_argument("--follow-ups", default="", metavar="U1,V2",
@@ -91,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     input_file(args.prompts)
     if args.concurrency < 1 or args.rate <= 0:
         raise CLIError("--concurrency and --rate must be positive")
+    if args.poll_floor is not None and not 0 < args.poll_floor < math.inf:
+        raise CLIError(f"--poll-floor must be a number of seconds above 0, not {args.poll_floor}")
     if args.budget is not None and args.budget < 0:
         raise CLIError("--budget must be zero or more credits")
     follow_ups = _buttons(args.follow_ups)
@@ -134,6 +140,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
         async with connect(
             rate_limit=args.rate, transport=args.transport, quiet=args.quiet,
             emulator_state=journal.parent / EMULATOR_STATE, resume_emulator=args.resume,
+            poll_floor=args.poll_floor,
         ) as connection:  # fmt: skip
             last_words.append(connection.save_state)
             client = connection.client

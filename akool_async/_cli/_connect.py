@@ -20,6 +20,7 @@ import attrs
 
 from .._client import AkoolClient
 from .._defaults import DEFAULT_RATE
+from .._poll_policy import PollPolicy
 from ._errors import CLIError, install_hint
 
 CREDENTIAL_VARIABLES = ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET")
@@ -58,12 +59,16 @@ async def connect(
     quiet: bool = False,
     emulator_state: Path | None = None,
     resume_emulator: bool = False,
+    poll_floor: float | None = None,
 ) -> AsyncIterator[Connection]:
     """The real API when credentials are set (over ``transport``), else the emulator
     (in-process, so the transport does not apply), its state kept in ``emulator_state``
-    when given and loaded from it when ``resume_emulator``."""
+    when given and loaded from it when ``resume_emulator``. ``poll_floor``: the
+    scheduler's shortest wait between two polls of a job (``PollPolicy.min_interval``)."""
     if has_credentials():
-        async with AkoolClient(rate_limit=rate_limit, transport=transport) as client:
+        policy = with_floor(PollPolicy(), poll_floor)
+        async with AkoolClient(rate_limit=rate_limit, transport=transport,
+                               poll_policy=policy) as client:  # fmt: skip
             yield Connection(client, emulated=False)
         return
     require_emulator()
@@ -87,9 +92,19 @@ async def connect(
             emulator.save_state(emulator_state)
 
     try:
-        async with emulator, emulator.client(rate_limit=rate_limit) as client:
+        policy = with_floor(emulator.poll_policy(), poll_floor)
+        async with emulator, emulator.client(rate_limit=rate_limit, poll_policy=policy) as client:
             yield Connection(client, emulated=True, save_state=save)
     finally:
         if emulator_state is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(save)
+
+
+def with_floor(policy: PollPolicy, floor: float | None) -> PollPolicy:
+    """``policy`` with ``min_interval`` set to ``floor`` (unchanged when None); the longest
+    wait is raised to the floor when it is below it."""
+    if floor is None:
+        return policy
+    return attrs.evolve(policy, min_interval=floor,
+                        max_interval=max(policy.max_interval, floor))  # fmt: skip
