@@ -197,15 +197,16 @@ def main() -> None:
             anyio.run(build_journal, path, rows)
             print(f"  journal of {rows:,} rows built in {time.perf_counter() - started:.0f} s",
                   flush=True)  # fmt: skip
-        timings = interleave(args.manifest_rounds, {
-            rows: functools.partial(anyio.run, time_manifest, path)
+        timed = interleave(args.manifest_rounds, {
+            str(rows): functools.partial(anyio.run, time_manifest, path)
             for rows, path in journals.items()
         })  # fmt: skip
-        for rows, timed in timings.items():
+        timings = {rows: timed[str(rows)] for rows in manifest_rows}
+        for rows, pairs in timings.items():
             report.add(f"manifest, {rows:,} rows: wall us/row",
-                       [1e6 * wall / rows for wall, _ in timed], "")  # fmt: skip
+                       [1e6 * wall / rows for wall, _ in pairs], "")  # fmt: skip
             report.add(f"manifest, {rows:,} rows: cpu us/row",
-                       [1e6 * cpu / rows for _, cpu in timed], "")  # fmt: skip
+                       [1e6 * cpu / rows for _, cpu in pairs], "")  # fmt: skip
         if len(manifest_rows) > 1:
             small, large = manifest_rows[0], manifest_rows[-1]
             report.add(f"manifest: wall us/row at {large:,} rows over {small:,}",
