@@ -63,7 +63,9 @@ class RequestLimits:
 DEFAULT_LIMITS = RequestLimits()
 
 
-def _check_text(field: str, value: object, *, required: bool) -> str:
+def check_text(field: str, value: object, *, required: bool) -> str:
+    """Text a JSON body and a UTF-8 file can carry: a string without control characters
+    (tabs and line breaks are fine) or lone surrogates."""
     if not isinstance(value, str) or (required and not value.strip()):
         wanted = "a non-empty string describing the image" if required else "a string"
         raise ValidationError(field, value, f"{wanted} is required")
@@ -79,7 +81,7 @@ def _check_text(field: str, value: object, *, required: bool) -> str:
 
 
 def _check_prompt(field: str, value: object) -> str:
-    return _check_text(field, value, required=True)
+    return check_text(field, value, required=True)
 
 
 def check_url(field: str, value: object) -> str:
@@ -184,7 +186,7 @@ class SourcePromptRequest:
         self._check_similar()
         self._check_model_name()
         if self.negative_prompt is not None:
-            _check_text("negative_prompt", self.negative_prompt, required=False)
+            check_text("negative_prompt", self.negative_prompt, required=False)
 
     def _check_scale(self) -> None:
         if self.scale in SCALES:

@@ -32,11 +32,13 @@ from ._checks import input_file, output_folder
 from ._connect import connect, has_credentials, require_emulator
 from ._dry_run import add_pricing, dry_run
 from ._errors import AUTH_HINT, CLIError, Exit
+from ._outcomes import Outcomes
 from ._parsing import subcommand
 from ._progress import Display, Tally, stderr_display
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for importers
 EMULATOR_STATE = "emulator-state.json"
+JOB_TIMEOUT = 3600.0  # jobs take a minute or two; one not done in an hour is stuck
 
 EXAMPLES = """  akool-async bulk examples/prompts.jsonl --out images/
   akool-async bulk prompts.csv --out images/ --follow-ups U1 --budget 500
@@ -72,6 +74,10 @@ def add_parser(commands: Any) -> None:
                         "no follow_ups of their own")  # fmt: skip
     parser.add_argument("--budget", type=float, default=None, metavar="CREDITS",
                         help="submit nothing that would take the spending past this")  # fmt: skip
+    parser.add_argument("--job-timeout", type=float, default=JOB_TIMEOUT, metavar="SECONDS",
+                        help="stop following a job not finished after this long: it is "
+                        "reported as timed out, and --resume follows it again "
+                        "(default %(default)g, an hour)")  # fmt: skip
     parser.add_argument("--journal", type=Path, default=None, metavar="FILE",
                         help="the resumable journal (default: DIR/journal.sqlite)")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue an existing journal")
@@ -97,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--concurrency and --rate must be positive")
     if args.poll_floor is not None and not 0 < args.poll_floor < math.inf:
         raise CLIError(f"--poll-floor must be a number of seconds above 0, not {args.poll_floor}")
-    if args.budget is not None and args.budget < 0:
-        raise CLIError("--budget must be zero or more credits")
+    if args.budget is not None and not 0 < args.budget < math.inf:
+        raise CLIError(f"--budget must be a number of credits above 0, not {args.budget:g}")
+    if not 0 < args.job_timeout < math.inf:
+        raise CLIError(f"--job-timeout must be seconds above 0, not {args.job_timeout:g}")
     follow_ups = _buttons(args.follow_ups)
     total = _records(args.prompts)
     if args.dry_run:
@@ -134,6 +142,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
     running: list[BulkRun] = []
     last_words: list[Callable[[], None]] = []
     tally = Tally(total=total)
+    outcomes = Outcomes()
     async with anyio.create_task_group() as signals:
         # Listening before anything is submitted: a Ctrl-C is never the default handler's.
         await signals.start(_interrupts, running, last_words)
@@ -152,23 +161,26 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
                         journal=journal, concurrency=args.concurrency, budget=args.budget,
                         resubmit_uncertain=args.resubmit_uncertain, stats=stats,
                         resume=args.resume, save_grid=args.save_grid,
+                        job_timeout=args.job_timeout,
                     ) as bulk:  # fmt: skip
                         running.append(bulk)
-                        await _follow(bulk, tally, display, quiet=args.quiet)
+                        await _follow(bulk, tally, display, outcomes, quiet=args.quiet)
                 except (AuthenticationError, ConnectError) as exc:
                     raise _stopped(exc, journal) from None
                 assert bulk.summary is not None
                 display.final(_final_tally(bulk.summary, tally))
         signals.cancel_scope.cancel()
-    return _report(args, bulk, journal)
+    return _report(args, bulk, journal, outcomes)
 
 
 _COUNTED_FAILED = frozenset({ItemState.FAILED, ItemState.INVALID, ItemState.UNCERTAIN})
 
 
-async def _follow(bulk: BulkRun, tally: Tally, display: Display, *, quiet: bool) -> None:
+async def _follow(bulk: BulkRun, tally: Tally, display: Display, outcomes: Outcomes, *,
+                  quiet: bool) -> None:  # fmt: skip
     """Count each result into the display's tally; name each line that failed."""
     async for result in bulk:
+        outcomes.add(result)
         tally.done += 1
         tally.images += sum(1 for image in result.images if image.ok)
         tally.failed += result.state in _COUNTED_FAILED
@@ -194,19 +206,28 @@ def _stopped(error: AuthenticationError | ConnectError, journal: Path) -> CLIErr
                     f"AKOOL_BASE_URL; {resume}", Exit.UNREACHABLE)  # fmt: skip
 
 
-def _report(args: argparse.Namespace, bulk: BulkRun, journal: Path) -> int:
+def _report(args: argparse.Namespace, bulk: BulkRun, journal: Path, outcomes: Outcomes) -> int:
     summary = bulk.summary
     assert summary is not None
     bad = summary.images_failed or summary.items_failed or summary.uncertain or summary.invalid
-    if not args.quiet or bad:
-        for line in summary.lines():
+    if args.quiet:  # no line was printed as it came: the reasons, before the summary
+        for line in outcomes.invalid_lines():
+            print(line, file=sys.stderr)
+    if not args.quiet or bad or outcomes.held_back or outcomes.timed_out_count:
+        for line in summary.lines() + outcomes.named_lines():
             print(line)
         print(f"manifest: {bulk.manifest_path}")
         print(f"gallery: {bulk.gallery_path}")
     if bulk.interrupted:
         print(f"interrupted: run again with --resume to continue ({journal})", file=sys.stderr)
         return Exit.INTERRUPTED
-    return Exit.FAILED if bad else Exit.OK
+    if outcomes.held_back:
+        print(outcomes.held_back_line(args.budget), file=sys.stderr)
+    if bad:
+        return Exit.FAILED
+    if outcomes.timed_out_count:
+        return Exit.NOT_FINISHED
+    return Exit.HELD_BACK if outcomes.held_back else Exit.OK
 
 
 async def _interrupts(running: list[BulkRun], last_words: list[Callable[[], None]], *,

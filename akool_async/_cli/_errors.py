@@ -24,6 +24,8 @@ class Exit(enum.IntEnum):
     NOT_INSTALLED = 3  # an optional extra is missing
     AUTH = 4  # the credentials were refused
     UNREACHABLE = 5  # the API could not be reached
+    HELD_BACK = 6  # bulk: --budget held requests back (nothing failed)
+    LOCAL = 74  # a local file could not be written: disk full, read-only, journal (EX_IOERR)
     NOT_FINISHED = 75  # jobs still running when the command stopped waiting
     INTERRUPTED = 130  # Ctrl-C (or SIGTERM)
 
@@ -36,7 +38,12 @@ EXIT_CODES_HELP = """exit codes:
   4    authentication failed: check AKOOL_API_KEY (or AKOOL_CLIENT_ID/SECRET)
   5    the API (or the queue) could not be reached: check the network and
        AKOOL_BASE_URL (AKOOL_QUEUE_URL)
-  75   jobs still running when the command stopped waiting: wait for them later
+  6    bulk: --budget held requests back (and nothing failed): run again with --resume
+       and a larger --budget to send them
+  74   a local file could not be written (disk full, read-only folder, the journal):
+       fix it, then run again (bulk: with --resume)
+  75   jobs still running when the command stopped waiting (bulk: past --job-timeout):
+       wait for them later (bulk: run again with --resume)
   130  interrupted (Ctrl-C): run again (bulk: with --resume) to continue"""
 
 ENVIRONMENT_HELP = """environment:

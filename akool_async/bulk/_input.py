@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import attrs
 
 from .._exceptions import ValidationError
 from .._models import Button
-from .._requests import SourcePromptRequest, parse_buttons
+from .._requests import SourcePromptRequest, check_text, parse_buttons
 
 _CHUNK = 1000
 _FIELDS = frozenset({"prompt", "scale", "resolution", "batch_quantity", "source_images",
@@ -55,9 +56,18 @@ def parse_record(line: int, record: object, default_follow_ups: Sequence[Button]
     try:
         return _item(line, record, default_follow_ups)
     except ValidationError as exc:
-        return InputProblem(line, exc.message)
+        return InputProblem(line, printable(exc.message))
     except (TypeError, ValueError) as exc:  # _BadRecord included
-        return InputProblem(line, str(exc))
+        return InputProblem(line, printable(str(exc)))
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates escaped (``\\ud800``): a
+    reason quoting the input must still print, and encode as UTF-8 in the manifest."""
+    return _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class _BadRecord(ValueError):
@@ -73,10 +83,12 @@ def _item(line: int, record: object, default_follow_ups: Sequence[Button]) -> Bu
         raise _BadRecord("no prompt")
     unknown = sorted(set(record) - _FIELDS - {"id", "follow_ups"})
     if unknown:
-        raise _BadRecord(f"unknown field(s) {', '.join(unknown)}")
+        raise _BadRecord(f"unknown field(s) {', '.join(map(repr, unknown))}")
     user_id = record.get("id")
     if user_id is not None and (not isinstance(user_id, str | int) or isinstance(user_id, bool)):
         raise _BadRecord("id must be a string or a number")
+    if isinstance(user_id, str):  # it names a folder and keys the journal: UTF-8 text only
+        check_text("id", user_id, required=True)
     fields = {name: _coerce(name, record[name]) for name in _FIELDS if name in record}
     request = SourcePromptRequest(**fields)
     follow_ups = _follow_ups(record.get("follow_ups"), default_follow_ups)

@@ -24,6 +24,7 @@ from .._exceptions import (
     AkoolError,
     AuthenticationError,
     ConnectError,
+    JobTimeoutError,
     SubmissionUncertainError,
 )
 from .._gate import Gate
@@ -38,6 +39,7 @@ from ._paths import GRID, image_name, inside, item_folder
 from ._states import FINISHED, ItemState
 
 PriorityGate = Gate  # the one gate primitive (``_gate``): downloads served oldest first
+TIMED_OUT = "timed out (--job-timeout): left running on the server; --resume follows it again"
 
 
 @attrs.define
@@ -167,12 +169,14 @@ class ItemRunner:
         resubmit_uncertain: bool,
         save_grid: bool = False,
         on_fatal: Callable[[AkoolError], None] = lambda error: None,
+        job_timeout: float | None = None,
     ) -> None:
         self.client, self.journal, self.out_dir = client, journal, out_dir
         self.budget, self.downloads, self.stats = budget, downloads, stats
         self.resubmit_uncertain = resubmit_uncertain
         self.save_grid = save_grid
         self.on_fatal = on_fatal  # an error every other request would meet too (a bad key)
+        self.job_timeout = job_timeout  # seconds a job is followed; then it is left running
 
     async def run(self, item: BulkItem, state: ItemState | None) -> ItemResult:
         if state in FINISHED:
@@ -275,6 +279,7 @@ class _Follow:
         self.jobs = {r.job_id: _from_record(r) for r in records}
         self.presses = {(p.parent_id, p.button): p.child_id for p in presses}
         self.lost: list[ImageResult] = []
+        self.left_running = False  # a job timed out: the item stays submitted, to resume
         self.folder = item_folder(runner.out_dir, item.user_id, item.line)
 
     async def run(self) -> ItemResult:
@@ -299,12 +304,14 @@ class _Follow:
         finally:
             runner.stats.running -= len(watch.close())
         outcome = self._outcome()
+        if self.left_running:  # not ended: recorded as submitted still, a resume follows it
+            return attrs.evolve(outcome, state=ItemState.SUBMITTED, error=TIMED_OUT)
         await runner.journal.item_state(self.item.key, outcome.state, outcome.error)
         return outcome
 
     def _watch(self, watch: WatchSet, job: _Job, age: float | None = 0.0) -> None:
         self.runner.stats.running += 1
-        watch.add(job.job_id, age=age, grid=job.is_grid)
+        watch.add(job.job_id, age=age, timeout=self.runner.job_timeout, grid=job.is_grid)
 
     async def _recall(self, job: _Job) -> bool:
         """A job that ended in an earlier run: its images from the journal; False when it
@@ -343,6 +350,9 @@ class _Follow:
         self, job: _Job, result: Result, watch: WatchSet, saving: anyio.abc.TaskGroup
     ) -> None:
         runner = self.runner
+        if isinstance(result, JobTimeoutError):
+            self.left_running = True
+            return
         if isinstance(result, Exception):
             if isinstance(result, AuthenticationError):
                 runner.on_fatal(result)

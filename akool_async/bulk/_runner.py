@@ -26,8 +26,10 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from .._arguments import MAX_WAIT_TIMEOUT, optional_timeout
 from .._client import AkoolClient
 from .._exceptions import AkoolError
+from ._budget import check_budget, held_back
 from ._gallery import Problem, write_gallery
 from ._input import BulkItem, Entry, InputProblem
 from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
@@ -97,6 +99,7 @@ async def run_bulk(
     stats: BulkStats | None = None,
     save_grid: bool = False,
     resume: bool = False,
+    job_timeout: float | None = None,
 ) -> AsyncIterator[BulkRun]:
     """Run every entry (see the module docstring); the journal defaults to
     ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``.
@@ -108,9 +111,16 @@ async def run_bulk(
     An existing journal is continued only with ``resume=True`` (else
     ``JournalExistsError``), as on the command line. An authentication error stops the
     run at once and is raised once the manifest is written.
+
+    ``budget``: credits (above 0) the output folder may spend over all its runs; lines it
+    would exceed are answered ``ItemState.BUDGET``, to the end of the input.
+    ``job_timeout``: seconds each job is followed (None: until it ends); a job past it is
+    left running on the server, its item recorded as submitted, for a resume to follow.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    check_budget(budget)
+    job_timeout = optional_timeout("job_timeout", job_timeout, maximum=MAX_WAIT_TIMEOUT)
     journal_path = journal or out_dir / "journal.sqlite"
     if not resume and await anyio.Path(journal_path).exists():
         raise JournalExistsError(f"the journal {journal_path} exists")
@@ -125,7 +135,7 @@ async def run_bulk(
             client, journal=book, out_dir=out_dir, budget=spent,
             downloads=PriorityGate(max(1, concurrency)), stats=stats,
             resubmit_uncertain=resubmit_uncertain, save_grid=save_grid,
-            on_fatal=run._abort,
+            on_fatal=run._abort, job_timeout=job_timeout,
         )  # fmt: skip
         try:
             async with anyio.create_task_group() as tasks:
@@ -209,11 +219,14 @@ async def _feed(
 
     async with items, results:
         async for entry in _aiter(entries):
-            if run.stopping or budget.exhausted:
+            if run.stopping:
                 break
             run.stats.read += 1
             if isinstance(entry, InputProblem):
                 await problem(entry.line, entry.reason)
+                continue
+            if budget.exhausted:  # read on, to account for every line the budget holds back
+                await results.send(held_back(entry))
                 continue
             if entry.key in in_flight:
                 await problem(entry.line, "an id already used earlier in this input")

@@ -1,0 +1,165 @@
+"""``akool-async bulk`` at its edges, against the emulator over real HTTP: text that cannot
+be encoded, the budget's held-back lines, a job past --job-timeout, reasons and names under
+--quiet. In-process (``main``) where the process itself is not the point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from akool_async._cli import main
+from akool_async.emulator import Emulator, Faults, Fixed
+from akool_async.emulator._state import ScaledClock
+
+from .test_bulk_cli import CREATE, FAST, item_states, manifest, prompts, served
+
+FAST_IN_PROCESS = ["--rate", "3000", "--concurrency", "8"]
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """A served emulator that in-process runs of ``main`` talk to."""
+    with served() as (server, env):
+        for name in ("AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+        monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+        yield server
+
+
+def run(*argv: str) -> int:
+    return main(["bulk", *argv, *FAST_IN_PROCESS])
+
+
+def test_lone_surrogates_and_nul_are_invalid_lines_and_the_run_goes_on(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lone surrogate (JSON ``\\ud800``) or NUL in an id, a prompt or a negative prompt
+    is an invalid line with its reason, printed even under -q; later lines are done."""
+    source = tmp_path / "p.jsonl"
+    source.write_text(
+        '{"id": "a", "prompt": "a fox"}\n'
+        '{"id": "\\ud800", "prompt": "a cat"}\n'
+        '{"id": "b", "prompt": "a dog \\udfff"}\n'
+        '{"id": "c", "prompt": "a cow", "negative_prompt": "x\\u0000"}\n'
+        '{"id": "x\\u0000y", "prompt": "a hen"}\n'
+        '{"id": "d", "prompt": "an owl"}\n'
+    )
+    out = tmp_path / "out"
+    assert main(["-q", "bulk", str(source), "--out", str(out), *FAST_IN_PROCESS]) == 1
+    captured = capsys.readouterr()
+    reasons = [line for line in captured.err.splitlines() if ": invalid: " in line]
+    assert [line.split(":")[0] for line in reasons] == ["line 2", "line 3", "line 4", "line 5"]
+    assert "id='\\ud800'" in reasons[0]
+    assert "lone surrogates" in reasons[1]
+    assert "negative_prompt='x\\x00'" in reasons[2]
+    assert "id='x\\x00y'" in reasons[3]
+    assert "invalid input lines: 4" in captured.out
+    assert sorted(r["id"] for r in manifest(out) if r["ok"]) == ["a", "d"]
+    assert set(item_states(out)) == {"id:a", "id:d"}
+    assert not emulator.counters.duplicate_creates
+    # In a CSV a NUL byte is text like any other: the line is invalid, the next one done.
+    table = tmp_path / "p.csv"
+    table.write_bytes(b"id,prompt\ne,a b\x00ee\nf\x00,a fly\ng,a gnu\n")
+    out = tmp_path / "csv"
+    assert main(["-q", "bulk", str(table), "--out", str(out), *FAST_IN_PROCESS]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: invalid: prompt='a b\\x00ee'" in err
+    assert "line 3: invalid: id='f\\x00'" in err
+    assert [r["id"] for r in manifest(out)] == ["g"]
+
+
+def test_the_budget_holds_back_the_rest_with_its_own_exit_code(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--budget 5 on 20 one-credit prompts: 5 done, the other 15 (most never read by the
+    feeder before) held back, exit 6 and a line saying how to go on; --resume with a
+    larger budget does the 15, nothing created twice. 0 and less are usage errors."""
+    source, out = prompts(tmp_path / "p.jsonl", 20), tmp_path / "out"
+    with source.open("a") as file:
+        file.write("not json\n")  # after the budget ran out, still an invalid line
+    assert run(str(source), "--out", str(out), "--budget", "5") == 1
+    captured = capsys.readouterr()
+    assert "held back: 15 requests" in captured.err
+    assert "--resume and a larger --budget" in captured.err
+    assert "done: 5 images (5 requests)" in captured.out
+    assert "invalid input lines: 1" in captured.out
+    source.write_text("".join(source.read_text().splitlines(keepends=True)[:20]))
+    assert run(str(source), "--out", str(out), "--budget", "12", "--resume") == 6
+    captured = capsys.readouterr()
+    assert "held back: 8 requests" in captured.err  # the budget counts every run's credits
+    assert run(str(source), "--out", str(out), "--budget", "20", "--resume", "-q") == 0
+    assert set(item_states(out).values()) == {"done"}
+    assert len(item_states(out)) == 20
+    assert emulator.counters.requests[CREATE] == 20
+    assert not emulator.counters.duplicate_creates
+    capsys.readouterr()
+    for budget in ("0", "-3", "nan"):
+        assert run(str(source), "--out", str(tmp_path / budget), "--budget", budget) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "--budget must be a number of credits above 0" in line
+    assert emulator.counters.requests[CREATE] == 20
+
+
+def named_lines(
+    source: Path, out: Path, label: str, capsys: pytest.CaptureFixture[str]
+) -> list[str]:
+    """The lines a -q run (exit 1) names after ``label``, sorted."""
+    assert main(["-q", "bulk", str(source), "--out", str(out), *FAST_IN_PROCESS]) == 1
+    (named,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(label)]
+    return sorted(named.removeprefix(label).split(", "))
+
+
+def test_quiet_still_names_failed_and_uncertain_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-q with failed jobs and 5xx-answered creates: exit 1, the summary names each failed
+    and each uncertain line by its id (or line number, for a line without one)."""
+    config = attrs.evolve(FAST, fail_rate=1.0)
+    with served(config) as (server, env):
+        monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+        monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+        source = prompts(tmp_path / "p.jsonl", 1)
+        with source.open("a") as file:
+            file.write('{"prompt": "no id"}\n')
+        assert named_lines(source, tmp_path / "a", "failed lines: ", capsys) == ["id r0", "line 2"]
+        server.set_faults(Faults(http_5xx=1.0, endpoints=frozenset({CREATE})))
+        source.write_text(source.read_text().replace('"a ', '"b ').replace("no id", "none"))
+        uncertain = named_lines(source, tmp_path / "b", "uncertain lines: ", capsys)
+        assert uncertain == ["id r0", "line 2"]
+        assert not server.counters.duplicate_creates
+
+
+def test_a_job_past_its_timeout_is_left_running_and_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jobs that would take a day: --job-timeout 0.5 stops following them, exit 75, the
+    lines named as timed out; once they are done on the server, --resume collects every
+    image without a create sent twice. 0 or less is a usage error."""
+    config = attrs.evolve(FAST, time_scale=1, durations=Fixed(86_400))
+    with served(config) as (server, env):
+        monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+        monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+        source, out = prompts(tmp_path / "p.jsonl", 3, batch_quantity=2), tmp_path / "out"
+        assert run(str(source), "--out", str(out), "--job-timeout", "0.5", "-q") == 75
+        printed = capsys.readouterr().out
+        assert "timed out lines (--resume follows them): " in printed
+        assert "not finished: 6 images (3 requests)" in printed
+        assert set(item_states(out).values()) == {"submitted"}
+        clock = server.backend.clock
+        assert isinstance(clock, ScaledClock)
+        clock.resume_from(clock() + 86_401)  # a day later: they are done
+        assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+        assert set(item_states(out).values()) == {"done"}
+        records = manifest(out)
+        assert len(records) == 6
+        assert all(r["ok"] for r in records)
+        assert server.counters.requests[CREATE] == 3
+        assert not server.counters.duplicate_creates
+        capsys.readouterr()
+        for bad in ("0", "-1", "inf"):
+            assert run(str(source), "--out", str(out), "--resume", "--job-timeout", bad) == 2
+            assert "--job-timeout must be seconds above 0" in capsys.readouterr().err
