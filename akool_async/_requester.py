@@ -153,6 +153,7 @@ class Requester:
     ) -> T:
         started = SYSTEM_CLOCK.now()
         response: RawResponse | None = None
+        left = False  # whether the request was handed to the transport
         try:
             async with self.in_flight:
                 if self.limiter is not None:
@@ -160,6 +161,7 @@ class Requester:
                 if announce is not None:
                     await announce()
                 self.sent += 1
+                left = True
                 if request.endpoint.creates:
                     # On its way, a create completes even if the caller is cancelled: a
                     # cancelled send would leave a charged job nobody knows of.
@@ -174,7 +176,7 @@ class Requester:
             self._detach_causes(exc)
             if self.limiter is not None and isinstance(exc, ThrottledError):
                 await self.limiter.report_throttled(exc.retry_after)
-            if request.endpoint.creates and may_have_created(exc):
+            if request.endpoint.creates and left and may_have_created(exc):
                 raise SubmissionUncertainError(
                     f"the create may have reached the server ({type(exc).__name__}: "
                     f"{exc.message}), so it was not retried",

@@ -2,8 +2,10 @@
 
 Reads retry freely. Creates spend credits, so they retry only on answers that prove
 nothing was created: the connection never opened, HTTP 429, codes 1005 and 1108.
-Anything after which the server may have acted (a read timeout, a dropped connection,
-a 5xx) is turned into ``SubmissionUncertainError`` by the client and never retried.
+Anything else after which the server may have acted (a read timeout, a dropped connection,
+a 5xx, a proxy's bare 3xx/4xx page, a business code inside a 5xx) is turned into
+``SubmissionUncertainError`` by the client and never retried: a create is "refused"
+(safe to send again) only when its failure proves the server did not take it.
 """
 
 from __future__ import annotations
@@ -19,23 +21,23 @@ from ._api_errors import GenerationError
 from ._arguments import check_count, check_number
 from ._exceptions import (
     AkoolError,
+    APIError,
     ConnectError,
     InvalidSettingError,
     NetworkError,
-    PayloadError,
     RequestTimeoutError,
     ServerError,
     ThrottledError,
+    TooManyRequestsError,
 )
 
 T = TypeVar("T")
 
-# The one table of what a failure says about a create. After these nothing was created,
-# so even a create may be sent again:
+# The failures a create is sent again after, once ``proves_nothing_created`` let them
+# through (a 1108 or a 1005 inside a 5xx does not: it is uncertain, never retried). Any
+# failure not proving that nothing was created (the answer lost, a 5xx, unreadable, a
+# proxy's page) is reported as SubmissionUncertainError: see ``may_have_created``.
 NOTHING_CREATED = (ConnectError, ThrottledError, GenerationError)
-# After these a create may exist (the request left and the answer was lost, was a 5xx, or
-# was unreadable): it is never sent again, but reported as SubmissionUncertainError.
-MAYBE_CREATED = (RequestTimeoutError, NetworkError, ServerError, PayloadError)
 # A read is sent again after any transient failure.
 READ_RETRYABLE = (
     ConnectError,
@@ -47,7 +49,22 @@ READ_RETRYABLE = (
 
 
 def may_have_created(exc: AkoolError) -> bool:
-    return isinstance(exc, MAYBE_CREATED)
+    """Whether a create sent and failed with ``exc`` may exist on the server: unless the
+    failure proves otherwise, it may."""
+    return not proves_nothing_created(exc)
+
+
+def proves_nothing_created(exc: AkoolError) -> bool:
+    """The request never left (no connection), was throttled (HTTP 429), or Akool answered
+    with its own refusal: a business code in a 2xx answer (as documented) or a 4xx. A
+    bare 3xx/4xx page is some proxy's, and a business code inside a 5xx a failure met
+    somewhere on the way: neither says whether the create was taken."""
+    if isinstance(exc, ConnectError | TooManyRequestsError):
+        return True
+    if isinstance(exc, APIError):
+        status = exc.http_status
+        return status is None or 200 <= status < 300 or 400 <= status < 500
+    return False
 
 
 @attrs.frozen(kw_only=True)

@@ -163,3 +163,25 @@ def test_a_job_past_its_timeout_is_left_running_and_resumed(
         for bad in ("0", "-1", "inf"):
             assert run(str(source), "--out", str(out), "--resume", "--job-timeout", bad) == 2
             assert "--job-timeout must be seconds above 0" in capsys.readouterr().err
+
+
+def test_a_refusal_that_proves_nothing_is_uncertain_and_never_sent_again(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Creates answered (after creating) by a proxy's bare 403 or a 1108 inside a 503 are
+    uncertain, not refused: --resume does not send them again; a 1009 in a 200 (Akool's
+    own refusal) is refused and --resume sends it again. No create is paid twice."""
+    source, out = prompts(tmp_path / "p.jsonl", 30), tmp_path / "out"
+    emulator.set_faults(Faults(proxy_4xx=0.3, code_in_5xx=0.3, code_1009=0.3,
+                               endpoints=frozenset({CREATE})))  # fmt: skip
+    assert run(str(source), "--out", str(out), "-q") == 1
+    states = item_states(out)
+    faults = emulator.counters.faults
+    assert min(faults["proxy_4xx"], faults["code_in_5xx"], faults["code_1009"]) > 0
+    assert list(states.values()).count("uncertain") == faults["proxy_4xx"] + faults["code_in_5xx"]
+    assert list(states.values()).count("refused") == faults["code_1009"]
+    emulator.set_faults(Faults())
+    assert run(str(source), "--out", str(out), "--resume", "-q") == 1
+    assert set(item_states(out).values()) == {"done", "uncertain"}
+    assert not emulator.counters.duplicate_creates
+    assert "uncertain lines: " in capsys.readouterr().out

@@ -36,6 +36,26 @@ async def test_create_after_handling_is_uncertain_and_charged_once(mode: str, fa
     assert emulator.counters.faults[fault] == 1
 
 
+# Answers after handling that look like refusals but prove nothing: a proxy's bare 403
+# page, a business code (1108, "try again") inside a 503.
+LOOK_REFUSED = {"proxy_4xx": ak.HTTPStatusError, "code_in_5xx": ak.GenerationError}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", LOOK_REFUSED)
+async def test_a_refusal_that_proves_nothing_is_uncertain(mode: str, fault: str) -> None:
+    """The job was created: a bare 4xx page or a business code inside a 5xx makes the
+    create uncertain, never retried (a 1108 in a 200 would be)."""
+    emulator = Emulator(config(faults=Faults(**{fault: 1.0})))
+    async with wired(mode, emulator) as client:
+        with pytest.raises(ak.SubmissionUncertainError) as info:
+            await client.create_by_source_prompt(prompt="a fox")
+    assert type(info.value.__cause__) is LOOK_REFUSED[fault]
+    assert emulator.counters.requests["createBySourcePrompt"] == 1
+    assert emulator.counters.jobs_created == 1
+    assert not emulator.counters.duplicate_creates
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("fault", AFTER_HANDLING)
 async def test_reads_recover_from_faults(mode: str, fault: str) -> None:

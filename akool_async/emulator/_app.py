@@ -23,6 +23,17 @@ from ._state import Account, Backend, EmulatedError, Job, fingerprint, ms
 
 API = "/api/open"
 # Business-code faults that mean "nothing was done", with Akool's messages.
+# The answers of late faults that replace the handled one: (body, status, media type).
+_LATE_PAGES = {
+    "http_5xx": ("Internal Server Error", 500, "text/plain"),
+    "html_error": (
+        "<html><head><title>502 Bad Gateway</title></head><body>502</body></html>", 502,
+        "text/html",
+    ),
+    "proxy_4xx": ("<html><body>403 Forbidden</body></html>", 403, "text/html"),
+    "code_in_5xx": ('{"code":1108,"msg":"image generate error"}', 503, "application/json"),
+}  # fmt: skip
+_LATE_FAULTS = frozenset({*_LATE_PAGES, "drop_connection", "malformed_json", "slow"})
 _EARLY_CODES = {
     "code_1005": (1005, "Operation too frequent"),
     "code_1108": (1108, "Image generate error, please try again later"),
@@ -123,7 +134,8 @@ class EmulatorApp:
             return None
         roll = self.faults_rng.random()
         for kind in ("http_429", "code_1005", "code_1108", "code_1009", "code_1200", "http_5xx",
-                     "drop_connection", "malformed_json", "html_error", "slow"):  # fmt: skip
+                     "drop_connection", "malformed_json", "html_error", "slow", "proxy_4xx",
+                     "code_in_5xx"):  # fmt: skip
             roll -= getattr(faults, kind)
             if roll < 0:
                 return kind
@@ -146,14 +158,12 @@ class EmulatorApp:
     async def _late_fault(self, fault: str | None, body: bytes, media_type: str) -> Response:
         """Faults of the transport or answer: the request was handled (and charged) already.
         ``malformed_json`` truncates the body, whatever it is (JSON, or an image)."""
-        if fault not in ("http_5xx", "drop_connection", "malformed_json", "html_error", "slow"):
+        if fault not in _LATE_FAULTS:
             return Response(body, 200, media_type=media_type)
         self.backend.counters.faults[fault] += 1
-        if fault == "http_5xx":
-            return Response("Internal Server Error", 500, media_type="text/plain")
-        if fault == "html_error":
-            page = "<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
-            return Response(page, 502, media_type="text/html")
+        if fault in _LATE_PAGES:
+            page, status, kind = _LATE_PAGES[fault]
+            return Response(page, status, media_type=kind)
         if fault == "malformed_json":
             return Response(body[: len(body) // 2], 200, media_type=media_type)
         if fault == "drop_connection":

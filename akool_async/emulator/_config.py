@@ -62,6 +62,10 @@ class Faults:
     drop_connection: float = 0.0
     malformed_json: float = 0.0
     html_error: float = 0.0
+    # After handling too, answers that prove nothing either: a proxy's bare 403 page, and
+    # a business code (1108) inside a 503, as a gateway may pass on a failure it met late.
+    proxy_4xx: float = 0.0
+    code_in_5xx: float = 0.0
     endpoints: frozenset[str] | None = None  # endpoint names faults apply to; None: all API ones
 
     @property
@@ -69,7 +73,7 @@ class Faults:
         return any(
             (self.http_5xx, self.http_429, self.code_1005, self.code_1108, self.code_1009,
              self.code_1200, self.slow, self.drop_connection, self.malformed_json,
-             self.html_error)
+             self.html_error, self.proxy_4xx, self.code_in_5xx)
         )  # fmt: skip
 
 
