@@ -91,7 +91,8 @@ async def _download_once(
     transport: Transport, url: str, path: Path, timeout: float, *, job_id: str | None,
     max_bytes: int,
 ) -> DownloadedImage:  # fmt: skip
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    # The writer's pid in the name: a resume removes the parts of dead processes only.
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
         saved = await _fetch(transport, url, partial, timeout, job_id=job_id, max_bytes=max_bytes)
         await anyio.to_thread.run_sync(_publish, partial, path)

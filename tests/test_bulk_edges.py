@@ -4,6 +4,9 @@ be encoded, the budget's held-back lines, a job past --job-timeout, reasons and 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +188,49 @@ def test_a_refusal_that_proves_nothing_is_uncertain_and_never_sent_again(
     assert set(item_states(out).values()) == {"done", "uncertain"}
     assert not emulator.counters.duplicate_creates
     assert "uncertain lines: " in capsys.readouterr().out
+
+
+def test_a_journal_belongs_to_its_output_folder(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder with results and a journal missing, empty or damaged is refused in one
+    line (exit 2) with or without --resume: never started over, no image rewritten, no
+    create sent again. A resume removes the .part files dead downloads left."""
+    source, out = prompts(tmp_path / "p.jsonl", 4), tmp_path / "out"
+    assert run(str(source), "--out", str(out), "-q") == 0
+    images = {path: path.read_bytes() for path in out.rglob("*.png")}
+    assert len(images) == 4
+    journal = out / "journal.sqlite"
+    kept = journal.read_bytes()
+    capsys.readouterr()
+
+    def refused(*options: str) -> str:
+        assert run(str(source), "--out", str(out), *options) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        return line
+
+    assert "pass --resume to continue it" in refused()
+    journal.unlink()
+    assert "holds the results of an earlier run (manifest.jsonl): pass --resume" in refused()
+    assert f"its journal {journal} is missing: resuming would pay" in refused("--resume")
+    journal.write_bytes(b"")
+    assert f"its journal {journal} is empty" in refused("--resume")
+    journal.write_bytes(b"not a database, " * 512)
+    line = refused("--resume")
+    assert f"the journal {journal} cannot be read (file is not a database)" in line
+    assert "restore it from a backup" in line
+    assert {path: path.read_bytes() for path in out.rglob("*.png")} == images
+    assert emulator.counters.requests[CREATE] == 4
+    # The journal back, and downloads killed mid-way: their parts go, a live one's stays.
+    journal.write_bytes(kept)
+    folder = next(path.parent for path in images)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid names no process now
+    assert ended.wait() == 0
+    dead = [folder / f".9.png.{ended.pid}-0a1b2c3d.part", folder / ".8.png.c0ffee.part"]
+    live = folder / f".7.png.{os.getpid()}-0a1b2c3d.part"
+    for part in (*dead, live):
+        part.write_bytes(b"\x89PNG partial")
+    assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+    assert [part.exists() for part in (*dead, live)] == [False, False, True]
+    assert {path: path.read_bytes() for path in out.rglob("*.png")} == images
+    assert not emulator.counters.duplicate_creates

@@ -27,6 +27,12 @@ from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import parse_buttons
 from ..bulk import BulkRun, BulkStats, ItemState, Summary, read_items, run_bulk
+from ..bulk._folder import (
+    FolderHasResultsError,
+    JournalExistsError,
+    JournalUnreadableError,
+    prepare_folder,
+)
 from ..bulk._input import count_records
 from ._checks import input_file, output_folder
 from ._connect import connect, has_credentials, require_emulator
@@ -111,13 +117,24 @@ def run(args: argparse.Namespace) -> int:
     total = _records(args.prompts)
     if args.dry_run:
         return anyio.run(dry_run, args, follow_ups, backend=args.backend)
-    if journal.exists() and not args.resume:
-        raise CLIError(f"{journal} exists: pass --resume to continue it, or choose another --out")
+    _belongs(args.out, journal, resume=args.resume)
     if not has_credentials():
         require_emulator()
     output_folder(args.out)
     output_folder(journal.parent, "--journal")
     return anyio.run(_bulk, args, journal, follow_ups, total, backend=args.backend)
+
+
+def _belongs(out: Path, journal: Path, *, resume: bool) -> None:
+    """The journal and the folder's results go together (``bulk._folder``), or exit 2."""
+    try:
+        prepare_folder(out, journal, resume=resume)
+    except JournalExistsError:
+        raise CLIError(
+            f"{journal} exists: pass --resume to continue it, or choose another --out"
+        ) from None
+    except (FolderHasResultsError, JournalUnreadableError) as exc:
+        raise CLIError(exc.message) from None
 
 
 def _records(path: Path) -> int:

@@ -5,21 +5,24 @@ runs them with a journal (see ``_journal``) and writes a manifest. The command l
 ``akool-async bulk`` is built on these.
 """
 
+from ._folder import FolderHasResultsError, JournalExistsError, JournalUnreadableError
 from ._input import BulkItem, InputProblem, parse_record, read_items
 from ._item import BulkStats, ImageResult, ItemResult
 from ._manifest import Summary
-from ._runner import BulkRun, JournalExistsError, run_bulk
+from ._runner import BulkRun, run_bulk
 from ._states import ItemState
 
 __all__ = [
     "BulkItem",
     "BulkRun",
     "BulkStats",
+    "FolderHasResultsError",
     "ImageResult",
     "InputProblem",
     "ItemResult",
     "ItemState",
     "JournalExistsError",
+    "JournalUnreadableError",
     "Summary",
     "parse_record",
     "read_items",

@@ -30,6 +30,7 @@ from .._arguments import MAX_WAIT_TIMEOUT, optional_timeout
 from .._client import AkoolClient
 from .._exceptions import AkoolError
 from ._budget import check_budget, held_back
+from ._folder import prepare_folder
 from ._gallery import Problem, write_gallery
 from ._input import BulkItem, Entry, InputProblem
 from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
@@ -79,13 +80,6 @@ class BulkRun:
                 self._cancel.cancel()
 
 
-class JournalExistsError(AkoolError, FileExistsError):
-    """The journal exists and ``resume`` was not asked for: continuing it silently could
-    mix two different inputs in one output folder."""
-
-    hint = "Pass resume=True (--resume) to continue it, or choose another output folder"
-
-
 @contextlib.asynccontextmanager
 async def run_bulk(
     client: AkoolClient,
@@ -109,7 +103,9 @@ async def run_bulk(
     manifest has one row per saved image, with its ``job_id`` and ``index``.
 
     An existing journal is continued only with ``resume=True`` (else
-    ``JournalExistsError``), as on the command line. An authentication error stops the
+    ``JournalExistsError``), as on the command line; a folder holding results no journal
+    continues is refused (``FolderHasResultsError``), as is a journal that cannot be read
+    (``JournalUnreadableError``): see ``_folder``. An authentication error stops the
     run at once and is raised once the manifest is written.
 
     ``budget``: credits (above 0) the output folder may spend over all its runs; lines it
@@ -122,8 +118,8 @@ async def run_bulk(
     check_budget(budget)
     job_timeout = optional_timeout("job_timeout", job_timeout, maximum=MAX_WAIT_TIMEOUT)
     journal_path = journal or out_dir / "journal.sqlite"
-    if not resume and await anyio.Path(journal_path).exists():
-        raise JournalExistsError(f"the journal {journal_path} exists")
+    await anyio.to_thread.run_sync(functools.partial(
+        prepare_folder, out_dir, journal_path, resume=resume))  # fmt: skip
     stats = stats or BulkStats()
     started = time.monotonic()
     send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)

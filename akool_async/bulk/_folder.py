@@ -1,0 +1,167 @@
+"""A journal belongs to its output folder: before a run touches either, what is there is
+checked against what was asked (``prepare_folder``).
+
+- Without ``resume``, a folder that holds a journal or results of an earlier run is
+  refused: starting over there would overwrite its images with other bytes.
+- With ``resume``, a journal that cannot be read (not a SQLite database, no permission)
+  is refused, naming the file; so is a missing or empty journal while the folder holds
+  results: the run would not know them and would pay for every line again.
+- A resume removes the ``.part`` files that downloads of a dead process left behind (a
+  partial file's name carries the id of the process writing it: another live process's
+  downloads are left alone).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import attrs
+
+from .._exceptions import AkoolError
+
+MANIFEST, GALLERY = "manifest.jsonl", "index.html"
+_ITEM_FOLDER = re.compile(r"(id|line)-")
+# ``.<name>.<pid>-<hex>.part`` (``_download``); older ones have no pid: nobody writes them.
+_PART = re.compile(r"\..+\.(?:(?P<pid>\d+)-)?[0-9a-f]+\.part")
+
+
+class JournalExistsError(AkoolError, FileExistsError):
+    """The journal exists and ``resume`` was not asked for: continuing it silently could
+    mix two different inputs in one output folder."""
+
+    hint = "Pass resume=True (--resume) to continue it, or choose another output folder"
+
+
+class FolderHasResultsError(AkoolError, FileExistsError):
+    """The output folder holds results no journal here continues: a run would overwrite
+    them, and pay again for what they cost."""
+
+    hint = "Restore the folder's journal and resume, or choose another output folder"
+
+
+class JournalUnreadableError(AkoolError):
+    """The journal is damaged or cannot be opened: nothing it recorded can be trusted."""
+
+    hint = "Restore it from a backup, or move it aside and run into another output folder"
+
+
+class JournalState(enum.Enum):
+    MISSING = "missing"
+    EMPTY = "empty"
+    KEPT = "kept"  # readable, with items recorded
+
+
+@attrs.frozen
+class Unreadable:
+    reason: str
+
+
+def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
+    """Refuse a folder and journal that do not belong together (see the module); on
+    resume, remove dead downloads' ``.part`` files. How many were removed."""
+    state = journal_state(journal)
+    if isinstance(state, Unreadable):
+        raise JournalUnreadableError(
+            f"the journal {journal} cannot be read ({state.reason}): restore it from a backup,"
+            f" or move it aside and choose another --out (results in {out_dir} stay as they are)"
+        )
+    if not resume and state is not JournalState.MISSING:
+        raise JournalExistsError(f"the journal {journal} exists")
+    found = first_result(out_dir)
+    if found is not None and state is not JournalState.KEPT:
+        if resume:
+            raise FolderHasResultsError(
+                f"{out_dir} holds results ({found}) but its journal {journal} is"
+                f" {state.value}: resuming would pay for them again; restore the journal,"
+                " or choose another --out"
+            )
+        raise FolderHasResultsError(
+            f"{out_dir} holds the results of an earlier run ({found}): pass --resume to"
+            " continue them, or choose another --out"
+        )
+    return remove_dead_parts(out_dir) if resume else 0
+
+
+def journal_state(path: Path) -> JournalState | Unreadable:
+    """Whether the journal is there, and holds items; read only."""
+    try:
+        if not path.exists():
+            return JournalState.MISSING
+        if path.is_file() and path.stat().st_size == 0:
+            return JournalState.EMPTY
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error) as exc:
+        return Unreadable(_why(exc))
+    try:
+        tables = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+        if "items" not in tables:
+            return JournalState.EMPTY
+        kept = connection.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+    except sqlite3.Error as exc:
+        return Unreadable(_why(exc))
+    finally:
+        connection.close()
+    return JournalState.KEPT if kept else JournalState.EMPTY
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
+
+
+def first_result(out_dir: Path) -> str | None:
+    """The first result of a run found in ``out_dir`` (its path inside), if any: the
+    manifest, the gallery, or a file in an item's folder."""
+    try:
+        entries = list(os.scandir(out_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    names = {entry.name for entry in entries}
+    for name in (MANIFEST, GALLERY):
+        if name in names:
+            return name
+    for entry in entries:
+        if entry.is_dir() and _ITEM_FOLDER.match(entry.name):
+            with os.scandir(entry.path) as files:
+                for file in files:
+                    if not _PART.fullmatch(file.name):
+                        return f"{entry.name}/{file.name}"
+    return None
+
+
+def remove_dead_parts(out_dir: Path) -> int:
+    """Remove the ``.part`` files of downloads whose process is gone."""
+    removed = 0
+    if not out_dir.is_dir():
+        return removed
+    folders = [out_dir] + [
+        Path(entry.path) for entry in os.scandir(out_dir)
+        if entry.is_dir() and _ITEM_FOLDER.match(entry.name)
+    ]  # fmt: skip
+    for folder in folders:
+        for entry in os.scandir(folder):
+            match = _PART.fullmatch(entry.name)
+            if match and entry.is_file() and not _alive(match["pid"]):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _alive(pid: str | None) -> bool:
+    if pid is None:
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
