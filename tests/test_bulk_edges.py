@@ -4,7 +4,10 @@ be encoded, the budget's held-back lines, a job past --job-timeout, reasons and 
 
 from __future__ import annotations
 
+import array
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +20,18 @@ from akool_async._cli import main
 from akool_async.emulator import Emulator, Faults, Fixed
 from akool_async.emulator._state import ScaledClock
 
-from .test_bulk_cli import CREATE, FAST, item_states, manifest, prompts, served
+from .test_bulk_cli import (
+    CLI,
+    CREATE,
+    FAST,
+    _jobs,
+    _until,
+    bulk,
+    item_states,
+    manifest,
+    prompts,
+    served,
+)
 
 FAST_IN_PROCESS = ["--rate", "3000", "--concurrency", "8"]
 
@@ -234,3 +248,87 @@ def test_a_journal_belongs_to_its_output_folder(
     assert [part.exists() for part in (*dead, live)] == [False, False, True]
     assert {path: path.read_bytes() for path in out.rglob("*.png")} == images
     assert not emulator.counters.duplicate_creates
+
+
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IMMUTABLE_FL = 0x80086601, 0x40086602, 0x10
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` that no process may write in: by its mode, or, as root (whom modes do not
+    stop), by the file system's immutable flag (Linux; skipped where there is none)."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    import fcntl
+
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        flags = array.array("i", [0])
+        try:
+            fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, flags, True)
+            fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, array.array("i", [flags[0] | FS_IMMUTABLE_FL]))
+        except OSError as exc:
+            pytest.skip(f"root, on a file system without an immutable flag ({exc.strerror})")
+        try:
+            yield
+        finally:
+            fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, flags)
+    finally:
+        os.close(descriptor)
+
+
+def test_a_read_only_journal_is_one_line_and_exit_74(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume on a journal that cannot be written: one line naming it (exit 74), nothing
+    sent; writable again, the resume finishes."""
+    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:2]))
+    assert run(str(source), "--out", str(out), "-q") == 0
+    source.write_text("".join(lines))
+    journal = out / "journal.sqlite"
+    with read_only(journal):
+        assert run(str(source), "--out", str(out), "--resume", "-q") == 74
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: the journal {journal} cannot be written (")
+    assert "readonly database" in line
+    assert emulator.counters.requests[CREATE] == 2
+    assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+    assert set(item_states(out).values()) == {"done"}
+    assert emulator.counters.requests[CREATE] == 3
+
+
+def test_an_output_folder_made_read_only_mid_run_is_one_line_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """The output folder turns read-only while images are saved: the run stops with one
+    error line (exit 74), no traceback, a consistent journal; writable again, --resume
+    saves every image without a create sent twice."""
+    with served(attrs.evolve(FAST, time_scale=60)) as (server, env):
+        source, out = prompts(tmp_path / "p.jsonl", 24), tmp_path / "out"
+        argv = [str(source), "--out", str(out), "--rate", "3000", "--concurrency", "3", "-q"]
+        process = subprocess.Popen([*CLI, *argv], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        _until(lambda: _jobs(out) >= 1)
+        with read_only(out):
+            _, errors = process.communicate(timeout=60)
+        assert process.returncode == 74, errors
+        assert "Traceback" not in errors
+        last = errors.strip().splitlines()[-1]
+        assert last.startswith("error: cannot write ")
+        assert str(out) in last
+        assert "run again with --resume" in last
+        with sqlite3.connect(out / "journal.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        result = bulk(env, *argv, "--resume")
+        assert result.returncode == 0, result.stderr
+        assert set(item_states(out).values()) == {"done"}
+        assert len(manifest(out)) == 24
+        assert not server.counters.duplicate_creates

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -384,6 +385,11 @@ def test_tracebacks_only_with_verbose(capsys: pytest.CaptureFixture[str]) -> Non
     assert err.strip().splitlines()[-1] == "error: fail_rate must be between 0 and 1"
 
 
+def _chained(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "code", "says"),
     [
@@ -392,7 +398,12 @@ def test_tracebacks_only_with_verbose(capsys: pytest.CaptureFixture[str]) -> Non
         (ValidationError("scale", "5:4", "one of 1:1"), 2, "scale='5:4' is not valid"),
         (InsufficientCreditError("no credit", code=1104), 1, "top up"),
         (ExceptionGroup("g", [ExceptionGroup("h", [OSError(28, "No space left", "x")])]),
-         1, "error: No space left: x"),
+         74, "error: cannot write x: No space left: free some space"),
+        (ExceptionGroup("two", [ValueError("other"), _chained(
+            RuntimeError("the journal cannot be written"),
+            sqlite3.OperationalError("database or disk is full"))]),
+         74, "error: the journal cannot be written (database or disk is full)"),
+        (sqlite3.DatabaseError("file is not a database"), 74, "is damaged (file is not a"),
         (RuntimeError("bug"), 1, "run with -v for the traceback"),
     ],
 )  # fmt: skip

@@ -37,7 +37,8 @@ from ..bulk._input import count_records
 from ._checks import input_file, output_folder
 from ._connect import connect, has_credentials, require_emulator
 from ._dry_run import add_pricing, dry_run
-from ._errors import AUTH_HINT, CLIError, Exit
+from ._errors import AUTH_HINT, CLIError, Exit, leaf
+from ._faults import fault_line, local_fault
 from ._outcomes import Outcomes
 from ._parsing import subcommand
 from ._progress import Display, Tally, stderr_display
@@ -122,7 +123,13 @@ def run(args: argparse.Namespace) -> int:
         require_emulator()
     output_folder(args.out)
     output_folder(journal.parent, "--journal")
-    return anyio.run(_bulk, args, journal, follow_ups, total, backend=args.backend)
+    try:
+        return anyio.run(_bulk, args, journal, follow_ups, total, backend=args.backend)
+    except BaseException as exc:  # a group holding a full disk's error, too
+        fault = None if isinstance(leaf(exc), KeyboardInterrupt) else local_fault(exc)
+        if fault is None:
+            raise
+        raise CLIError(fault_line(fault, journal), Exit.LOCAL) from None
 
 
 def _belongs(out: Path, journal: Path, *, resume: bool) -> None:

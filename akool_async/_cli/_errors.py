@@ -15,6 +15,7 @@ from .._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._faults import fault_line, local_fault
 
 
 class Exit(enum.IntEnum):
@@ -84,19 +85,26 @@ def leaf(error: BaseException) -> BaseException:
 
 def describe(error: BaseException) -> tuple[str, Exit]:
     """The line to print for ``error`` and the exit code it means."""
-    error = leaf(error)
+    whole, error = error, leaf(error)
     if isinstance(error, CLIError):
         return f"error: {error.message}", error.code
-    if isinstance(error, AuthenticationError):
-        return f"error: authentication failed: {error.message}; {AUTH_HINT}", Exit.AUTH
-    if isinstance(error, TransportError):
-        where = os.environ.get("AKOOL_BASE_URL") or "https://openapi.akool.com"
-        return f"error: cannot reach {where}: {error}", Exit.UNREACHABLE
+    fault = local_fault(whole)
+    if fault is not None:
+        return f"error: {fault_line(fault)}", Exit.LOCAL
     if isinstance(error, AkoolError):
-        usage = isinstance(error, ValidationError | ConfigurationError)
-        return f"error: {error}", Exit.USAGE if usage else Exit.FAILED
+        return _described(error)
     if isinstance(error, OSError):
         where = f": {error.filename}" if error.filename else ""
         return f"error: {error.strerror or error}{where}", Exit.FAILED
     name = type(error).__name__
     return f"error: {name}: {error} (run with -v for the traceback)", Exit.FAILED
+
+
+def _described(error: AkoolError) -> tuple[str, Exit]:
+    if isinstance(error, AuthenticationError):
+        return f"error: authentication failed: {error.message}; {AUTH_HINT}", Exit.AUTH
+    if isinstance(error, TransportError):
+        where = os.environ.get("AKOOL_BASE_URL") or "https://openapi.akool.com"
+        return f"error: cannot reach {where}: {error}", Exit.UNREACHABLE
+    usage = isinstance(error, ValidationError | ConfigurationError)
+    return f"error: {error}", Exit.USAGE if usage else Exit.FAILED

@@ -35,6 +35,7 @@ from .._watchset import WatchSet
 from ._images import JobImage, job_images, reuse_saved
 from ._input import BulkItem
 from ._journal import ImageRecord, JobRecord, Journal, Press
+from ._lost import said_if_unrecorded
 from ._paths import GRID, image_name, inside, item_folder
 from ._states import FINISHED, ItemState
 
@@ -242,7 +243,8 @@ class ItemRunner:
                     if isinstance(exc, AuthenticationError | ConnectError):
                         self.on_fatal(exc)  # every other create would meet it too
                     return self._result(item, ItemState.FAILED, error=_reason(exc))
-                await self.journal.submitted(item.key, jobs)
+                with said_if_unrecorded(item, [job.id for job in jobs]):
+                    await self.journal.submitted(item.key, jobs)
                 self.stats.submitted += 1
         finally:
             self.budget.settle(cost, jobs, button=False)
@@ -423,7 +425,8 @@ class _Follow:
                 except AkoolError as exc:
                     self.lost.append(_missing(parent.id, button, _reason(exc)))
                     return
-                await runner.journal.pressed(item.key, parent.id, button.value, children[0])
+                with said_if_unrecorded(item, [children[0].id], f"press of {button.value}"):
+                    await runner.journal.pressed(item.key, parent.id, button.value, children[0])
         finally:
             runner.budget.settle(cost, children, button=True)
             runner.stats.credits = runner.budget.spent

@@ -122,9 +122,9 @@ async def run_bulk(
         prepare_folder, out_dir, journal_path, resume=resume))  # fmt: skip
     stats = stats or BulkStats()
     started = time.monotonic()
-    send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
-    run = BulkRun(stats, receive, out_dir, journal_path)
-    async with Journal(journal_path) as book:
+    async with Journal(journal_path) as book:  # first: a journal it cannot open leaks nothing
+        send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
+        run = BulkRun(stats, receive, out_dir, journal_path)
         spent = Budget(budget, await book.credits_spent())
         stats.credits = spent.spent
         runner = ItemRunner(
