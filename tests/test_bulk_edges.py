@@ -332,3 +332,36 @@ def test_an_output_folder_made_read_only_mid_run_is_one_line_and_resumes(
         assert set(item_states(out).values()) == {"done"}
         assert len(manifest(out)) == 24
         assert not server.counters.duplicate_creates
+
+
+# The command line under a file-size limit: past it every write fails (EFBIG), as on a
+# full disk, for root too; Python ignores SIGXFSZ, so the write fails instead of the process.
+FULL_DISK = [sys.executable, "-c", "import resource, sys; from akool_async._cli import main; "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000)); "
+             "sys.exit(main(sys.argv[1:]))"]  # fmt: skip
+
+
+def test_a_full_disk_mid_run_stops_in_one_line_and_loses_no_job(tmp_path: Path) -> None:
+    """The journal cannot grow mid-run: the run stops at once with one error line naming
+    it (exit 74), no traceback, a consistent journal, and every job the server made either
+    recorded or named on stderr; --resume then ends every line without paying twice."""
+    with served(attrs.evolve(FAST, time_scale=200)) as (server, env):
+        source, out = prompts(tmp_path / "p.jsonl", 60), tmp_path / "out"
+        argv = [str(source), "--out", str(out), "--rate", "3000", "--concurrency", "8", "-q"]
+        full = subprocess.run([*FULL_DISK, "bulk", *argv], env=env, text=True, timeout=120,
+                              capture_output=True, check=False)  # fmt: skip
+        assert full.returncode == 74, full.stderr
+        assert "Traceback" not in full.stderr
+        last = full.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: the journal {out / 'journal.sqlite'} cannot be written")
+        with sqlite3.connect(out / "journal.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            recorded = {job_id for (job_id,) in db.execute("SELECT job_id FROM jobs")}
+        made = {job.id for job in server.backend.jobs.values()}
+        assert len(made) < 60  # it stopped submitting
+        assert all(job_id in recorded or job_id in full.stderr for job_id in made)
+        result = bulk(env, *argv, "--resume")
+        assert result.returncode in (0, 1), result.stderr
+        assert set(item_states(out).values()) <= {"done", "uncertain"}
+        assert len(item_states(out)) == 60
+        assert not server.counters.duplicate_creates

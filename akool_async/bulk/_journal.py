@@ -136,13 +136,15 @@ class Journal:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._tasks is not None
         assert self._connection is not None
-        with anyio.CancelScope(shield=True):
-            await self.flush()  # even when cancelled: what was written stays written
-        self._tasks.cancel_scope.cancel()
-        await self._stack.aclose()
-        with anyio.CancelScope(shield=True):
-            connection, self._connection = self._connection, None
-            await self._run(connection.close)
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.flush()  # even when cancelled: what was written stays written
+        finally:  # a flush that failed (a full disk) must still leave the writer's task group
+            self._tasks.cancel_scope.cancel()
+            await self._stack.aclose()
+            with anyio.CancelScope(shield=True):
+                connection, self._connection = self._connection, None
+                await self._run(connection.close)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
