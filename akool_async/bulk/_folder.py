@@ -1,8 +1,9 @@
 """A journal belongs to its output folder: before a run touches either, what is there is
 checked against what was asked (``prepare_folder``).
 
-- Without ``resume``, a folder that holds a journal or results of an earlier run is
-  refused: starting over there would overwrite its images with other bytes.
+- Without ``resume``, a folder that holds a journal or results of an earlier run (a
+  manifest with rows, images in item folders) is refused: starting over there would
+  overwrite its images with other bytes.
 - With ``resume``, a journal that cannot be read (not a SQLite database, no permission)
   is refused, naming the file; so is a missing or empty journal while the folder holds
   results: the run would not know them and would pay for every line again.
@@ -23,7 +24,7 @@ import attrs
 
 from .._exceptions import AkoolError
 
-MANIFEST, GALLERY = "manifest.jsonl", "index.html"
+MANIFEST = "manifest.jsonl"
 _ITEM_FOLDER = re.compile(r"(id|line)-")
 # ``.<name>.<pid>-<hex>.part`` (``_download``); older ones have no pid: nobody writes them.
 _PART = re.compile(r"\..+\.(?:(?P<pid>\d+)-)?[0-9a-f]+\.part")
@@ -116,16 +117,15 @@ def _why(error: BaseException) -> str:
 
 
 def first_result(out_dir: Path) -> str | None:
-    """The first result of a run found in ``out_dir`` (its path inside), if any: the
-    manifest, the gallery, or a file in an item's folder."""
+    """The first result of a run found in ``out_dir`` (its path inside), if any: a
+    manifest with rows, or a file in an item's folder."""
     try:
         entries = list(os.scandir(out_dir))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    names = {entry.name for entry in entries}
-    for name in (MANIFEST, GALLERY):
-        if name in names:
-            return name
+    for entry in entries:  # a run that recorded nothing writes an empty manifest
+        if entry.name == MANIFEST and entry.is_file() and entry.stat().st_size > 0:
+            return entry.name
     for entry in entries:
         if entry.is_dir() and _ITEM_FOLDER.match(entry.name):
             with os.scandir(entry.path) as files:
