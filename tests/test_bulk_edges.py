@@ -31,6 +31,7 @@ from .test_bulk_cli import (
     manifest,
     prompts,
     served,
+    unmeasured,
 )
 
 FAST_IN_PROCESS = ["--rate", "3000", "--concurrency", "8"]
@@ -348,7 +349,9 @@ def test_a_full_disk_mid_run_stops_in_one_line_and_loses_no_job(tmp_path: Path) 
     with served(attrs.evolve(FAST, time_scale=200)) as (server, env):
         source, out = prompts(tmp_path / "p.jsonl", 60), tmp_path / "out"
         argv = [str(source), "--out", str(out), "--rate", "3000", "--concurrency", "8", "-q"]
-        full = subprocess.run([*FULL_DISK, "bulk", *argv], env=env, text=True, timeout=120,
+        # Unmeasured: coverage could not write its own data under the limit either.
+        full = subprocess.run([*FULL_DISK, "bulk", *argv], env=unmeasured(env), text=True,
+                              timeout=120,
                               capture_output=True, check=False)  # fmt: skip
         assert full.returncode == 74, full.stderr
         assert "Traceback" not in full.stderr
@@ -365,3 +368,30 @@ def test_a_full_disk_mid_run_stops_in_one_line_and_loses_no_job(tmp_path: Path) 
         assert set(item_states(out).values()) <= {"done", "uncertain"}
         assert len(item_states(out)) == 60
         assert not server.counters.duplicate_creates
+
+
+def test_a_resume_never_replaces_an_image_with_other_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where an image is to go, a file is there already: other bytes stay and the image is
+    saved beside it (``1~2.png``, named in the manifest); the same bytes (saved by a run
+    that died before recording it) are kept as they are, with no copy beside them."""
+    config = attrs.evolve(FAST, time_scale=1, durations=Fixed(86_400))
+    with served(config) as (server, env):
+        monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+        monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+        source, out = prompts(tmp_path / "p.jsonl", 2), tmp_path / "out"
+        assert run(str(source), "--out", str(out), "--job-timeout", "0.5", "-q") == 75
+        jobs = {job.prompt.rsplit(" ", 1)[-1]: job.id for job in server.backend.jobs.values()}
+        (out / "id-r0").mkdir()
+        (out / "id-r0" / "1.png").write_bytes(b"the user's own picture")
+        (out / "id-r1").mkdir()
+        (out / "id-r1" / "1.png").write_bytes(server.image_bytes(jobs["1"]))
+        clock = server.backend.clock
+        assert isinstance(clock, ScaledClock)
+        clock.resume_from(clock() + 86_401)
+        assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+        assert (out / "id-r0" / "1.png").read_bytes() == b"the user's own picture"
+        assert (out / "id-r0" / "1~2.png").read_bytes() == server.image_bytes(jobs["0"])
+        assert sorted(p.name for p in (out / "id-r1").iterdir()) == ["1.png"]
+        assert sorted(r["path"] for r in manifest(out)) == ["id-r0/1~2.png", "id-r1/1.png"]

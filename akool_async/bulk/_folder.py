@@ -15,6 +15,7 @@ checked against what was asked (``prepare_folder``).
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 import re
 import sqlite3
@@ -165,3 +166,32 @@ def _alive(pid: str | None) -> bool:
     except PermissionError:  # someone else's live process
         return True
     return True
+
+
+def free_target(folder: Path, path: Path) -> Path:
+    """Make ``folder``; ``path`` (in it), or the first free ``<stem>~<n><suffix>`` when a
+    file is there already: a save never replaces an image it did not make."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = path, 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.stem}~{n}{path.suffix}")
+    return target
+
+
+def same_or_beside(wanted: Path, saved: Path, sha256: str) -> Path:
+    """Where an image saved beside ``wanted`` (taken) ends: at ``wanted`` when that holds
+    the same bytes (an earlier run saved it, and died before recording it), else beside."""
+    existing = wanted.with_suffix(saved.suffix)
+    if saved != existing and existing.is_file() and _sha256(existing) == sha256:
+        saved.unlink()
+        return existing
+    return saved
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

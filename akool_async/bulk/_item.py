@@ -32,6 +32,7 @@ from .._models import Button, ImageJob, ImageStatus
 from .._polling import Result
 from .._requests import ButtonRequest
 from .._watchset import WatchSet
+from ._folder import free_target, same_or_beside
 from ._images import JobImage, job_images, reuse_saved
 from ._input import BulkItem
 from ._journal import ImageRecord, JobRecord, Journal, Press
@@ -455,10 +456,13 @@ class _Follow:
         path = inside(runner.out_dir, self.folder / name)
         near_expiry = job.created is not None and time.time() - job.created > NEAR_EXPIRY
         try:
-            await anyio.Path(self.folder).mkdir(parents=True, exist_ok=True)
+            target = await anyio.to_thread.run_sync(free_target, self.folder, path)
             async with runner.downloads.slot(job.created or time.time()):
-                saved = await runner.client.download(image.url, path)
-            path = await _fix_suffix(saved)
+                saved = await runner.client.download(image.url, target)
+            target = await _fix_suffix(saved)
+            if target.stem != path.stem:  # a file was there: never replaced by other bytes
+                target = await anyio.to_thread.run_sync(same_or_beside, path, target, saved.sha256)
+            path = target
         except AkoolError as exc:
             image.error = _reason(exc)
             await runner.journal.image_error(job.job_id, image.index, image.error)
