@@ -168,12 +168,13 @@ def _alive(pid: str | None) -> bool:
     return True
 
 
-def free_target(folder: Path, path: Path) -> Path:
+def free_target(folder: Path, path: Path, ours: bool = False) -> Path:
     """Make ``folder``; ``path`` (in it), or the first free ``<stem>~<n><suffix>`` when a
-    file is there already: a save never replaces an image it did not make."""
+    file is there already: a save never replaces a file it did not make (``ours``: the
+    journal recorded this file as this image, now damaged: it is replaced)."""
     folder.mkdir(parents=True, exist_ok=True)
     target, n = path, 1
-    while target.exists():
+    while target.exists() and not (ours and target == path):
         n += 1
         target = path.with_name(f"{path.stem}~{n}{path.suffix}")
     return target

@@ -25,6 +25,7 @@ class JobImage:
     path: Path | None = None
     sha256: str | None = None
     error: str | None = None
+    recorded: Path | None = None  # saved here by an earlier run, bytes changed since
 
 
 def job_images(job: ImageJob, *, save_grid: bool) -> list[JobImage]:
@@ -41,11 +42,14 @@ def job_images(job: ImageJob, *, save_grid: bool) -> list[JobImage]:
 
 async def reuse_saved(images: list[JobImage], saved: Mapping[int, tuple[str, str]]) -> None:
     """Mark the images an earlier run saved, ``index -> (path, sha256)``, as saved when
-    the file is still there and intact: they are not fetched again."""
+    the file is still there and intact: they are not fetched again. One whose file
+    changed is fetched again into the same place (the journal made it)."""
     for image in images:
         path, sha256 = saved.get(image.index, ("", ""))
         if path and sha256 and await _verified(path, sha256):
             image.path, image.sha256 = Path(path), sha256
+        elif path:  # the journal's own file, damaged: fetched again into its place
+            image.recorded = Path(path)
 
 
 async def _verified(name: str, sha256: str) -> bool:

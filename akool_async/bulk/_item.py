@@ -456,7 +456,8 @@ class _Follow:
         path = inside(runner.out_dir, self.folder / name)
         near_expiry = job.created is not None and time.time() - job.created > NEAR_EXPIRY
         try:
-            target = await anyio.to_thread.run_sync(free_target, self.folder, path)
+            target = await anyio.to_thread.run_sync(
+                free_target, self.folder, path, image.recorded == path)  # fmt: skip
             async with runner.downloads.slot(job.created or time.time()):
                 saved = await runner.client.download(image.url, target)
             target = await _fix_suffix(saved)
