@@ -54,8 +54,15 @@ def fault_line(fault: OSError | sqlite3.Error, journal: Path | None = None) -> s
     what = fault.strerror or str(fault)
     where = f" {fault.filename}" if fault.filename else ""
     journal_note = f" (the journal is {journal})" if journal is not None else ""
-    return (f"cannot write{where}: {what}: free some space or fix the permissions, {again}"
-            f"{journal_note}")  # fmt: skip
+    return f"cannot write{where}: {what}: {_remedy(fault.errno)}, {again}{journal_note}"
+
+
+def _remedy(number: int | None) -> str:
+    if number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "free some space"
+    if number in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "fix the permissions"
+    return "check the path"
 
 
 def _is_local(error: BaseException) -> bool:
