@@ -78,6 +78,7 @@ WEBHOOK_MAX_BODY = 64 * 1024  # bytes of a callback's body
 
 # Bulk runs.
 SHIELD_SECONDS = 60.0  # the longest a stopping run waits for a create already sent
+BULK_LEASE = 60.0  # an item's claim in a bulk journal, renewed every third of it
 
 # The shared PostgreSQL queue (``akool_async.workers``): seconds, and connections.
 QUEUE_CONNECTIONS = 3  # per process: threads (and connections) on the queue at once

@@ -148,9 +148,11 @@ def resumed_press(
 
 def images_to_save(job: ImageJob, *, save_grid: bool) -> tuple[ImageToSave, ...]:
     """What a completed job saves: each of its images (a grid's four parts, or the one
-    image; the grid itself when the parts never came), and its grid if asked for."""
-    kind = "grid" if job.parts_missing else "image"
-    images = [ImageToSave(k, kind, url, job.parts_missing) for k, url in enumerate(job.images, 1)]
+    image), and its grid if asked for. A grid whose parts never came saves its grid alone,
+    as a grid (index 0): there is no image k, as there is no part k to act on."""
+    if job.parts_missing:
+        return tuple(ImageToSave(GRID_INDEX, "grid", url, True) for url in job.images[:1])
+    images = [ImageToSave(k, "image", url) for k, url in enumerate(job.images, 1)]
     if save_grid and job.grid is not None:
         images.append(ImageToSave(GRID_INDEX, "grid", job.grid))
     return tuple(images)

@@ -25,12 +25,11 @@ import anyio
 import attrs
 
 from . import _follow_events as ev
+from . import _follow_io as fio
 from ._clock import wall_time
-from ._exceptions import AkoolError, JobTimeoutError, SubmissionUncertainError
 from ._follow import FollowMachine
 from ._follow_events import JobOutcome
 from ._models import Button, ImageJob
-from ._polling import Result
 from ._requests import ButtonRequest, SourcePromptRequest
 from ._watchset import WatchSet
 from ._workflow_client import WorkflowClient
@@ -200,7 +199,7 @@ class Generation:
                     raise RuntimeError(f"the follow machine is stuck: {machine.jobs}")
                 else:
                     job_id, result = await watch.next()
-                    event, now = _watched(job_id, result, seen), watch.last_arrival
+                    event, now = fio.watched(job_id, result, seen), watch.last_arrival
                 if event is not None:
                     pending.extend(machine.handle(event, now))
         finally:
@@ -217,14 +216,11 @@ class Generation:
         if isinstance(action, ev.Create | ev.Press):
             return await self._send(action)
         if isinstance(action, ev.LookUpButtons):
-            try:  # a callback carries no buttons
-                return ev.ButtonsLookedUp(await self._client.with_buttons(seen[action.job_id]))
-            except AkoolError as exc:
-                return ev.LookupFailed(action.job_id, exc)
+            return await fio.look_up(
+                action.job_id, lambda: self._client.with_buttons(seen[action.job_id])
+            )
         if isinstance(action, ev.Watch):
-            deadline = action.deadline
-            timeout = None if deadline is None else max(0.0, deadline - wall_time(watch.clock))
-            watch.add(action.job_id, timeout=timeout, age=action.age, grid=action.grid)
+            fio.watch(watch, action)
         elif isinstance(action, ev.Emit):
             self._emit_all([action])
         return None
@@ -235,34 +231,23 @@ class Generation:
         outcome, as it always was here), so the machine is told none."""
         request = action.request
         assert isinstance(request, SourcePromptRequest | ButtonRequest)  # v4 trees only
-        try:
+
+        async def submit() -> tuple[ImageJob, ...]:
             with anyio.CancelScope(shield=True):
                 jobs = await self._client.submit(request)
-        except AkoolError as exc:
-            self._left.update(getattr(exc, "job_ids", ()))
-            sent = isinstance(exc, SubmissionUncertainError)
-            if isinstance(action, ev.Create):
-                return ev.CreateFailed(exc, sent)
-            return ev.PressFailed(action.parent_id, action.button, exc, sent)
-        if isinstance(action, ev.Create):
-            return ev.Created(jobs)
-        return ev.Pressed(action.parent_id, action.button, jobs)
+            return jobs
+
+        event = await fio.send(action, submit)
+        if isinstance(event, ev.CreateFailed):
+            self._left.update(event.job_ids)
+            return attrs.evolve(event, job_ids=())
+        if isinstance(event, ev.PressFailed):
+            self._left.update(event.child_ids)
+            return attrs.evolve(event, child_ids=())
+        return event
 
     def _emit_all(self, actions: Iterable[ev.Action]) -> None:
         """The machine's outcomes, onto the consumer's queue (after a stop, only emits come)."""
         for action in actions:
             if isinstance(action, ev.Emit) and isinstance(outcome := action.what, ev.Outcome):
                 self._push(outcome)  # the machine's record is the public one
-
-
-def _watched(job_id: str, result: Result, seen: dict[str, ImageJob]) -> ev.Event:
-    """A watch set's outcome as the machine's event: a poll's answer has the job's buttons,
-    a callback's has not (the machine then asks for a look-up)."""
-    if isinstance(result, ImageJob):
-        seen[job_id] = result
-        if result.from_callback:
-            return ev.CallbackSeen(result)
-        return ev.StatusSeen(result)
-    if isinstance(result, JobTimeoutError):
-        return ev.TimedOut(job_id, result)
-    return ev.WatchFailed(job_id, result)

@@ -368,7 +368,8 @@ def grid_waits_for_its_parts(make: Make) -> None:
 
 
 def grid_given_up_on_parts(make: Make) -> None:
-    """Parts that never came (the planner gave up): the grid is saved as a stand-in."""
+    """Parts that never came (the planner gave up): the grid is saved as a stand-in,
+    as a grid (index 0, as bulk has always named it)."""
     machine = make(PromptRequest(prompt="v3 grid"), save=True)
     machine.start(0.0)
     (watch,) = of(machine.handle(ev.Created((queued("g"),)), 1.0), ev.Watch)
@@ -377,7 +378,7 @@ def grid_given_up_on_parts(make: Make) -> None:
     late = ImageJob(id="g", status=ImageStatus.COMPLETED, image="https://cdn.test/g.png",
                     parts_missing=True)  # fmt: skip
     (download,) = of(machine.handle(ev.StatusSeen(late), 3.0), ev.Download)
-    assert download.images == (jp.ImageToSave(1, "grid", "https://cdn.test/g.png", True),)
+    assert download.images == (jp.ImageToSave(0, "grid", "https://cdn.test/g.png", True),)
 
 
 def failures_of_jobs_and_downloads(make: Make) -> None:

@@ -279,7 +279,7 @@ LAYERS: dict[str, set[str]] = {
            "_requester", "_ratelimit", "_polling", "_watchset", "_download",
            "_save_images", "_background", "_shared_budget", "redis_budget"},
     "webhook": {"webhook"},
-    "generation": {"_orchestrator", "_workflow_client"},
+    "generation": {"_orchestrator", "_workflow_client", "_follow_io"},
     "client": {"_client", "_client_lifecycle", "_client_waiting", "_client_downloads",
                "_settings"},
     "bulk": {"bulk"},
@@ -318,10 +318,9 @@ def test_layers_import_only_from_below() -> None:
     }
 
 
-# Module size (issue 11: one job each, 450 lines at most). The one entry left goes when
-# the engine helper's bulk work splits ``bulk/_item.py``; the lead deletes it at merge.
+# Module size (issue 11: one job each, 450 lines at most); ``bulk/_item.py`` is split.
 MAX_LINES = 450
-OVERSIZED_FOR_NOW = {"akool_async.bulk._item"}
+OVERSIZED_FOR_NOW: set[str] = set()
 
 
 def line_counts() -> dict[str, int]:
@@ -396,10 +395,9 @@ def test_pure_decision_modules_do_no_io() -> None:
     assert found == []
 
 
-# The clock (issue 11): only ``_clock`` reads the time. The bulk modules listed are the
-# engine helper's (issue 11, step 2); they move to the clock with it.
-READS_TIME_FOR_NOW = {"akool_async.bulk._item", "akool_async.bulk._journal",
-                      "akool_async.bulk._runner"}  # fmt: skip
+# The clock (issue 11): only ``_clock`` reads the time (the bulk modules too, since the
+# bulk runner drives the follow machine).
+READS_TIME_FOR_NOW: set[str] = set()
 
 
 def reads_time(tree: ast.Module) -> bool:
@@ -424,3 +422,40 @@ def test_only_the_clock_reads_the_time() -> None:
     assert not reads_time(ast.parse("from . import time_scale\nnow()"))
     readers = {m for m, tree in SOURCES.items() if reads_time(tree)}
     assert readers - READS_TIME_FOR_NOW == {"akool_async._clock"}
+
+
+# The follow-up workflow (issue 11): pressing buttons on finished images is the follow
+# machine's, once. Outside it, only the client's own press endpoint builds a press, and
+# only the pure rules and the wire layer (and the emulator, the server side) read which
+# buttons a job offers or used.
+PRESS_BUILDERS = {"akool_async._follow", "akool_async._client", "akool_async._requests"}
+BUTTON_READERS = PRESS_BUILDERS | {
+    "akool_async._follow_items", "akool_async._models", "akool_async._converter",
+    "akool_async._grid",
+}  # fmt: skip
+
+
+def _uses(tree: ast.Module) -> tuple[bool, bool]:
+    """Whether ``tree`` builds a button press, and whether it reads a job's buttons."""
+    builds = reads = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            builds |= isinstance(func, ast.Name) and func.id == "ButtonRequest"
+            builds |= isinstance(func, ast.Attribute) and func.attr == "for_parent"
+        reads |= isinstance(node, ast.Attribute) and node.attr == "used_buttons"
+        reads |= isinstance(node, ast.Name | ast.Attribute) and (
+            getattr(node, "id", None) == "check_button_available"
+            or getattr(node, "attr", None) == "check_button_available"
+        )
+    return builds, reads
+
+
+def test_the_follow_up_workflow_is_implemented_once() -> None:
+    assert _uses(ast.parse("ButtonRequest(job_id='j', button=b)")) == (True, False)
+    assert _uses(ast.parse("x = parent.used_buttons")) == (False, True)
+    builders = {m for m, tree in SOURCES.items() if _uses(tree)[0]}
+    readers = {m for m, tree in SOURCES.items() if _uses(tree)[1]}
+    emulator = {m for m in readers if m.startswith("akool_async.emulator.")}
+    assert builders <= PRESS_BUILDERS
+    assert readers - emulator <= BUTTON_READERS

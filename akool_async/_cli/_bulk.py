@@ -97,6 +97,10 @@ def add_parser(commands: Any) -> None:
                         help="read and check the whole file, print the requests, images "
                         "and credits it would take and the lines it would refuse; "
                         "send nothing")  # fmt: skip
+    parser.add_argument("--lease", type=float, default=60.0, metavar="SECONDS",
+                        help="how long an item stays claimed by this process without word "
+                        "from it (processes sharing --out take over a killed one's items "
+                        "after this)")  # fmt: skip
     add_pricing(parser)
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
                         help="the async library to run on")  # fmt: skip
@@ -106,8 +110,8 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     journal: Path = args.journal or args.out / "journal.sqlite"
     input_file(args.prompts)
-    if args.concurrency < 1 or args.rate <= 0:
-        raise CLIError("--concurrency and --rate must be positive")
+    if args.concurrency < 1 or args.rate <= 0 or args.lease <= 0:
+        raise CLIError("--concurrency, --rate and --lease must be positive")
     if args.poll_floor is not None and not 0 < args.poll_floor < math.inf:
         raise CLIError(f"--poll-floor must be a number of seconds above 0, not {args.poll_floor}")
     if args.budget is not None and not 0 < args.budget < math.inf:
@@ -186,6 +190,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
                         resubmit_uncertain=args.resubmit_uncertain, stats=stats,
                         resume=args.resume, save_grid=args.save_grid,
                         job_timeout=args.job_timeout,
+                        lease=args.lease,
                     ) as bulk:  # fmt: skip
                         running.append(bulk)
                         await _follow(bulk, tally, display, outcomes, quiet=args.quiet)

@@ -7,8 +7,8 @@ runs them with a journal (see ``_journal``) and writes a manifest. The command l
 
 from ._folder import FolderHasResultsError, JournalExistsError, JournalUnreadableError
 from ._input import BulkItem, InputProblem, parse_record, read_items
-from ._item import BulkStats, ImageResult, ItemResult
 from ._manifest import Summary
+from ._results import BulkStats, ImageResult, ItemResult
 from ._runner import BulkRun, run_bulk
 from ._states import ItemState
 

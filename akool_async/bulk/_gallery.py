@@ -48,7 +48,7 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 def write_gallery(path: Path, manifest: Path, summary: Summary,
                   problems: Iterable[Problem]) -> Path:  # fmt: skip
     """Write the gallery atomically next to the manifest it is made from."""
-    partial = path.with_name(f".{path.name}.part")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")  # one per process
     with partial.open("w", encoding="utf-8") as out:
         _page(out, _records(manifest), summary, problems)
         out.flush()
@@ -79,6 +79,8 @@ def _page(out: TextIO, records: Iterator[dict[str, Any]], summary: Summary,
     )
     unsaved: list[dict[str, Any]] = []
     for record in records:
+        if record.get("kind") == "request":
+            continue  # a request with no job: among the problems
         if not record["ok"]:
             unsaved.append(record)
             continue

@@ -1,18 +1,23 @@
-"""An item's identity: a fingerprint of its normalised request.
+"""Which journalled item an input line is: its fingerprint and its key.
 
-The fingerprint is the SHA-256 of canonical JSON (sorted keys, no spaces, UTF-8) of the
-request as the API receives it and the buttons to press: it changes exactly when what
-would be paid for changes, and not with where the line is in its file. Pure: no I/O.
-
-(The same functions as the bulk journal's identity module of issue 12, which adds the
-SQLite journal's keys; both journals fingerprint alike.)
+A fingerprint is the SHA-256 of the normalised request (the request as sent, the
+follow-ups), so it does not depend on where the line is. A line with an ``id`` keeps
+``id:<id>`` as its key (a changed request under the same id is a new item: the old one is
+set aside, see ``BulkJournal.set_aside``); a line without one is known by its
+fingerprint and its occurrence among equal lines (``fp:<hash>:<n>``), never by its number,
+so inserting or moving lines changes nothing of what was done. Pure functions, apart
+from ``migrate`` (a journal keyed by line numbers, from before).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
+
+import attrs
 
 from .._converter import unstructure
 from ._input import BulkItem
@@ -27,3 +32,47 @@ def fingerprint_of(request: Mapping[str, object], follow_ups: Sequence[str]) -> 
 
 def fingerprint(item: BulkItem) -> str:
     return fingerprint_of(unstructure(item.request), [b.value for b in item.follow_ups])
+
+
+def line_key(digest: str, occurrence: int) -> str:
+    return f"fp:{digest[:32]}:{occurrence}"
+
+
+class Identities:
+    """Keys for the lines of one input, in order (equal lines without an id count up)."""
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+
+    def identify(self, item: BulkItem) -> tuple[BulkItem, str]:
+        """``item`` under its key, and its fingerprint."""
+        digest = fingerprint(item)
+        if item.user_id is not None:
+            return item, digest
+        occurrence = self._seen[digest]
+        self._seen[digest] += 1
+        return attrs.evolve(item, key=line_key(digest, occurrence)), digest
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Rekey the items of a journal from before fingerprints (``line:<n>``) by their
+    fingerprint, in one transaction, and fill in every item's fingerprint."""
+    rows = connection.execute(
+        "SELECT key, request, follow_ups FROM items WHERE fingerprint IS NULL ORDER BY line"
+    ).fetchall()
+    if not rows:
+        return
+    seen: Counter[str] = Counter()
+    with connection:
+        connection.execute("BEGIN IMMEDIATE")
+        for key, request, follow_ups in rows:
+            buttons = [b for b in (follow_ups or "").split(",") if b]
+            digest = fingerprint_of(json.loads(request or "{}"), buttons)
+            new = key
+            if key.startswith("line:"):
+                new, seen[digest] = line_key(digest, seen[digest]), seen[digest] + 1
+                for table, column in (("jobs", "item_key"), ("presses", "item_key")):
+                    connection.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?",  # noqa: S608
+                                       (new, key))  # fmt: skip
+            connection.execute("UPDATE items SET key = ?, fingerprint = ? WHERE key = ?",
+                               (new, digest, key))  # fmt: skip

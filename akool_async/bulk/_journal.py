@@ -16,16 +16,27 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.abc
 import attrs
 
-from .._models import ImageJob, ImageStatus
+from .._clock import SYSTEM_CLOCK
+from .._exceptions import AkoolError, ClaimLostError
+from .._models import ImageJob
+from ._identity import fingerprint_of, migrate
+from ._rows import (
+    IMAGE_COLUMNS,
+    JOB_COLUMNS,
+    ImageRecord,
+    JobRecord,
+    Press,
+    image_of,
+    job_of,
+)
 from ._states import FINISHED, ItemState, check_transition
 
 _SCHEMA = """
@@ -42,6 +53,8 @@ CREATE TABLE IF NOT EXISTS images (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, url TEXT,
     parts_missing INTEGER NOT NULL DEFAULT 0, path TEXT, sha256 TEXT, size INTEGER,
     near_expiry INTEGER, error TEXT, PRIMARY KEY (job_id, idx));
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY, fence INTEGER NOT NULL, owner TEXT, lease_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS presses (
     parent_id TEXT NOT NULL, button TEXT NOT NULL, item_key TEXT NOT NULL, child_id TEXT,
     PRIMARY KEY (parent_id, button));
@@ -54,53 +67,25 @@ _UNFINISHED = tuple(
 )
 
 
-@attrs.frozen
-class JobRecord:
-    job_id: str
-    item_key: str
-    parent_id: str | None
-    button: str | None
-    position: int
-    status: int | None
-    url: str | None
-    credits: float | None
-    created: float | None
-    submitted: float | None
-    finished: float | None
-    error: str | None
-    path: str | None
-    sha256: str | None
-    size: int | None
-    near_expiry: bool
+class JournalWriteError(AkoolError):
+    """The journal could not be written (disk full, read-only, damaged): the run stops
+    submitting; ``job_ids`` holds the jobs created whose ids could not be recorded."""
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status is not None and ImageStatus(self.status).is_terminal
+    hint = "Free space or fix the output folder, then run again with --resume"
+
+    def __init__(self, message: str, *, job_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
 
 
 @attrs.frozen
-class ImageRecord:
-    """One image of a job to save: ``index`` k is ``images[k-1]`` (0: the 2x2 grid);
-    ``kind`` is ``image`` or ``grid`` (``parts_missing``: the grid stands in for parts that
-    never came)."""
+class Guard:
+    """A write that may only happen while its item is claimed: ``fence`` by ``owner``,
+    with the lease still running (an intent: a process that lost its claim sends nothing)."""
 
-    job_id: str
-    index: int
-    kind: str
-    url: str | None
-    parts_missing: bool
-    path: str | None
-    sha256: str | None
-    size: int | None
-    near_expiry: bool
-    error: str | None
-
-
-@attrs.frozen
-class Press:
-    parent_id: str
-    button: str
-    child_id: str | None
+    key: str
+    fence: int
+    owner: str
 
 
 @attrs.define
@@ -108,6 +93,8 @@ class _Write:
     sql: str
     params: Sequence[Any]
     done: anyio.Event | None = None
+    guard: Guard | None = None
+    lost: bool = False  # the guard did not hold: nothing was written
 
 
 class Journal:
@@ -120,6 +107,7 @@ class Journal:
         self._pending: list[_Write] = []
         self._wake = anyio.Event()
         self._failure: BaseException | None = None
+        self._committing = False  # a batch is on its way to the file
         self._tasks: anyio.abc.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self.run = 0  # this run's number: a key it already recorded is a duplicate
@@ -127,7 +115,7 @@ class Journal:
         # next change against the table without a read; an item not here is looked up.
         self._states: dict[str, ItemState | None] = {}
 
-    async def __aenter__(self) -> Journal:
+    async def __aenter__(self) -> Self:
         self._connection = await self._run(self._connect)
         self._tasks = await self._stack.enter_async_context(anyio.create_task_group())
         await self._tasks.start(self._writer)
@@ -137,7 +125,7 @@ class Journal:
         assert self._tasks is not None
         assert self._connection is not None
         try:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), contextlib.suppress(JournalWriteError):
                 await self.flush()  # even when cancelled: what was written stays written
         finally:  # a flush that failed (a full disk) must still leave the writer's task group
             self._tasks.cancel_scope.cancel()
@@ -148,15 +136,36 @@ class Journal:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=60.0
+        )  # another process may hold the lock
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.executescript(_SCHEMA)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
+        for column, kind in (("fingerprint", "TEXT"), ("seen", "INTEGER"), ("sent", "REAL")):
+            if column not in columns:  # a journal from before identities
+                connection.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+        migrate(connection)
         with connection:
-            connection.execute("BEGIN")
-            cursor = connection.execute("INSERT INTO runs (started) VALUES (?)", (time.time(),))
+            connection.execute("BEGIN IMMEDIATE")
+            cursor = connection.execute(
+                "INSERT INTO runs (started) VALUES (?)", (SYSTEM_CLOCK.wall(),)
+            )
             self.run = int(cursor.lastrowid or 0)
         return connection
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection (on the journal's one thread: ``_run``)."""
+        assert self._connection is not None
+        return self._connection
+
+    async def state_of(self, key: str) -> ItemState | None:
+        """``key``'s state as the file holds it now (another process may have changed
+        it), remembered as the state its next change is checked against."""
+        rows = await self._query("SELECT state FROM items WHERE key = ?", (key,))
+        self._states[key] = state = ItemState(rows[0][0]) if rows else None
+        return state
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(function, *args, limiter=self._thread)
@@ -169,58 +178,83 @@ class Journal:
             await self._wake.wait()
             self._wake = anyio.Event()
             batch, self._pending = self._pending, []
+            self._committing = True
             try:
                 await self._run(self._commit, batch)
-            except BaseException as exc:
+            except (sqlite3.Error, OSError, UnicodeError) as exc:
+                # Disk full, read-only, corrupted: every write from now on fails at once
+                # (the run stops submitting); the writer stays, so nothing hangs on it.
                 self._failure = exc
-                raise
             finally:
+                self._committing = False
                 for write in batch:
                     if write.done is not None:
                         write.done.set()
 
     def _commit(self, batch: list[_Write]) -> None:
         assert self._connection is not None
-        with self._connection:  # one transaction: all of it or none
-            self._connection.execute("BEGIN")
+        connection = self._connection
+        # One transaction: all of it or none. IMMEDIATE: the write lock is taken first, so
+        # another process's commit never makes this one fail half way.
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
             for write in batch:
-                self._connection.execute(write.sql, write.params)
+                if write.guard is not None and not _holds(connection, write.guard):
+                    write.lost = True
+                    continue
+                connection.execute(write.sql, write.params)
 
-    async def _write(self, sql: str, params: Sequence[Any], *, durable: bool) -> None:
-        if self._failure is not None:
-            raise RuntimeError("the journal cannot be written") from self._failure
-        write = _Write(sql, params, anyio.Event() if durable else None)
+    async def _write(
+        self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None
+    ) -> None:
+        self._check_failure()
+        write = _Write(sql, params, anyio.Event() if durable or guard else None, guard)
         self._pending.append(write)
         self._wake.set()
         if write.done is not None:
             await write.done.wait()
-            if self._failure is not None:
-                raise RuntimeError("the journal cannot be written") from self._failure
+            self._check_failure()
+            if write.lost:
+                assert guard is not None
+                raise ClaimLostError(guard.key, guard.fence)
+
+    def _check_failure(self) -> None:
+        if self._failure is not None:
+            raise JournalWriteError(
+                f"the journal {self.path} cannot be written"
+                f" ({type(self._failure).__name__}: {self._failure})"
+            ) from self._failure
 
     async def flush(self) -> None:
-        """Wait until everything written so far is committed."""
-        if self._pending:
+        """Wait until everything written so far is committed (a batch being committed
+        too: a reader of its own must find it)."""
+        if self._pending or self._committing:
             await self._write("SELECT 1", (), durable=True)
 
     # -- items --------------------------------------------------------------------------
 
     async def intent(self, key: str, line: int, user_id: str | None, request: dict[str, Any],
-                     follow_ups: Sequence[str]) -> None:  # fmt: skip
-        """Before a create is sent: committed, so a crash leaves the item uncertain."""
+                     follow_ups: Sequence[str], *, guard: Guard | None = None) -> None:  # fmt: skip
+        """Before a create is sent: committed, so a crash leaves the item uncertain; with
+        a ``guard``, only while the item's claim holds (else ``ClaimLostError``)."""
         await self._change(key, ItemState.SUBMITTING)
         await self._write(
             "INSERT INTO items (key, line, user_id, prompt, request, follow_ups, state, updated,"
-            " run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-            " state = excluded.state, error = NULL, updated = excluded.updated, run = excluded.run",
+            " run, fingerprint, seen, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET state = excluded.state, error = NULL,"
+            " sent = excluded.sent,"
+            " updated = excluded.updated, run = excluded.run, line = excluded.line,"
+            " fingerprint = excluded.fingerprint, seen = MAX(COALESCE(seen, 0), excluded.seen)",
             (key, line, user_id, request.get("prompt"), json.dumps(request), ",".join(follow_ups),
-             ItemState.SUBMITTING.value, time.time(), self.run),
-            durable=True,
+             ItemState.SUBMITTING.value, SYSTEM_CLOCK.wall(), self.run,
+             fingerprint_of(request, follow_ups), self.run, SYSTEM_CLOCK.wall()),
+            durable=True, guard=guard,
         )  # fmt: skip
 
     async def submitted(self, key: str, jobs: Iterable[ImageJob], *, parent_id: str | None = None,
                         button: str | None = None) -> None:  # fmt: skip
         """The ids a create answered with: committed at once."""
-        now = time.time()
+        now = SYSTEM_CLOCK.wall()
         for position, job in enumerate(jobs, start=1):
             await self._write(
                 "INSERT OR IGNORE INTO jobs (job_id, item_key, parent_id, button, position,"
@@ -240,7 +274,7 @@ class Journal:
         await self._change(key, state)
         await self._write(
             "UPDATE items SET state = ?, error = ?, updated = ?, run = ? WHERE key = ?",
-            (state.value, error, time.time(), self.run, key),
+            (state.value, error, SYSTEM_CLOCK.wall(), self.run, key),
             durable=False,
         )  # fmt: skip
 
@@ -259,12 +293,15 @@ class Journal:
 
     # -- follow-ups ---------------------------------------------------------------------
 
-    async def press_intent(self, key: str, parent_id: str, button: str) -> None:
-        """Before a button is pressed: committed, like a create's intent."""
+    async def press_intent(
+        self, key: str, parent_id: str, button: str, *, guard: Guard | None = None
+    ) -> None:
+        """Before a button is pressed: committed (and guarded), like a create's intent."""
         await self._write(
             "INSERT OR IGNORE INTO presses (parent_id, button, item_key) VALUES (?, ?, ?)",
             (parent_id, button, key),
             durable=True,
+            guard=guard,
         )
 
     async def pressed(self, key: str, parent_id: str, button: str, child: ImageJob) -> None:
@@ -272,19 +309,24 @@ class Journal:
                           (child.id, parent_id, button), durable=False)  # fmt: skip
         await self.submitted(key, [child], parent_id=parent_id, button=button)
 
+    async def forget_press(self, parent_id: str, button: str) -> None:
+        """A press provably not made (refused): a resume may press it again."""
+        await self._write("DELETE FROM presses WHERE parent_id = ? AND button = ?",
+                          (parent_id, button), durable=False)  # fmt: skip
+
     # -- jobs ---------------------------------------------------------------------------
 
     async def job_ended(self, job: ImageJob, error: str | None = None) -> None:
         await self._write(
             "UPDATE jobs SET status = ?, url = ?, credits = COALESCE(?, credits), finished = ?,"
             " error = ? WHERE job_id = ?",
-            (int(job.status), job.url, job.deduction_credit, time.time(), error, job.id),
+            (int(job.status), job.url, job.deduction_credit, SYSTEM_CLOCK.wall(), error, job.id),
             durable=False,
         )
 
     async def job_error(self, job_id: str, error: str) -> None:
         await self._write("UPDATE jobs SET error = ?, finished = ? WHERE job_id = ?",
-                          (error, time.time(), job_id), durable=False)  # fmt: skip
+                          (error, SYSTEM_CLOCK.wall(), job_id), durable=False)  # fmt: skip
 
     async def saved(
         self, job_id: str, path: str, sha256: str, size: int, near_expiry: bool
@@ -334,10 +376,10 @@ class Journal:
 
     async def images_of(self, job_id: str) -> list[ImageRecord]:
         rows = await self._query(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx",  # noqa: S608
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx",  # noqa: S608
             (job_id,),
         )
-        return [_image(row) for row in rows]
+        return [image_of(row) for row in rows]
 
     # -- reading ------------------------------------------------------------------------
 
@@ -355,9 +397,9 @@ class Journal:
         return found
 
     async def jobs_of(self, key: str) -> list[JobRecord]:
-        rows = await self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
+        rows = await self._query(f"SELECT {JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
                                  " ORDER BY submitted, position", (key,))  # fmt: skip
-        return [_job(row) for row in rows]
+        return [job_of(row) for row in rows]
 
     async def presses_of(self, key: str) -> list[Press]:
         rows = await self._query(
@@ -392,55 +434,12 @@ class Journal:
         result: list[tuple[Any, ...]] = await self._run(run)
         return result
 
-    async def manifest_rows(self, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
-        """Every image with its item and job, for the manifest, a batch at a time: one row
-        per image of a job (a grid's parts, and the grid when saved), or one for a job
-        with no image recorded (failed, or from a journal older than per-image rows)."""
-        await self.flush()
-        offset = 0
-        width = len(_FIELDS)
-        while True:
-            rows = await self._query(
-                f"SELECT items.user_id, items.line, items.prompt, {_JOB_COLUMNS_QUALIFIED},"  # noqa: S608
-                f" {_IMAGE_COLUMNS_QUALIFIED}"
-                " FROM jobs JOIN items ON items.key = jobs.item_key"
-                " LEFT JOIN images ON images.job_id = jobs.job_id"
-                " ORDER BY items.line, jobs.submitted, jobs.position, images.idx = 0, images.idx"
-                " LIMIT ? OFFSET ?",
-                (batch, offset),
-            )
-            for user_id, line, prompt, *columns in rows:
-                job = _job(tuple(columns[:width]))
-                image = None if columns[width] is None else _image(tuple(columns[width:]))
-                yield {
-                    "id": user_id,
-                    "line": line,
-                    "prompt": prompt,
-                    **attrs.asdict(job),
-                    "image": image,
-                }
-            if len(rows) < batch:
-                return
-            offset += batch
 
-
-_FIELDS = [field.name for field in attrs.fields(JobRecord)]
-_JOB_COLUMNS = ", ".join(_FIELDS)
-_JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{name}" for name in _FIELDS)
-_IMAGE_FIELDS = [field.name for field in attrs.fields(ImageRecord)]
-_IMAGE_NAMES = ["idx" if name == "index" else name for name in _IMAGE_FIELDS]
-_IMAGE_COLUMNS = ", ".join(_IMAGE_NAMES)
-_IMAGE_COLUMNS_QUALIFIED = ", ".join(f"images.{name}" for name in _IMAGE_NAMES)
-
-
-def _image(row: tuple[Any, ...]) -> ImageRecord:
-    values = dict(zip(_IMAGE_FIELDS, row, strict=True))
-    values["near_expiry"] = bool(values["near_expiry"])
-    values["parts_missing"] = bool(values["parts_missing"])
-    return ImageRecord(**values)
-
-
-def _job(row: tuple[Any, ...]) -> JobRecord:
-    values = dict(zip(_FIELDS, row, strict=True))
-    values["near_expiry"] = bool(values["near_expiry"])
-    return JobRecord(**values)
+def _holds(connection: sqlite3.Connection, guard: Guard) -> bool:
+    """Whether ``guard``'s claim is still the item's, its lease running (in the writing
+    transaction: no other process can take the item over in between)."""
+    row = connection.execute(
+        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ? AND lease_until > ?",
+        (guard.key, guard.fence, guard.owner, SYSTEM_CLOCK.wall()),
+    ).fetchone()
+    return row is not None

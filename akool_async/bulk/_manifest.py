@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ import anyio
 import attrs
 
 from .._models import ImageStatus
-from ._journal import ImageRecord, Journal
+from ._journal import Journal
+from ._rows import (
+    IMAGE_COLUMNS_QUALIFIED,
+    JOB_COLUMNS_QUALIFIED,
+    JOB_FIELDS,
+    ImageRecord,
+    image_of,
+    job_of,
+)
 from ._states import ItemState
 
 
@@ -36,6 +45,9 @@ class Summary:
     seconds: float
     images_pending: int = 0  # still queued or running when the run stopped
     items_pending: int = 0
+    new: int = 0  # resuming: lines the journal had no item for (created now)
+    changed: int = 0  # resuming: lines whose request changed under their id (new items)
+    gone: tuple[str, ...] = ()  # journalled items no line of this input is (key, line)
 
     def lines(self) -> list[str]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.failures.items()))
@@ -50,9 +62,20 @@ class Summary:
             *(pending if self.images_pending or self.items_pending else []),
             f"uncertain: {self.uncertain} requests (may exist on the server; not resubmitted)",
             f"invalid input lines: {self.invalid}",
+            *self._identities(),
             f"credits spent: {self.credits:g}",
             f"wall time: {self.seconds:.1f} s",
         ]
+
+    def _identities(self) -> list[str]:
+        lines = []
+        if self.new or self.changed:
+            lines.append(f"new in the input: {self.new} requests, changed: {self.changed}"
+                         " (changed lines are new requests; the old ones are kept)")  # fmt: skip
+        if self.gone:
+            shown = ", ".join(self.gone[:10]) + (", ..." if len(self.gone) > 10 else "")
+            lines.append(f"no longer in the input: {len(self.gone)} requests ({shown})")
+        return lines
 
 
 @attrs.define
@@ -69,30 +92,77 @@ def is_pending(record: dict[str, Any]) -> bool:
     return not record["ok"] and not record["error"]
 
 
+_ROWS = (
+    f"SELECT items.user_id, items.line, items.prompt, items.state, {JOB_COLUMNS_QUALIFIED},"  # noqa: S608
+    f" {IMAGE_COLUMNS_QUALIFIED}"
+    " FROM jobs JOIN items ON items.key = jobs.item_key"
+    " LEFT JOIN images ON images.job_id = jobs.job_id"
+    " ORDER BY items.line, jobs.submitted, jobs.position, images.idx = 0, images.idx"
+)
+# Requests with no job to show: uncertain, refused, failed before a job existed.
+_REQUESTS = (
+    "SELECT user_id, line, prompt, state, error, sent, key FROM items"
+    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.item_key = items.key) ORDER BY line"
+)
+
+
 async def write_manifest(journal: Journal, out_dir: Path, path: Path) -> ImageCounts:
-    """Rewrite the manifest atomically; count the images done, failed (why) and pending."""
-    partial = path.with_name(f".{path.name}.part")
+    """Rewrite the manifest atomically, in one pass over one query on a thread of its own
+    (linear in its rows: no paging, no hop back to the event loop per row); count the
+    images done, failed (why) and pending."""
+    await journal.flush()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")  # one per process
+    return await anyio.to_thread.run_sync(_write_all, journal.path, out_dir, partial, path)
+
+
+def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> ImageCounts:
     counts = ImageCounts()
     credited: set[str] = set()  # a job's credits on its first row only: sums count it once
-    async with await anyio.open_file(partial, "w", encoding="utf-8") as file:
-        async for row in journal.manifest_rows():
-            record = _record(row, out_dir)
-            if record["job_id"] in credited:
-                record["credits"] = None
-            elif record["job_id"] is not None:
-                credited.add(record["job_id"])
-            if record["ok"]:
-                counts.done += 1
-            elif is_pending(record):
-                counts.pending += 1
-            else:
-                counts.failed += 1
-                counts.reasons[_reason(record)] += 1
-            await file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        await file.flush()
-        await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
-    await anyio.Path(partial).replace(path)
+    width = len(JOB_FIELDS)
+    connection = sqlite3.connect(journal)  # a reader of its own: the writer goes on
+    try:
+        with partial.open("w", encoding="utf-8") as file:
+            for user_id, line, prompt, state, *columns in connection.execute(_ROWS):
+                job = job_of(tuple(columns[:width]))
+                image = None if columns[width] is None else image_of(tuple(columns[width:]))
+                row = {"id": user_id, "line": line, "prompt": prompt, **attrs.asdict(job),
+                       "image": image}  # fmt: skip
+                record = {**_record(row, out_dir), "state": state}
+                if record["job_id"] in credited:
+                    record["credits"] = None
+                elif record["job_id"] is not None:
+                    credited.add(record["job_id"])
+                _count(counts, record)
+                file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for request in connection.execute(_REQUESTS):
+                file.write(json.dumps(_request(request), ensure_ascii=False) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    finally:
+        connection.close()
+    partial.replace(path)
     return counts
+
+
+def _request(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A request with no job: why (``state``, ``error``) and when its create left
+    (``submitted``: None if it never did)."""
+    user_id, line, prompt, state, error, sent, key = row
+    return {
+        "id": user_id, "line": line, "prompt": prompt, "kind": "request", "key": key,
+        "state": state, "job_id": None, "ok": False, "submitted": sent,
+        "error": error or f"the request is {state}",
+    }  # fmt: skip
+
+
+def _count(counts: ImageCounts, record: dict[str, Any]) -> None:
+    if record["ok"]:
+        counts.done += 1
+    elif is_pending(record):
+        counts.pending += 1
+    else:
+        counts.failed += 1
+        counts.reasons[_reason(record)] += 1
 
 
 def _record(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -124,8 +194,9 @@ def _reason(record: dict[str, Any]) -> str:
     return record["status"] or "unknown"
 
 
-async def summarise(journal: Journal, images: ImageCounts, *, invalid: int,
-                    seconds: float) -> Summary:  # fmt: skip
+async def summarise(journal: Journal, images: ImageCounts, *, invalid: int, seconds: float,
+                    new: int = 0, changed: int = 0,
+                    gone: tuple[str, ...] = ()) -> Summary:  # fmt: skip
     states = await journal.count_states()
     return Summary(
         images_done=images.done, images_failed=images.failed, failures=dict(images.reasons),
@@ -134,4 +205,5 @@ async def summarise(journal: Journal, images: ImageCounts, *, invalid: int,
         uncertain=states.get(ItemState.UNCERTAIN, 0), invalid=invalid,
         credits=await journal.credits_spent(), seconds=seconds,
         images_pending=images.pending, items_pending=states.get(ItemState.SUBMITTED, 0),
+        new=new, changed=changed, gone=gone,
     )  # fmt: skip

@@ -19,26 +19,35 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 import anyio
 import anyio.abc
+import attrs
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._arguments import MAX_WAIT_TIMEOUT, optional_timeout
 from .._client import AkoolClient
+from .._clock import SYSTEM_CLOCK
 from .._exceptions import AkoolError
 from ._budget import check_budget, held_back
 from ._folder import prepare_folder
 from ._gallery import Problem, write_gallery
+from ._gates import Budget, PriorityGate
+from ._identity import Identities
 from ._input import BulkItem, Entry, InputProblem
-from ._item import Budget, BulkStats, ItemResult, ItemRunner, PriorityGate
-from ._journal import Journal
+from ._item import LEASE_SECONDS, ItemRunner
+from ._journal import Journal, JournalWriteError
+from ._journal_follow import BulkJournal
 from ._manifest import Summary, summarise, write_manifest
+from ._results import BulkStats, ItemResult
 from ._states import ItemState
+from ._tree import Sending
 
 _LOOKUP_CHUNK = 256
+log = logging.getLogger("akool_async")
 MAX_LISTED = 10_000  # invalid lines kept for the gallery; the rest are only counted
 
 
@@ -55,10 +64,12 @@ class BulkRun:
         self.invalid_lines: list[tuple[int, str]] = []  # the first MAX_LISTED, for the gallery
         self.summary: Summary | None = None
         self.stopping = False
+        self.read_all = False  # the whole input was read (so what it lacks is known)
         self.interrupted = False
         self.error: AkoolError | None = None  # what stopped the run at once, raised at its end
         self._results = results
         self._cancel: anyio.CancelScope | None = None
+        self._sending: Sending | None = None  # creates and presses on their way
 
     def __aiter__(self) -> AsyncIterator[ItemResult]:
         return self._results.__aiter__()
@@ -69,13 +80,20 @@ class BulkRun:
         self.stopping = True
         if cancel_in_flight and self._cancel is not None:
             self.interrupted = True
+            self._stop_sending()
             self._cancel.cancel()
+
+    def _stop_sending(self) -> None:
+        """From now on, a create or press on its way has a bounded time to answer."""
+        if self._sending is not None:
+            self._sending.stop()
 
     def _abort(self, error: AkoolError) -> None:
         """An error every request would meet (credentials refused): stop at once."""
         if self.error is None:
             self.error = error
             self.stopping = True
+            self._stop_sending()
             if self._cancel is not None:
                 self._cancel.cancel()
 
@@ -94,6 +112,7 @@ async def run_bulk(
     save_grid: bool = False,
     resume: bool = False,
     job_timeout: float | None = None,
+    lease: float = LEASE_SECONDS,
 ) -> AsyncIterator[BulkRun]:
     """Run every entry (see the module docstring); the journal defaults to
     ``<out_dir>/journal.sqlite`` and the manifest is ``<out_dir>/manifest.jsonl``.
@@ -112,6 +131,11 @@ async def run_bulk(
     would exceed are answered ``ItemState.BUDGET``, to the end of the input.
     ``job_timeout``: seconds each job is followed (None: until it ends); a job past it is
     left running on the server, its item recorded as submitted, for a resume to follow.
+
+    Several processes may run on one journal (``resume=True``): each item is claimed for
+    ``lease`` seconds at a time (renewed while worked on; a stalled process's items are
+    taken over once its lease runs out, a killed one's at once), so they share the work
+    and never create one item twice.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -121,8 +145,8 @@ async def run_bulk(
     await anyio.to_thread.run_sync(functools.partial(
         prepare_folder, out_dir, journal_path, resume=resume))  # fmt: skip
     stats = stats or BulkStats()
-    started = time.monotonic()
-    async with Journal(journal_path) as book:  # first: a journal it cannot open leaks nothing
+    started = SYSTEM_CLOCK.now()
+    async with BulkJournal(journal_path) as book:  # first: a journal it cannot open leaks nothing
         send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
         run = BulkRun(stats, receive, out_dir, journal_path)
         spent = Budget(budget, await book.credits_spent())
@@ -131,8 +155,9 @@ async def run_bulk(
             client, journal=book, out_dir=out_dir, budget=spent,
             downloads=PriorityGate(max(1, concurrency)), stats=stats,
             resubmit_uncertain=resubmit_uncertain, save_grid=save_grid,
-            on_fatal=run._abort, job_timeout=job_timeout,
+            on_fatal=run._abort, job_timeout=job_timeout, lease=lease,
         )  # fmt: skip
+        run._sending = runner.sending
         try:
             async with anyio.create_task_group() as tasks:
                 run._cancel = tasks.cancel_scope
@@ -140,28 +165,50 @@ async def run_bulk(
                     tuple[BulkItem, ItemState | None]
                 ]()
                 in_flight: set[str] = set()
-                tasks.start_soon(
-                    functools.partial(
-                        _feed, entries, journal=book, items=items, results=send.clone(), run=run,
-                        budget=spent, in_flight=in_flight,
-                    )
-                )  # fmt: skip
+                tasks.start_soon(_guarded, run, functools.partial(
+                    _feed, entries, journal=book, items=items, results=send.clone(), run=run,
+                    budget=spent, in_flight=in_flight,
+                ))  # fmt: skip
+                workers = _Workers(runner, in_flight, run)
                 for _ in range(concurrency):
-                    tasks.start_soon(_work, runner, taken.clone(), send.clone(), in_flight)
+                    tasks.start_soon(workers.work, taken.clone(), send.clone())
                 taken.close()
                 send.close()
                 yield run
                 tasks.start_soon(_drain, receive)  # results nobody reads must not block workers
         finally:
             receive.close()  # a run stopped early leaves results nobody will read
+            if isinstance(run.error, JournalWriteError):
+                raise _unrecorded(run.error, runner.unrecorded) from run.error
             with anyio.CancelScope(shield=True):
                 images = await write_manifest(book, out_dir, run.manifest_path)
+                gone = await book.gone() if run.read_all else []
                 run.summary = await summarise(
-                    book, images, invalid=stats.invalid, seconds=time.monotonic() - started
-                )
+                    book, images, invalid=stats.invalid, seconds=SYSTEM_CLOCK.now() - started,
+                    new=stats.new, changed=stats.changed,
+                    gone=tuple(f"{key} (line {line})" for key, line in gone),
+                )  # fmt: skip
                 await _gallery(book, run, run.summary)
     if run.error is not None:
         raise run.error
+
+
+async def _guarded(run: BulkRun, work: Callable[[], Awaitable[None]]) -> None:
+    """``work()``; a journal that cannot be written stops the run (never a raw group)."""
+    try:
+        await work()
+    except JournalWriteError as exc:
+        run._abort(exc)
+
+
+def _unrecorded(error: JournalWriteError, job_ids: list[str]) -> JournalWriteError:
+    """The journal's failure, naming the jobs created whose ids it could not keep (the
+    user's only record of them: they may be charged)."""
+    if not job_ids:
+        return error
+    ids = ", ".join(job_ids)  # each was logged as it was lost (``_lost``)
+    return JournalWriteError(f"{error.message}; jobs created but not journalled: {ids}",
+                             job_ids=tuple(job_ids))  # fmt: skip
 
 
 async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
@@ -182,7 +229,7 @@ async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
 async def _feed(
     entries: AsyncIterable[Entry] | Iterable[Entry],
     *,
-    journal: Journal,
+    journal: BulkJournal,
     items: anyio.abc.ObjectSendStream[tuple[BulkItem, ItemState | None]],
     results: anyio.abc.ObjectSendStream[ItemResult],
     run: BulkRun,
@@ -195,6 +242,8 @@ async def _feed(
     items read and not yet finished (a set no larger than what is in flight).
     """
     batch: list[BulkItem] = []
+    identities, prints = Identities(), dict[str, str]()  # the batch's fingerprints
+    resuming = bool(await journal.count_states())
 
     async def problem(line: int, reason: str) -> None:
         run.stats.invalid += 1
@@ -203,13 +252,23 @@ async def _feed(
         await results.send(ItemResult(line, None, None, ItemState.INVALID, error=reason))
 
     async def flush() -> None:
-        states = await journal.states([item.key for item in batch])
+        found = await journal.recorded([item.key for item in batch])
         for item in batch:
-            state, writer = states.get(item.key, (None, None))
-            if writer == journal.run:
+            known, digest = found.get(item.key), prints.pop(item.key)
+            if known is not None and known.run == journal.run:
                 in_flight.discard(item.key)
                 await problem(item.line, "an id already used earlier in this input")
                 continue
+            state = None if known is None else known.state
+            if known is not None and known.fingerprint not in (None, digest):
+                assert known.fingerprint is not None
+                await journal.set_aside(item.key, known.fingerprint)  # a changed line: new
+                run.stats.changed += 1
+                state = None
+            elif known is not None:
+                await journal.saw(item.key, item.line)
+            elif resuming:
+                run.stats.new += 1
             await items.send((item, state))
         batch.clear()
 
@@ -224,29 +283,62 @@ async def _feed(
             if budget.exhausted:  # read on, to account for every line the budget holds back
                 await results.send(held_back(entry))
                 continue
-            if entry.key in in_flight:
-                await problem(entry.line, "an id already used earlier in this input")
+            item, digest = identities.identify(entry)
+            if item.key in in_flight:
+                await problem(item.line, "an id already used earlier in this input")
                 continue
-            in_flight.add(entry.key)
-            batch.append(entry)
+            in_flight.add(item.key)
+            prints[item.key] = digest
+            batch.append(item)
             if len(batch) >= _LOOKUP_CHUNK:
                 await flush()
+        else:
+            run.read_all = True
         await flush()
 
 
-async def _work(
-    runner: ItemRunner,
-    items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, ItemState | None]],
-    results: anyio.abc.ObjectSendStream[ItemResult],
-    in_flight: set[str],
-) -> None:
-    async with items, results:
-        async for item, state in items:
-            try:
-                result = await runner.run(item, state)
-            finally:
-                in_flight.discard(item.key)
-            await results.send(result)
+@attrs.define
+class _Workers:
+    """What the workers share: one runs items as they come; one another process holds
+    is put off until the input is done (the two then work on different items), and
+    waited for then."""
+
+    runner: ItemRunner
+    in_flight: set[str]
+    run: BulkRun
+    later: list[tuple[BulkItem, ItemState | None]] = attrs.Factory(list)
+
+    async def work(
+        self,
+        items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, ItemState | None]],
+        results: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        async with items, results:
+            async for item, state in items:
+                await _guarded(self.run, functools.partial(self._one, item, state, results))
+            while self.later and not self.run.stopping:
+                item, state = self.later.pop(0)
+                one = functools.partial(self._one, item, state, results, wait=True)
+                await _guarded(self.run, one)
+
+    async def _one(
+        self,
+        item: BulkItem,
+        state: ItemState | None,
+        results: MemoryObjectSendStream[ItemResult],
+        *,
+        wait: bool = False,
+    ) -> None:
+        try:
+            result = await self.runner.run(item, state, wait=wait)
+        except BaseException:
+            self.in_flight.discard(item.key)
+            raise
+        if result is None:
+            self.later.append((item, state))  # its key stays in flight: a repeat is refused
+            return
+        self.in_flight.discard(item.key)
+        await results.send(result)
 
 
 async def _drain(results: anyio.abc.ObjectReceiveStream[ItemResult]) -> None:

@@ -1,0 +1,376 @@
+"""The bulk runner's driver of THE follow machine (``_follow``): one request's tree, from
+its create (or its journal, when resuming) to its images on disk.
+
+The loop is the one of docs/one-engine.md: run the machine's actions in order, feed it
+what came of them. Creates and presses are awaited one at a time; watch outcomes and
+downloads arrive on one stream from tasks of the tree's own. Every ``Record`` goes to the
+journal (``FollowJournal.write``) under the item's claim, and to the ``Tally`` the
+``ItemResult`` is built from.
+
+A create or press is shielded from cancellation from the moment its intent is written:
+its answer (the ids) is let come and is journalled even when the run stops. Only a
+stopping run bounds that wait (``SHIELD_SECONDS``, set by ``Sending.stop``): a create that
+answers later than that is uncertain, never lost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import anyio.abc
+import attrs
+from anyio.streams.memory import MemoryObjectSendStream
+
+from .. import _follow_events as ev
+from .. import _follow_io as fio
+from .. import _journal_protocol as jp
+from .._client import AkoolClient
+from .._clock import SYSTEM_CLOCK
+from .._defaults import NEAR_EXPIRY, SHIELD_SECONDS
+from .._exceptions import AkoolError, AuthenticationError, ConnectError, SubmissionUncertainError
+from .._follow import FollowMachine
+from .._follow_items import GRID_INDEX
+from .._models import ImageJob, ImageStatus
+from .._watchset import WatchSet
+from ._folder import free_target, same_or_beside
+from ._gates import Budget, PriorityGate
+from ._images import fix_suffix, verified
+from ._input import BulkItem
+from ._journal import JournalWriteError
+from ._journal_follow import BulkJournal
+from ._lost import said_if_unrecorded
+from ._paths import image_name, inside, item_folder
+from ._results import BulkStats, ItemResult, Tally
+from ._states import ItemState
+
+_STATES = {
+    ev.Verdict.DONE: ItemState.DONE,
+    ev.Verdict.FAILED: ItemState.FAILED,
+    ev.Verdict.UNCERTAIN: ItemState.UNCERTAIN,
+    ev.Verdict.REFUSED: ItemState.FAILED,  # the journal's refused: a resume sends it again
+}
+_OVER_BUDGET = "the credit budget would be exceeded"
+TIMED_OUT = "timed out (--job-timeout): left running on the server; --resume follows it again"
+
+Arrival = tuple[ev.Event, float]
+
+
+class Sending:
+    """The creates and presses on their way, shielded; a stopping run gives them
+    ``SHIELD_SECONDS`` more to answer (never less, never before it stops)."""
+
+    def __init__(self) -> None:
+        self._scopes: set[anyio.CancelScope] = set()
+        self.deadline = math.inf
+
+    def shield(self, scope: anyio.CancelScope) -> None:
+        scope.shield, scope.deadline = True, self.deadline
+        self._scopes.add(scope)
+
+    def done(self, scope: anyio.CancelScope) -> None:
+        self._scopes.discard(scope)
+
+    def stop(self) -> None:
+        if self.deadline == math.inf:
+            self.deadline = anyio.current_time() + SHIELD_SECONDS
+        for scope in self._scopes:
+            scope.deadline = min(scope.deadline, self.deadline)
+
+
+def _ids(event: ev.Event) -> list[str]:
+    """The job ids an answer to a create or press brought."""
+    if isinstance(event, ev.Created | ev.Pressed):
+        return [job.id for job in (event.jobs if isinstance(event, ev.Created) else event.children)]
+    if isinstance(event, ev.CreateFailed):
+        return list(event.job_ids)
+    return list(event.child_ids) if isinstance(event, ev.PressFailed) else []
+
+
+class Runner(Protocol):
+    """What a tree's driver shares with the other items of its run (``ItemRunner``)."""
+
+    client: AkoolClient
+    journal: BulkJournal
+    out_dir: Path
+    budget: Budget
+    downloads: PriorityGate
+    stats: BulkStats
+    save_grid: bool
+    job_timeout: float | None
+    on_fatal: Callable[[AkoolError], None]
+    sending: Sending
+    unrecorded: list[str]  # job ids created whose record could not be written
+
+    def payload(self, item: BulkItem) -> dict[str, object]: ...
+
+
+class TreeDriver:
+    """Drives one item's tree to its end; ``run(history)`` (None: a new create)."""
+
+    def __init__(self, runner: Runner, item: BulkItem, claim: jp.Claim,
+                 cost: float = 0.0) -> None:  # fmt: skip
+        self.runner, self.item, self.claim, self.cost = runner, item, claim, cost
+        self.machine = FollowMachine(
+            item.request, item.follow_ups, save=True, save_grid=runner.save_grid,
+            job_timeout=runner.job_timeout, payload=runner.payload(item),
+        )  # fmt: skip
+        self.tally = Tally()
+        self.files: dict[tuple[str, int], tuple[str, str]] = {}  # saved before: path, sha256
+        self.seen: dict[str, ImageJob] = {}
+        self.intended = False  # the create's intent is in the journal
+        self.left_running = False  # a job timed out: the item stays submitted, to resume
+        self._watching = anyio.Event()
+        self._busy = 0  # downloads in flight
+
+    async def run(self, history: jp.History | None) -> ItemResult:
+        machine, runner = self.machine, self.runner
+        watch = runner.client.watch()
+        send, arrivals = anyio.create_memory_object_stream[Arrival](math.inf)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._pump, watch, send)
+                if history is None:
+                    pending = deque(machine.start(SYSTEM_CLOCK.wall()))
+                else:
+                    pending = deque(
+                        machine.resume(await self._recall(history), SYSTEM_CLOCK.wall())
+                    )
+                while pending or not machine.settled:
+                    if pending:
+                        await self._execute(pending.popleft(), pending, watch, tasks, send)
+                        continue
+                    waiting = arrivals.statistics().current_buffer_used
+                    if watch.idle and not self._busy and not waiting:  # pragma: no cover - a bug
+                        raise RuntimeError(f"the follow machine is stuck: {machine.jobs}")
+                    event, now = await arrivals.receive()
+                    await self._handle(event, now, pending)
+                tasks.cancel_scope.cancel()
+        finally:
+            send.close()
+            arrivals.close()
+            runner.stats.running -= len(watch.close())
+            if not machine.settled:
+                machine.handle(
+                    ev.Cancelled(), SYSTEM_CLOCK.wall()
+                )  # emits only: the journal keeps it
+        return self._result()
+
+    # -- the loop's parts ---------------------------------------------------------------
+
+    async def _handle(self, event: ev.Event, now: float, pending: deque[ev.Action]) -> None:
+        self._count(event)
+        pending.extend(self.machine.handle(event, now))
+
+    async def _execute(self, action: ev.Action, pending: deque[ev.Action], watch: WatchSet,
+                       tasks: anyio.abc.TaskGroup,
+                       send: MemoryObjectSendStream[Arrival]) -> None:  # fmt: skip
+        if isinstance(action, ev.Create | ev.Press):
+            await self._send(action, pending)
+        elif isinstance(action, ev.Watch):
+            self.runner.stats.running += 1
+            fio.watch(watch, action)
+            self._watching.set()
+        elif isinstance(action, ev.LookUpButtons):
+            job = self.seen[action.job_id]
+            event = await fio.look_up(action.job_id, lambda: self.runner.client.with_buttons(job))
+            await self._handle(event, SYSTEM_CLOCK.wall(), pending)
+        elif isinstance(action, ev.Download):
+            for image in action.images:
+                self._busy += 1
+                tasks.start_soon(self._download, action, image, send)
+        elif isinstance(action, ev.Record):
+            await self._record(action.entry)
+
+    async def _pump(self, watch: WatchSet, send: MemoryObjectSendStream[Arrival]) -> None:
+        """Watch outcomes onto the tree's stream, as the machine's events."""
+        while True:
+            try:
+                job_id, result = await watch.next()
+            except LookupError:  # nothing watched now: wait for the next Watch
+                self._watching = anyio.Event()
+                await self._watching.wait()
+                continue
+            self.runner.stats.running -= 1
+            send.send_nowait((fio.watched(job_id, result, self.seen), watch.last_arrival))
+
+    async def _record(self, entry: jp.Entry) -> None:
+        if isinstance(entry, jp.JobError) and entry.left_running:
+            self.left_running = True  # not ended: the journal keeps it running, to resume
+            return
+        if isinstance(entry, jp.TreeSettled) and self.left_running:
+            return  # the item stays submitted: a resume follows its jobs again
+        self.tally.take(entry)
+        await self.runner.journal.write(self.claim, [entry])
+
+    # -- creates and presses ------------------------------------------------------------
+
+    async def _send(self, action: ev.Create | ev.Press, pending: deque[ev.Action]) -> None:
+        """Send a create or press, its intent journalled first; its answer and what the
+        machine records of it are written shielded, so a stop cannot lose its ids."""
+        runner, sending = self.runner, self.runner.sending
+        cost = self.cost if isinstance(action, ev.Create) else runner.budget.button_cost
+        if isinstance(action, ev.Press) and not runner.budget.reserve(cost):
+            runner.stats.over_budget += 1
+            await self._handle(
+                fio.failed(action, AkoolError(_OVER_BUDGET)), SYSTEM_CLOCK.wall(), pending
+            )
+            return
+        scope = anyio.CancelScope()
+
+        async def intent() -> None:
+            sending.shield(scope)  # from here on it is on its way: let it answer
+            await runner.journal.write(self.claim, [action.intent])
+            self.intended = True
+
+        request = action.request
+        event: ev.Event | None = None
+        jobs: tuple[ImageJob, ...] = ()
+        try:
+            with scope:
+                event = await fio.send(
+                    action, lambda: runner.client.submit(request, before_send=intent)
+                )
+            sending.done(scope)
+            if event is None:  # a stopping run's wait ran out, the answer never came
+                error = SubmissionUncertainError(
+                    "stopped while creating: the answer never came", request=request
+                )
+                event = fio.failed(action, error)
+            jobs = event.jobs if isinstance(event, ev.Created) else ()
+            jobs = event.children if isinstance(event, ev.Pressed) else jobs
+            with anyio.CancelScope(shield=True):
+                await self._answered(action, event, pending)
+        finally:
+            sending.done(scope)
+            runner.budget.settle(cost, jobs, button=isinstance(action, ev.Press))
+            runner.stats.credits = runner.budget.spent
+
+    async def _answered(self, action: ev.Create | ev.Press, event: ev.Event,
+                        pending: deque[ev.Action]) -> None:  # fmt: skip
+        """The machine's records of an answer, written at once (the ids above all)."""
+        if isinstance(event, ev.CreateFailed) and not event.sent and not event.job_ids:
+            if not self.intended:  # refused before it left: its intent is recorded all the same
+                assert isinstance(action, ev.Create)
+                await self.runner.journal.write(self.claim, [action.intent])
+            if isinstance(event.error, AuthenticationError | ConnectError):
+                self.runner.on_fatal(event.error)  # every other create would meet it too
+        if isinstance(event, ev.Created | ev.CreateFailed) and (
+            isinstance(event, ev.Created) or event.job_ids
+        ):
+            self.runner.stats.submitted += 1
+        actions = self.machine.handle(event, SYSTEM_CLOCK.wall())
+        what = "create" if isinstance(action, ev.Create) else f"press of {action.button.value}"
+        try:
+            with said_if_unrecorded(self.item, _ids(event), what):  # a warning names them
+                for follow in actions:
+                    if isinstance(follow, ev.Record) and follow.entry.durable:
+                        await self._record(follow.entry)
+                    else:
+                        pending.append(follow)
+        except JournalWriteError:
+            # Created, and its ids cannot be recorded: they must not be lost silently.
+            self.runner.unrecorded.extend(_ids(event))
+            raise
+
+    # -- downloads ----------------------------------------------------------------------
+
+    async def _download(self, action: ev.Download, image: jp.ImageToSave,
+                        send: MemoryObjectSendStream[Arrival]) -> None:  # fmt: skip
+        """Save one image (unless a verified copy from an earlier run is there)."""
+        job_id, index = action.job_id, image.index
+        try:
+            event = await self._reuse(job_id, index) or await self._fetch(action, image)
+            send.send_nowait((event, SYSTEM_CLOCK.wall()))
+        finally:
+            self._busy -= 1
+
+    async def _reuse(self, job_id: str, index: int) -> ev.Saved | None:
+        path, sha256 = self.files.get((job_id, index), ("", ""))
+        if path and sha256 and await verified(path, sha256):
+            return ev.Saved(job_id, index, path, sha256, (await anyio.Path(path).stat()).st_size)
+        return None
+
+    async def _fetch(self, action: ev.Download, image: jp.ImageToSave) -> ev.Saved | ev.SaveFailed:
+        runner, job_id = self.runner, action.job_id
+        count = sum(1 for (job, index) in self.machine.images
+                    if job == job_id and index != GRID_INDEX)  # fmt: skip
+        button = None if action.button is None else action.button.value
+        name = image_name(action.position, button, action.parent_position, ".png",
+                          index=image.index, count=count)  # fmt: skip
+        created = self.tally.created(job_id)
+        near_expiry = created is not None and SYSTEM_CLOCK.wall() - created > NEAR_EXPIRY
+        try:
+            path = await anyio.to_thread.run_sync(self._place, name)
+            ours = Path(self.files.get((job_id, image.index), ("", ""))[0]) == path
+            target = await anyio.to_thread.run_sync(free_target, path.parent, path, ours)
+            async with runner.downloads.slot(created or SYSTEM_CLOCK.wall()):
+                saved = await runner.client.download(image.url, target)
+            target = await fix_suffix(saved)
+            if target.stem != path.stem:  # a file was there: never replaced by other bytes
+                target = await anyio.to_thread.run_sync(same_or_beside, path, target, saved.sha256)
+            path = target
+        except AkoolError as exc:
+            return ev.SaveFailed(job_id, image.index, exc)
+        runner.stats.downloaded += 1
+        return ev.Saved(job_id, image.index, str(path), saved.sha256, saved.size, near_expiry)
+
+    def _place(self, name: str) -> Path:
+        """Where image ``name`` goes, its folder made (in a thread: paths are resolved to
+        check they stay in the output folder, which is I/O)."""
+        out_dir, item = self.runner.out_dir, self.item
+        folder = item_folder(out_dir, item.user_id, item.line)
+        folder.mkdir(parents=True, exist_ok=True)
+        return inside(out_dir, folder / name)
+
+    # -- resuming and ending ------------------------------------------------------------
+
+    async def _recall(self, history: jp.History) -> jp.History:
+        """What the journal recorded, with only the saved files still intact on disk
+        counted as saved (the rest is fetched again)."""
+        journal = self.runner.journal
+        self.files = await journal.saved_files(self.claim.key)
+        details = await journal.job_details(self.claim.key)
+        jobs = []
+        for recorded in history.jobs:
+            intact = frozenset([index for index in recorded.saved
+                                if await self._reuse(recorded.job_id, index)])  # fmt: skip
+            known = attrs.evolve(recorded, saved=intact)
+            created, credits, error = details.get(known.job_id, (None, None, None))
+            self.tally.recall(known, created, credits, error)
+            for index in intact:
+                path, sha256 = self.files[(known.job_id, index)]
+                self.tally.jobs[known.job_id].images[index].path = Path(path)
+                self.tally.jobs[known.job_id].images[index].sha256 = sha256
+            jobs.append(known)
+        return jp.History(tuple(jobs), history.presses)
+
+    def _count(self, event: ev.Event) -> None:
+        stats = self.runner.stats
+        if isinstance(event, ev.StatusSeen | ev.CallbackSeen) and event.job.is_terminal:
+            stats.finished += 1
+            stats.failed += event.job.status != ImageStatus.COMPLETED
+        elif isinstance(event, ev.WatchFailed | ev.TimedOut):
+            stats.failed += 1
+            if isinstance(event.error, AuthenticationError):
+                self.runner.on_fatal(event.error)
+
+    def _result(self) -> ItemResult:
+        how, error = self.machine.verdict()
+        item, stats = self.item, self.runner.stats
+        if self.left_running:
+            return ItemResult(item.line, item.key, item.user_id, ItemState.SUBMITTED,
+                              self.tally.results(), TIMED_OUT)  # fmt: skip
+        if how is ev.Verdict.STOPPED:
+            state = ItemState.SUBMITTED
+        else:
+            state = _STATES[how]
+            if how is ev.Verdict.UNCERTAIN:
+                stats.uncertain += 1
+            elif how is not ev.Verdict.REFUSED:
+                stats.items_done += 1
+        return ItemResult(item.line, item.key, item.user_id, state, self.tally.results(), error)

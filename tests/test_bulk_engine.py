@@ -1,0 +1,184 @@
+"""The bulk runner as a driver of THE follow machine: creates slower than a stopping run's
+wait, presses whose answer was lost, against the in-process emulator."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from akool_async._exceptions import ClaimLostError
+from akool_async._journal_protocol import Claim, CreateIntent, Entry
+from akool_async.bulk import _journal, _tree, run_bulk
+from akool_async.bulk._journal import JournalWriteError
+from akool_async.bulk._journal_follow import BulkJournal
+from akool_async.emulator import Credits, Emulator, Faults
+
+from .test_bulk_run import FAST, bulk, items, manifest
+
+CREATE = "createBySourcePrompt"
+
+
+def journal(out: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        return db.execute(sql, params).fetchall()
+
+
+async def test_a_create_slower_than_the_stop_wait_is_done_when_not_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopping run's wait bounds nothing while the run goes on: a create answering
+    after it is followed to its images, not left uncertain."""
+    monkeypatch.setattr(_tree, "SHIELD_SECONDS", 0.01)
+    emulator = Emulator(FAST)
+    emulator.set_faults(Faults(slow=1.0, slow_seconds=0.3, endpoints=frozenset({CREATE})))
+    async with emulator:
+        results, run = await bulk(emulator, items(2), tmp_path)
+    assert [r.state for r in results] == ["done"] * 2
+    assert run.summary.uncertain == 0
+    assert emulator.counters.requests[CREATE] == 2
+
+
+async def test_a_create_answering_while_the_run_stops_has_its_ids_journalled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped (in flight cancelled) once a create's intent is written, as it leaves: its
+    answer is let come, its ids are journalled, and the resume follows them without
+    creating again."""
+    intended = anyio.Event()
+    write = BulkJournal.write
+
+    async def noting(self: BulkJournal, claim: Claim, entries: Sequence[Entry]) -> None:
+        await write(self, claim, entries)
+        if any(isinstance(entry, CreateIntent) for entry in entries):
+            intended.set()
+
+    monkeypatch.setattr(BulkJournal, "write", noting)
+    emulator = Emulator(FAST)
+    emulator.set_faults(Faults(slow=1.0, slow_seconds=0.3, endpoints=frozenset({CREATE})))
+    async with emulator:
+        async with (
+            emulator.client(rate_limit=None) as client,
+            run_bulk(client, items(1), out_dir=tmp_path) as run,
+        ):
+
+            async def stop_once_sent() -> None:
+                await intended.wait()
+                run.stop(cancel_in_flight=True)
+
+            results = []
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(stop_once_sent)
+                async for result in run:
+                    results.append(result)
+        assert run.interrupted
+        assert results == []  # stopped before it ended
+        assert journal(tmp_path, "SELECT state FROM items") == [("submitted",)]
+        assert len(journal(tmp_path, "SELECT job_id FROM jobs")) == 1
+        emulator.set_faults(Faults())
+        again, _ = await bulk(emulator, items(1), tmp_path)
+    assert [r.state for r in again] == ["done"]
+    assert emulator.counters.requests[CREATE] == 1
+    assert not emulator.counters.duplicate_creates
+
+
+async def test_a_resumed_press_is_sent_only_if_the_parent_still_offers_it_unused(
+    tmp_path: Path,
+) -> None:
+    """Two presses whose intent was journalled and whose answer was lost (as a kill right
+    after the intent leaves them): U1 had reached the server (the parent's used_buttons
+    says so), U2 had not. The resume presses U2 once and leaves U1 uncertain, unsent."""
+    emulator = Emulator(FAST)
+    async with emulator:
+        # A budget for the create (1) and U1 (2): U2 is refused before it leaves.
+        await bulk(emulator, items(1, follow_ups=["U1", "U2"]), tmp_path, budget=3)
+        assert emulator.counters.requests["createbybutton"] == 1
+        # As if killed after U1 left (its answer lost) and right after U2's intent was
+        # written, before U2 left.
+        with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+            db.execute("DELETE FROM images WHERE job_id IN"
+                       " (SELECT job_id FROM jobs WHERE parent_id IS NOT NULL)")  # fmt: skip
+            db.execute("DELETE FROM jobs WHERE parent_id IS NOT NULL")
+            db.execute("UPDATE presses SET child_id = NULL")
+            db.execute("INSERT INTO presses (parent_id, button, item_key)"
+                       " SELECT parent_id, 'U2', item_key FROM presses")  # fmt: skip
+            db.execute("UPDATE items SET state = 'submitted'")
+        results, run = await bulk(emulator, items(1, follow_ups=["U1", "U2"]), tmp_path)
+    (result,) = results
+    assert result.state == "uncertain"
+    assert emulator.counters.requests["createbybutton"] == 2  # U2 once, U1 never again
+    lost = [(i.button, i.uncertain) for i in result.images if not i.ok]
+    assert lost == [("U1", True)]
+    assert [i.button for i in result.images if i.ok] == [None, "U2"]
+    assert run.summary.uncertain == 1
+
+
+async def test_a_claim_taken_over_after_its_lease_cannot_write_an_intent(tmp_path: Path) -> None:
+    """Two journals on one file (two processes): the second may take an item only once
+    the first's lease ran out, with a higher fence; the first then can neither renew nor
+    write an intent (so it sends nothing), the second can."""
+    intent = CreateIntent({"prompt": "a fox"}, ())
+    path = tmp_path / "journal.sqlite"
+    async with BulkJournal(path) as first, BulkJournal(path) as second:
+        mine = await first.claim("id:a", lease=0.2)
+        assert mine is not None
+        assert await second.claim("id:a", lease=60) is None  # held, and its owner is alive
+        await anyio.sleep(0.3)  # the lease under test runs out
+        theirs = await second.claim("id:a", lease=60)
+        assert theirs is not None
+        assert theirs.fence == mine.fence + 1
+        with pytest.raises(ClaimLostError):
+            await first.renew(mine, lease=60)
+        with pytest.raises(ClaimLostError):
+            await first.write(mine, [intent])
+        await second.write(theirs, [intent])
+        assert await second.state_of("id:a") == "submitting"
+
+
+async def test_requests_without_a_job_have_a_manifest_row_each(tmp_path: Path) -> None:
+    """Uncertain creates (answers lost) and creates refused for want of credit: one row
+    each in the manifest, with the request's state, its reason and when its create left."""
+    emulator = Emulator(attrs.evolve(FAST, credits=Credits(balance=2)))
+    emulator.set_faults(Faults(drop_connection=1.0, endpoints=frozenset({CREATE})))
+    async with emulator:
+        await bulk(emulator, items(2), tmp_path / "lost")
+        emulator.set_faults(Faults())
+        await bulk(emulator, items(2, batch_quantity=4), tmp_path / "refused")
+    for folder, state in (("lost", "uncertain"), ("refused", "refused")):
+        rows = manifest(tmp_path / folder)
+        assert [(r["line"], r["kind"], r["state"], r["ok"]) for r in rows] == [
+            (1, "request", state, False),
+            (2, "request", state, False),
+        ]
+        assert all(r["error"] and r["submitted"] for r in rows)
+
+
+async def test_a_journal_that_cannot_be_written_stops_the_run_and_names_the_lost_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills as the first creates' ids are to be committed: the run stops
+    submitting at once and raises one clean error naming the jobs created whose ids
+    could not be recorded (they exist on the server), never a raw group."""
+    commit = _journal.Journal._commit
+
+    def full(self: _journal.Journal, batch: list[Any]) -> None:
+        if any("INTO jobs" in write.sql for write in batch):
+            raise sqlite3.OperationalError("database or disk is full")
+        commit(self, batch)
+
+    monkeypatch.setattr(_journal.Journal, "_commit", full)
+    emulator = Emulator(FAST)
+    async with emulator:
+        with pytest.raises(JournalWriteError, match="jobs created but not journalled") as caught:
+            await bulk(emulator, items(10), tmp_path, concurrency=2)
+    error = caught.value
+    assert "disk is full" in error.message
+    assert 1 <= len(error.job_ids) <= 2
+    assert set(error.job_ids) <= set(emulator.backend.jobs)
+    assert all(job_id in error.message for job_id in error.job_ids)
+    assert emulator.counters.requests[CREATE] <= 2  # nothing sent after the failure

@@ -1,0 +1,121 @@
+"""Several ``akool-async bulk --resume`` processes on one output folder, against one
+emulator over real HTTP: they share the items as workers (claims under a lease, with a
+fence), a killed one's items are taken over, and nothing is ever created twice."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import attrs
+
+from akool_async.emulator import Emulator, Faults
+
+from .test_bulk_cli import CLI, FAST, bulk, item_errors, item_states, prompts, served, unmeasured
+
+CREATE = "createBySourcePrompt"
+SLOW = attrs.evolve(FAST, time_scale=40)  # a job takes ~0.75 s: the runs overlap
+ARGS = ["--rate", "3000", "--concurrency", "6", "--quiet", "--resume"]
+
+
+def runs_of_items(out: Path) -> dict[int, int]:
+    """How many items each process (its run number) last wrote."""
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        return dict(db.execute("SELECT run, COUNT(*) FROM items GROUP BY run").fetchall())
+
+
+def started(env: dict[str, str], source: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, str(source), "--out", str(out), *ARGS, *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def both_sending(
+    server: Emulator, env: dict[str, str], source: Path, out: Path
+) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """Two processes on one folder (2 s leases), each with its 6 creates on their way: the
+    emulator holds every create's answer for 3 s, having created the jobs."""
+    server.set_faults(Faults(slow=1.0, slow_seconds=3, endpoints=frozenset({CREATE})))
+    pair = started(env, source, out, "--lease", "2"), started(env, source, out, "--lease", "2")
+    while server.counters.requests[CREATE] < 12:  # both processes' workers sending
+        time.sleep(0.05)  # polling for the signal point, not timing a race
+    return pair
+
+
+def test_two_processes_on_one_folder_share_the_work_and_never_pay_twice(tmp_path: Path) -> None:
+    """Started together on one folder: both end well, every item done once, each process
+    did part of the work, 0 duplicate creates."""
+    with served(SLOW) as (server, served_env):
+        env = unmeasured(served_env)
+        source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
+        first, second = started(env, source, out), started(env, source, out)
+        outputs = [process.communicate(timeout=240) for process in (first, second)]
+        assert [first.returncode, second.returncode] == [0, 0], outputs
+        assert set(item_states(out).values()) == {"done"}, item_errors(out)
+        assert len(item_states(out)) == 24
+        assert server.counters.requests["createBySourcePrompt"] == 24
+        assert server.counters.jobs_created == 48
+        assert not server.counters.duplicate_creates
+        shares = runs_of_items(out)
+    assert len(shares) == 2, shares  # both processes worked on items
+    assert sum(shares.values()) == 24
+
+
+def test_a_killed_worker_s_items_are_taken_over_then_resumed_without_paying_twice(
+    tmp_path: Path,
+) -> None:
+    """Two processes, creates on their way in each (the emulator holds every answer for
+    3 s, having created the jobs); one is SIGKILLed. The other takes its items over at
+    once (their holder is gone): those whose create may have left become uncertain,
+    never pending; the rest is done, and a later --resume sends nothing again."""
+    with served(SLOW) as (server, served_env):
+        env = unmeasured(served_env)
+        source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
+        victim, survivor = both_sending(server, env, source, out)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+        server.set_faults(Faults())  # what comes next answers at once
+        out_text = survivor.communicate(timeout=240)
+        assert survivor.returncode == 1, out_text  # uncertain items: not all done
+        final = bulk(env, str(source), "--out", str(out), *ARGS)
+        assert final.returncode == 1, final.stdout + final.stderr
+        states = item_states(out)
+        assert len(states) == 24
+        uncertain = [key for key, state in states.items() if state == "uncertain"]
+        # The killed process's creates then on their way (6 workers: 6 at most).
+        assert 1 <= len(uncertain) <= 6, item_errors(out)
+        assert set(states.values()) == {"done", "uncertain"}
+        assert server.counters.requests[CREATE] == 24
+        assert not server.counters.duplicate_creates
+
+
+def test_a_stalled_worker_loses_its_items_at_its_lease_and_sends_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """One of two processes is stopped (SIGSTOP) with creates on their way, past its
+    2 s lease: the other takes its items over (fence + 1; those whose create may have
+    left become uncertain). Let go on (SIGCONT), the stalled one finds its claims lost
+    and sends nothing more for them. A final --resume: every item done or uncertain, 0
+    duplicate creates."""
+    with served(SLOW) as (server, served_env):
+        env = unmeasured(served_env)
+        source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
+        stalled, other = both_sending(server, env, source, out)
+        stalled.send_signal(signal.SIGSTOP)
+        server.set_faults(Faults())
+        try:
+            other_out = other.communicate(timeout=240)  # it waits out the stalled leases
+        finally:
+            stalled.send_signal(signal.SIGCONT)
+        stalled_out = stalled.communicate(timeout=240)
+        assert other.returncode in (0, 1), other_out
+        assert stalled.returncode in (0, 1), stalled_out
+        final = bulk(env, str(source), "--out", str(out), *ARGS)
+        assert final.returncode in (0, 1), final.stdout + final.stderr
+        states = item_states(out)
+        assert len(states) == 24
+        assert set(states.values()) <= {"done", "uncertain"}, item_errors(out)
+        assert server.counters.requests[CREATE] == 24  # each item created once
+        assert not server.counters.duplicate_creates
