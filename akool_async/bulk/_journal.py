@@ -218,6 +218,11 @@ class Journal:
                 assert guard is not None
                 raise ClaimLostError(guard.key, guard.fence)
 
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the file could not be written (None while it can)."""
+        return self._failure
+
     def _check_failure(self) -> None:
         if self._failure is not None:
             raise JournalWriteError(

@@ -179,7 +179,8 @@ async def run_bulk(
         finally:
             receive.close()  # a run stopped early leaves results nobody will read
             if isinstance(run.error, JournalWriteError):
-                raise _unrecorded(run.error, runner.unrecorded) from run.error
+                # Chained to the file's own error (a full disk...): the command line names it.
+                raise _unrecorded(run.error, runner.unrecorded) from book.failure or run.error
             with anyio.CancelScope(shield=True):
                 images = await write_manifest(book, out_dir, run.manifest_path)
                 gone = await book.gone() if run.read_all else []
@@ -204,11 +205,9 @@ async def _guarded(run: BulkRun, work: Callable[[], Awaitable[None]]) -> None:
 def _unrecorded(error: JournalWriteError, job_ids: list[str]) -> JournalWriteError:
     """The journal's failure, naming the jobs created whose ids it could not keep (the
     user's only record of them: they may be charged)."""
-    if not job_ids:
-        return error
     ids = ", ".join(job_ids)  # each was logged as it was lost (``_lost``)
-    return JournalWriteError(f"{error.message}; jobs created but not journalled: {ids}",
-                             job_ids=tuple(job_ids))  # fmt: skip
+    lost = f"; jobs created but not journalled: {ids}" if job_ids else ""
+    return JournalWriteError(f"{error.message}{lost}", job_ids=tuple(job_ids))
 
 
 async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
