@@ -53,7 +53,7 @@ from ._exceptions import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from ._follow_events import JobOutcome
+from ._follow_events import JobOutcome, OutcomeState
 from ._models import Button, CreditInfo, ImageJob, ImageStatus, JobSource
 from ._orchestrator import Generation, GenerationTree
 from ._poll_policy import PollPolicy, PollStats
@@ -125,6 +125,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "OperationNotAllowedError",
+    "OutcomeState",
     "ParameterError",
     "PayloadError",
     "PaymentRequiredError",

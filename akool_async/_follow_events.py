@@ -195,12 +195,28 @@ class Verdict(enum.Enum):
     STOPPED = "stopped"  # cancelled: the journal keeps it as it was, to resume
 
 
+class OutcomeState(enum.StrEnum):
+    """How one job (or a create or press that made none) ended; equal to its string."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LEFT_RUNNING = "left_running"  # timed out or stopped: it goes on on the server
+    REFUSED = "refused"  # provably not created: nothing spent
+    UNCERTAIN = "uncertain"  # may have been created: never sent again
+    NOT_SENT = "not_sent"  # stopped before it was sent
+    ABANDONED = "abandoned"  # a press whose parent did not complete, or stopped first
+
+
+def _outcome_state(value: OutcomeState | str | None) -> OutcomeState | None:
+    return None if value is None or value == "" else OutcomeState(value)
+
+
 @attrs.frozen
 class JobOutcome:
     """How one job of a generation ended: its last state, or the error that stopped it.
 
-    ``job_id`` is None for a create or press that made no job. ``state`` is the follow
-    machine's name for how it ended (``completed``, ``failed``, ``left_running``,
+    ``job_id`` is None for a create or press that made no job. ``state`` says how it ended
+    (an ``OutcomeState``, equal to its string: ``completed``, ``failed``, ``left_running``,
     ``refused``, ``uncertain``...). One record for the machine, ``generate()`` and bulk.
     """
 
@@ -212,7 +228,7 @@ class JobOutcome:
     children: tuple[str, ...] = ()
     submitted_at: float = 0.0  # epoch seconds
     finished_at: float = 0.0
-    state: str = attrs.field(default="", kw_only=True)
+    state: OutcomeState | None = attrs.field(default=None, kw_only=True, converter=_outcome_state)
 
     @property
     def ok(self) -> bool:

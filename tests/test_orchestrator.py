@@ -67,6 +67,8 @@ async def test_one_failure_keeps_the_siblings_work() -> None:
     assert completed
     assert all(isinstance(r.error, ak.JobFailedError) and not r.children for r in failed)
     assert all(len(r.children) == 1 for r in completed)
+    assert {r.state for r in failed} == {ak.OutcomeState.FAILED}
+    assert {r.state for r in completed} == {ak.OutcomeState.COMPLETED} == {"completed"}
 
 
 async def test_fail_fast_raises_the_first_error_not_a_group() -> None:
