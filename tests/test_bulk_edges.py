@@ -87,7 +87,9 @@ def test_lone_surrogates_and_nul_are_invalid_lines_and_the_run_goes_on(
     err = capsys.readouterr().err
     assert "line 2: invalid: prompt='a b\\x00ee'" in err
     assert "line 3: invalid: id='f\\x00'" in err
-    assert [r["id"] for r in manifest(out)] == ["g"]
+    assert [r["id"] for r in manifest(out) if r["ok"]] == ["g"]
+    invalid = [(r["line"], r["state"]) for r in manifest(out) if r["kind"] == "line"]
+    assert invalid == [(2, "invalid"), (3, "invalid")]  # every input line has its row
 
 
 def test_the_budget_holds_back_the_rest_with_its_own_exit_code(
@@ -105,11 +107,17 @@ def test_the_budget_holds_back_the_rest_with_its_own_exit_code(
     assert "--resume and a larger --budget" in captured.err
     assert "done: 5 images (5 requests)" in captured.out
     assert "invalid input lines: 1" in captured.out
+    rows = {r["line"]: r for r in manifest(out)}
+    assert sorted(rows) == list(range(1, 22))  # every line accounted for, in the manifest
+    assert [n for n, r in rows.items() if r["state"] == "budget"] == list(range(6, 21))
+    assert "budget" in rows[6]["error"]
+    assert rows[21]["state"] == "invalid"
     source.write_text("".join(source.read_text().splitlines(keepends=True)[:20]))
     assert run(str(source), "--out", str(out), "--budget", "12", "--resume") == 6
     captured = capsys.readouterr()
     assert "held back: 8 requests" in captured.err  # the budget counts every run's credits
     assert run(str(source), "--out", str(out), "--budget", "20", "--resume", "-q") == 0
+    assert {r["state"] for r in manifest(out)} == {"done"}  # the notes of earlier runs went
     assert set(item_states(out).values()) == {"done"}
     assert len(item_states(out)) == 20
     assert emulator.counters.requests[CREATE] == 20

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .._arguments import check_number
 from .._exceptions import ValidationError
 from ._input import BulkItem
-from ._item import ItemResult
+from ._results import ItemResult
 from ._states import ItemState
 
 HELD_BACK = "held back: the credit budget would be exceeded"

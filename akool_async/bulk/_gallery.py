@@ -79,8 +79,8 @@ def _page(out: TextIO, records: Iterator[dict[str, Any]], summary: Summary,
     )
     unsaved: list[dict[str, Any]] = []
     for record in records:
-        if record.get("kind") == "request":
-            continue  # a request with no job: among the problems
+        if record.get("kind") in ("request", "line"):
+            continue  # a request with no job, or a line that made none: among the problems
         if not record["ok"]:
             unsaved.append(record)
             continue

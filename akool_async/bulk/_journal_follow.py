@@ -30,6 +30,10 @@ _VERDICTS = {"done": ItemState.DONE, "failed": ItemState.FAILED,
              "uncertain": ItemState.UNCERTAIN, "refused": ItemState.REFUSED}  # fmt: skip
 
 
+_LINE_NOTES = """CREATE TABLE IF NOT EXISTS line_notes (
+    line INTEGER PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL)"""
+
+
 @attrs.frozen
 class _About:
     line: int
@@ -47,6 +51,18 @@ class BulkJournal(Journal):
         # This process's journal, in the claims it holds: host and pid say when it is gone.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
         self._about: dict[str, _About] = {}  # items claimed: where they are in the input
+
+    # -- input lines that made no item (invalid, or held back by the budget) -------------
+
+    async def note_lines_afresh(self) -> None:
+        """A run reads its whole input again: the last run's notes of lines go."""
+        await self._write(_LINE_NOTES, (), durable=True)
+        await self._write("DELETE FROM line_notes", (), durable=False)
+
+    async def note_line(self, line: int, state: ItemState, reason: str) -> None:
+        """Line ``line`` made no item, and why: it gets a row in the manifest."""
+        await self._write("INSERT OR REPLACE INTO line_notes VALUES (?, ?, ?)",
+                          (line, state.value, reason), durable=False)  # fmt: skip
 
     async def claim(self, key: str, *, lease: float, line: int = 0,
                     user_id: str | None = None) -> jp.Claim | None:  # fmt: skip

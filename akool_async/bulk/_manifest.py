@@ -5,7 +5,11 @@ Each row names its ``job_id`` and ``index``: k for image k of the job (``images[
 what ``U<k>``/``V<k>`` act on: a grid job has four rows, 1-4), 0 for a job's 2x2 grid
 saved on request (``kind`` "grid"), null for a job with no image (failed). A grid whose
 parts never came has one row, its grid (index 0), with ``parts_missing`` true. A job's
-``credits`` are on its first row (image 1, or its only row), null on the others."""
+``credits`` are on its first row (image 1, or its only row), null on the others.
+
+Every input line has a row: a request with no job one ``kind`` "request" row (why, and
+when its create left), a line that made no request (invalid, held back by the budget) one
+``kind`` "line" row (``line_notes`` in the journal, rewritten by each run)."""
 
 from __future__ import annotations
 
@@ -105,6 +109,10 @@ _REQUESTS = (
     " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.item_key = items.key) ORDER BY line"
 )
 
+# Input lines that made no item (a journal from before line notes has no such table).
+_HAS_LINE_NOTES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'line_notes'"
+_LINE_NOTES = "SELECT line, state, reason FROM line_notes ORDER BY line"
+
 
 async def write_manifest(journal: Journal, out_dir: Path, path: Path) -> ImageCounts:
     """Rewrite the manifest atomically, in one pass over one query on a thread of its own
@@ -136,12 +144,22 @@ def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> Image
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")
             for request in connection.execute(_REQUESTS):
                 file.write(json.dumps(_request(request), ensure_ascii=False) + "\n")
+            if connection.execute(_HAS_LINE_NOTES).fetchone():
+                for line, state, reason in connection.execute(_LINE_NOTES):
+                    file.write(json.dumps(_line(line, state, reason), ensure_ascii=False) + "\n")
             file.flush()
             os.fsync(file.fileno())
     finally:
         connection.close()
     partial.replace(path)
     return counts
+
+
+def _line(line: int, state: str, reason: str) -> dict[str, Any]:
+    """An input line that made no item: invalid, or held back by the budget."""
+    return {"id": None, "line": line, "prompt": None, "kind": "line", "key": None,
+            "state": state, "job_id": None, "ok": False, "submitted": None,
+            "error": reason}  # fmt: skip
 
 
 def _request(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -225,6 +225,26 @@ async def _gallery(journal: Journal, run: BulkRun, summary: Summary) -> None:
     )
 
 
+async def _invalid(
+    run: BulkRun, journal: BulkJournal, results: anyio.abc.ObjectSendStream[ItemResult],
+    line: int, reason: str,
+) -> None:  # fmt: skip
+    """A line that makes no item: counted, kept for the gallery, noted for the manifest."""
+    run.stats.invalid += 1
+    if len(run.invalid_lines) < MAX_LISTED:
+        run.invalid_lines.append((line, reason))
+    await journal.note_line(line, ItemState.INVALID, reason)
+    await results.send(ItemResult(line, None, None, ItemState.INVALID, error=reason))
+
+
+async def _hold_back(journal: BulkJournal, results: anyio.abc.ObjectSendStream[ItemResult],
+                     entry: BulkItem) -> None:  # fmt: skip
+    """A line the budget holds back: noted for the manifest, answered as such."""
+    result = held_back(entry)
+    await journal.note_line(entry.line, result.state, result.error or "")
+    await results.send(result)
+
+
 async def _feed(
     entries: AsyncIterable[Entry] | Iterable[Entry],
     *,
@@ -244,11 +264,8 @@ async def _feed(
     identities, prints = Identities(), dict[str, str]()  # the batch's fingerprints
     resuming = bool(await journal.count_states())
 
-    async def problem(line: int, reason: str) -> None:
-        run.stats.invalid += 1
-        if len(run.invalid_lines) < MAX_LISTED:
-            run.invalid_lines.append((line, reason))
-        await results.send(ItemResult(line, None, None, ItemState.INVALID, error=reason))
+    await journal.note_lines_afresh()
+    problem = functools.partial(_invalid, run, journal, results)
 
     async def flush() -> None:
         found = await journal.recorded([item.key for item in batch])
@@ -280,7 +297,7 @@ async def _feed(
                 await problem(entry.line, entry.reason)
                 continue
             if budget.exhausted:  # read on, to account for every line the budget holds back
-                await results.send(held_back(entry))
+                await _hold_back(journal, results, entry)
                 continue
             item, digest = identities.identify(entry)
             if item.key in in_flight:
