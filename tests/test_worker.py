@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,13 +19,9 @@ from akool_async import AkoolClient, ValidationError
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed, serve_emulator
 from akool_async.workers import PostgresQueue, Worker, WorkerSettings, queue_status
 
+from .test_bulk_cli import prompts
+
 FAST = EmulatorConfig(time_scale=500, durations=Fixed(30), image_max_side=16)
-
-
-def prompts(path: Path, count: int, **fields: object) -> Path:
-    path.write_text("".join(json.dumps({"id": f"r{n}", "prompt": f"a fox, take {n}", **fields})
-                            + "\n" for n in range(count)))  # fmt: skip
-    return path
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +76,7 @@ async def test_two_workers_share_one_client_and_drive_every_tree_once(
     images = rows(postgres_url, "SELECT m.job_id, m.idx, m.path, m.sha256, m.host FROM"
                   " akool_images m WHERE m.idx > 0")  # fmt: skip
     assert len(images) == 32  # 16 batch images, 16 upscales
-    for job_id, idx, path, sha256, host in images:
+    for job_id, _index, path, sha256, host in images:
         data = Path(str(path)).read_bytes()
         assert host == socket.gethostname()
         assert hashlib.sha256(data).hexdigest() == sha256
