@@ -6,9 +6,7 @@ worker cleanly and leaves no task behind."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import anyio
@@ -20,25 +18,18 @@ from akool_async.emulator import EmulatorConfig, Fixed, serve_emulator
 from akool_async.emulator._server import listening_socket, uvicorn_server
 from akool_async.workers import WorkerSettings
 
+from .test_fastapi_example import load_example
+
 pytest.importorskip("fastapi")
 pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])  # uvicorn runs on asyncio
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "worker_in_fastapi.py"
 
 
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("worker_in_fastapi", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_prompts_put_on_the_queue_through_the_app_are_generated_by_its_worker(
     postgres_url: str, redis_url: str, account: str, tmp_path: Path
 ) -> None:
-    example = load_example()
+    example = load_example(EXAMPLE)
     config = EmulatorConfig(time_scale=500, durations=Fixed(30), image_max_side=16)
     tasks_before = {task.id for task in anyio.get_running_tasks()}
     records: list[dict[str, Any]] = [
