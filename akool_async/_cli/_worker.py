@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from .._defaults import DEFAULT_BULK_CONCURRENCY, DEFAULT_RATE, WORKER_LEASE
+from .._defaults import DEFAULT_BULK_CONCURRENCY, DEFAULT_BURST, DEFAULT_RATE, WORKER_LEASE
 from .._exceptions import (
     AkoolError,
     AuthenticationError,
@@ -71,6 +71,9 @@ def add_parser(commands: Any) -> None:
                         "of one Akool account")  # fmt: skip
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="R",
                         help="requests per second (the account's, with --limits)")  # fmt: skip
+    parser.add_argument("--burst", type=int, default=DEFAULT_BURST, metavar="N",
+                        help="requests that may go at once beyond --rate (with --limits: "
+                        "the account's; keep it under the server's)")  # fmt: skip
     parser.add_argument("--max-jobs", type=int, default=None, metavar="N",
                         help="with --limits: the account's jobs in flight at once, across "
                         "every worker (what its plan allows)")  # fmt: skip
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                            f" not {getattr(args, name):g}")  # fmt: skip
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be 1 or more, not {args.concurrency}")
+    if args.burst < 1:
+        raise CLIError(f"--burst must be 1 or more, not {args.burst}")
     if args.max_jobs is not None and args.max_jobs < 1:
         raise CLIError(f"--max-jobs must be 1 or more, not {args.max_jobs}")
     limits = args.limits or os.environ.get(LIMITS_ENV) or None
@@ -123,7 +128,7 @@ def _budget(args: argparse.Namespace, url: str) -> Any:
         raise install_hint("redis", "--limits") from None
     try:
         return RedisBudget.from_url(url, account=args.account, rate=args.rate,
-                                    max_jobs=args.max_jobs)  # fmt: skip
+                                    burst=args.burst, max_jobs=args.max_jobs)  # fmt: skip
     except ConfigurationError as exc:
         raise CLIError(f"--limits: {exc.message}") from None
     except AkoolError as exc:  # a bad --account: ValidationError
@@ -143,7 +148,7 @@ async def _main(args: argparse.Namespace, url: str, budget: Any) -> int:
             connection = await stack.enter_async_context(connect(
                 rate_limit=args.rate,  # the local front gate; the shared one after it
                 transport=args.transport, quiet=args.quiet, poll_floor=args.poll_floor,
-                shared_budget=budget,
+                shared_budget=budget, rate_burst=args.burst,
             ))  # fmt: skip
             worker = await stack.enter_async_context(
                 Worker(
