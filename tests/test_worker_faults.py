@@ -60,19 +60,19 @@ def accounted(url: str, server: Emulator, total: int) -> dict[str, int]:
 def test_three_workers_killed_and_restarted_at_random_never_pay_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """Three workers on 60 items; six times a random one is SIGKILLed once the emulator
+    """Three workers on 45 items; five times a random one is SIGKILLed once the emulator
     has seen a few more creates, and a new one started in its place."""
     rng = random.Random(13)
     with served(attrs.evolve(FAST, faults=LATE_CREATES)) as (server, served_env):
         env = unmeasured(served_env)
-        assert cli(env, "enqueue", str(prompts(tmp_path / "p.jsonl", 60)), "--queue",
+        assert cli(env, "enqueue", str(prompts(tmp_path / "p.jsonl", 45)), "--queue",
                    postgres_url).returncode == 0  # fmt: skip
         workers = [start_worker(env, postgres_url, tmp_path / f"w{n}") for n in range(3)]
         kills = 0
-        for round_ in range(6):
+        for round_ in range(5):
             seen = server.counters.requests[CREATE]
             step = rng.randint(2, 6)
-            wait_for(lambda s=seen, n=step: server.counters.requests[CREATE] >= min(s + n, 60)
+            wait_for(lambda s=seen, n=step: server.counters.requests[CREATE] >= min(s + n, 45)
                      or all(w.poll() is not None for w in workers), "more creates")  # fmt: skip
             victim = rng.randrange(len(workers))
             if workers[victim].poll() is None:
@@ -84,46 +84,46 @@ def test_three_workers_killed_and_restarted_at_random_never_pay_twice(
             output = worker.communicate(timeout=SETTLE)
             assert worker.returncode in (0, 1), output
         drain(env, postgres_url, tmp_path / "last")
-        counts = accounted(postgres_url, server, 60)
+        counts = accounted(postgres_url, server, 45)
         status = cli(env, "status", "--queue", postgres_url, "--json")
     shown = json.loads(status.stdout)["counts"]
     assert {state: shown[state] for state in counts} == counts
-    assert sum(shown.values()) == 60
+    assert sum(shown.values()) == 45
     print(
         f"faults: 3 workers, {kills} SIGKILLs and restarts, creates"
         f" {server.counters.requests[CREATE]}, {counts}"
     )  # the figures, with -s
     assert kills >= 3
-    assert counts["done"] >= 60 - kills * 6  # at most a worker's concurrency lost per kill
+    assert counts["done"] >= 45 - kills * 6  # at most a worker's concurrency lost per kill
 
 
 def test_a_redis_restart_and_dropped_queue_connections_mid_run(
     postgres_url: str, own_redis: RedisServer, account: str, tmp_path: Path
 ) -> None:
-    """Three workers sharing a Redis rate budget on 45 items (batch 2, an upscale each): Redis
-    is restarted (every key lost) after 10 creates, and after 25 the queue server drops
+    """Three workers sharing a Redis rate budget on 30 items (batch 2, an upscale each): Redis
+    is restarted (every key lost) after 8 creates, and after 18 the queue server drops
     every connection of the workers (``pg_terminate_backend``). Every worker ends well
     and every item is done: nothing paid twice."""
     with served(FAST) as (server, served_env):
         env = unmeasured(served_env)
-        source = prompts(tmp_path / "p.jsonl", 45, batch_quantity=2, follow_ups=["U1"])
+        source = prompts(tmp_path / "p.jsonl", 30, batch_quantity=2, follow_ups=["U1"])
         assert cli(env, "enqueue", str(source), "--queue", postgres_url).returncode == 0
         # The rate only: after a restart, new job leases wait a lease time (60 s) for
         # the holders to put theirs back (RedisBudget's design; its own tests cover it).
         limits = ["--limits", own_redis.url(), "--account", account, "--rate", "300"]
         workers = [start_worker(env, postgres_url, tmp_path / f"w{n}", *limits) for n in range(3)]
-        wait_for(lambda: server.counters.requests[CREATE] >= 10, "10 creates")
+        wait_for(lambda: server.counters.requests[CREATE] >= 8, "8 creates")
         own_redis.stop()
         own_redis.start()
-        wait_for(lambda: server.counters.requests[CREATE] >= 25, "25 creates")
+        wait_for(lambda: server.counters.requests[CREATE] >= 18, "18 creates")
         dropped = terminate_workers_connections(postgres_url)
         outputs = [worker.communicate(timeout=SETTLE) for worker in workers]
         assert [worker.returncode for worker in workers] == [0, 0, 0], outputs
-        counts = accounted(postgres_url, server, 45)
-        assert server.counters.jobs_created == 180  # 90 batch images, 90 upscales
+        counts = accounted(postgres_url, server, 30)
+        assert server.counters.jobs_created == 120  # 60 batch images, 60 upscales
     print(f"faults: Redis restarted, {dropped} queue connections dropped, {counts}")
     assert dropped >= 3  # each worker had at least one connection
-    assert counts == {"done": 45, "uncertain": 0}
+    assert counts == {"done": 30, "uncertain": 0}
 
 
 def terminate_workers_connections(url: str) -> int:
