@@ -24,8 +24,8 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "fastapi_app.py"
 REQUESTS = 200
 
 
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fastapi_app", EXAMPLE)
+def load_example(path: Path = EXAMPLE) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _bulk, _emulator, _generate, _queue, _wait
+from . import _bulk, _emulator, _generate, _queue, _wait, _worker
 from ._errors import ENVIRONMENT_HELP, EXIT_CODES_HELP, Exit, describe, leaf
 from ._parsing import Formatter, Parser, common_options, wrap
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _wait.add_parsers(commands)
     _emulator.add_parser(commands)
     _queue.add_parsers(commands)
+    _worker.add_parser(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -60,15 +60,17 @@ async def connect(
     emulator_state: Path | None = None,
     resume_emulator: bool = False,
     poll_floor: float | None = None,
+    **client_options: Any,
 ) -> AsyncIterator[Connection]:
     """The real API when credentials are set (over ``transport``), else the emulator
     (in-process, so the transport does not apply), its state kept in ``emulator_state``
     when given and loaded from it when ``resume_emulator``. ``poll_floor``: the
-    scheduler's shortest wait between two polls of a job (``PollPolicy.min_interval``)."""
+    scheduler's shortest wait between two polls of a job (``PollPolicy.min_interval``);
+    ``client_options`` go to the client either way (a shared budget)."""
     if has_credentials():
         policy = with_floor(PollPolicy(), poll_floor)
         async with AkoolClient(rate_limit=rate_limit, transport=transport,
-                               poll_policy=policy) as client:  # fmt: skip
+                               poll_policy=policy, **client_options) as client:  # fmt: skip
             yield Connection(client, emulated=False)
         return
     require_emulator()
@@ -93,7 +95,8 @@ async def connect(
 
     try:
         policy = with_floor(emulator.poll_policy(), poll_floor)
-        async with emulator, emulator.client(rate_limit=rate_limit, poll_policy=policy) as client:
+        async with emulator, emulator.client(rate_limit=rate_limit, poll_policy=policy,
+                                             **client_options) as client:  # fmt: skip
             yield Connection(client, emulated=True, save_state=save)
     finally:
         if emulator_state is not None:

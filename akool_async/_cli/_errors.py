@@ -29,6 +29,7 @@ class Exit(enum.IntEnum):
     LOCAL = 74  # a local file could not be written: disk full, read-only, journal (EX_IOERR)
     NOT_FINISHED = 75  # jobs still running when the command stopped waiting
     INTERRUPTED = 130  # Ctrl-C (or SIGTERM)
+    TERMINATED = 143  # worker: SIGTERM (a service manager's stop), after a clean stop
 
 
 EXIT_CODES_HELP = """exit codes:
@@ -45,7 +46,8 @@ EXIT_CODES_HELP = """exit codes:
        fix it, then run again (bulk: with --resume)
   75   jobs still running when the command stopped waiting (bulk: past --job-timeout):
        wait for them later (bulk: run again with --resume)
-  130  interrupted (Ctrl-C): run again (bulk: with --resume) to continue"""
+  130  interrupted (Ctrl-C): run again (bulk: with --resume) to continue
+  143  worker: stopped by SIGTERM (what it held is released for other workers)"""
 
 ENVIRONMENT_HELP = """environment:
   AKOOL_API_KEY        your API key; without it (and without a client id and secret)
@@ -53,8 +55,9 @@ ENVIRONMENT_HELP = """environment:
   AKOOL_CLIENT_ID      with AKOOL_CLIENT_SECRET: the legacy getToken credentials
   AKOOL_CLIENT_SECRET
   AKOOL_BASE_URL       the API's address (default https://openapi.akool.com)
-  AKOOL_QUEUE_URL      enqueue/status: the shared queue, postgresql://user@host/database
-                       (shown with its password as ***)"""
+  AKOOL_QUEUE_URL      enqueue/status/worker: the shared queue,
+                       postgresql://user@host/database (shown with its password as ***)
+  AKOOL_LIMITS_URL     worker: the account's shared rate budget, redis://host:port/db"""
 
 AUTH_HINT = "check AKOOL_API_KEY (or AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET)"
 

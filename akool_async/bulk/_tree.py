@@ -42,7 +42,6 @@ from ._gates import Budget, PriorityGate
 from ._images import fix_suffix, verified
 from ._input import BulkItem
 from ._journal import JournalWriteError
-from ._journal_follow import BulkJournal
 from ._lost import said_if_unrecorded
 from ._paths import image_name, inside, item_folder
 from ._results import BulkStats, ItemResult, Tally
@@ -91,11 +90,26 @@ def _ids(event: ev.Event) -> list[str]:
     return list(event.child_ids) if isinstance(event, ev.PressFailed) else []
 
 
+class TreeJournal(jp.FollowJournal, Protocol):
+    """The journal a tree is driven against (``BulkJournal``, a worker's PostgreSQL
+    queue): the follow machine's, and what a resumed tree reads back of its files."""
+
+    async def saved_files(self, key: str) -> dict[tuple[str, int], tuple[str, str]]: ...
+
+    async def job_details(
+        self, key: str
+    ) -> dict[str, tuple[float | None, float | None, str | None]]: ...
+
+
 class Runner(Protocol):
-    """What a tree's driver shares with the other items of its run (``ItemRunner``)."""
+    """What a tree's driver shares with the other items of its run (``ItemRunner``, a
+    queue worker's ``workers.QueueDriver``)."""
 
     client: AkoolClient
-    journal: BulkJournal
+
+    @property
+    def journal(self) -> TreeJournal: ...
+
     out_dir: Path
     budget: Budget
     downloads: PriorityGate

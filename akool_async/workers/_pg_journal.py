@@ -96,6 +96,7 @@ class PostgresJournal:
         self.worker_id = worker_id or uuid.uuid4().hex
         self.host = host or socket.gethostname()
         self._pending: list[_Write] = []
+        self._committing = False  # the writer has a batch on its way to the database
         self._wake = anyio.Event()
         self._failure: BaseException | None = None
         self._lost: set[tuple[str, int]] = set()
@@ -251,8 +252,9 @@ class PostgresJournal:
             raise ClaimLostError(claim.key, claim.fence)
 
     async def flush(self) -> None:
-        """Wait until everything written so far is committed."""
-        if self._pending:
+        """Wait until everything written so far is committed (a batch being committed
+        too: a release must not overtake the item's last records)."""
+        if self._pending or self._committing:
             done = anyio.Event()
             self._pending.append(_Write(jp.Claim("", 0, 0.0), (), done))
             self._wake.set()
@@ -268,7 +270,11 @@ class PostgresJournal:
             await self._wake.wait()
             self._wake = anyio.Event()
             batch, self._pending = self._pending, []
-            error = await self._commit_batch(batch)
+            self._committing = True
+            try:
+                error = await self._commit_batch(batch)
+            finally:
+                self._committing = False
             for write in batch:
                 write.error = error
                 if write.lost:

@@ -74,10 +74,14 @@ async def run_worker(
     settings: WorkerSettings | None = None,
     *,
     requests: Callable[[], int] = lambda: 0,
+    stop: anyio.Event | None = None,
 ) -> WorkerStats:
     """Run items from ``queue`` through ``drive`` until the queue is empty (or forever,
-    ``until_empty=False``); ``requests()`` is what the heartbeat reports (requests sent)."""
+    ``until_empty=False``); ``requests()`` is what the heartbeat reports (requests sent).
+    Once ``stop`` is set nothing more is claimed (the items running end as their drivers
+    do: stopping those is the driver's)."""
     settings = settings or WorkerSettings()
+    stop = stop or anyio.Event()
     stats = WorkerStats()
     slots = anyio.Semaphore(settings.concurrency)
     await queue.register_worker()
@@ -86,14 +90,18 @@ async def run_worker(
             background.start_soon(_every, settings.heartbeat, lambda: queue.heartbeat(requests()))
             background.start_soon(_every, settings.reap_every, lambda: _reap(queue, stats))
             async with anyio.create_task_group() as items:
-                while True:
+                while not stop.is_set():
                     await slots.acquire()
+                    if stop.is_set():
+                        slots.release()
+                        break
                     item = await queue.claim_next(lease=settings.lease)
                     if item is None:
                         slots.release()
                         if settings.until_empty:
                             break  # the items running end before the task group does
-                        await anyio.sleep(settings.idle)  # nothing to claim: look again later
+                        with anyio.move_on_after(settings.idle):  # look again later
+                            await stop.wait()
                         continue
                     items.start_soon(functools.partial(_run_item, queue, drive, item,
                                                        settings=settings, stats=stats,
