@@ -43,7 +43,7 @@ from _rounds import Figures, interleave, parser, ratios
 COUNTS = (1, 2, 4)
 CREATE = "createBySourcePrompt"
 WORKER = [sys.executable, "-m", "akool_async", "worker", "-q", "--poll-floor", "0.05",
-          "--lease", "30", "--concurrency", "16"]  # fmt: skip
+          "--lease", "30"]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -134,7 +134,7 @@ def peak_in_flight(url: str) -> int:
 
 
 def run(workers: int, *, prompts: Path, count: int, server: str, redis_url: str | None,
-        limit: float | None, max_jobs: int) -> dict[str, float]:  # fmt: skip
+        limit: float | None, max_jobs: int, concurrency: int) -> dict[str, float]:  # fmt: skip
     """``workers`` worker processes draining ``count`` prompts on a fresh emulator."""
     emulator_args = ["--time-scale", "1000", "--credits", "1e9", "--image-max-side", "64"]
     if limit is not None:
@@ -145,12 +145,13 @@ def run(workers: int, *, prompts: Path, count: int, server: str, redis_url: str 
                "AKOOL_QUEUE_URL": url}  # fmt: skip
         subprocess.run([sys.executable, "-m", "akool_async", "enqueue", "-q", str(prompts)],
                        env=env, check=True, capture_output=True)  # fmt: skip
-        extra = ["--rate", "5000"]
+        extra = ["--rate", "5000", "--concurrency", str(concurrency)]
         if redis_url is not None and limit is not None:
             # The budget's burst under the server's (10): what the network's jitter bunches
             # together still fits.
-            extra = ["--rate", str(limit), "--burst", "5", "--limits", redis_url, "--account",
-                     f"bench-{uuid.uuid4().hex[:8]}", "--max-jobs", str(max_jobs)]  # fmt: skip
+            extra = ["--concurrency", str(concurrency), "--rate", str(limit), "--burst", "5",
+                     "--limits", redis_url, "--account", f"bench-{uuid.uuid4().hex[:8]}",
+                     "--max-jobs", str(max_jobs)]  # fmt: skip
         started = time.monotonic()
         processes = [subprocess.Popen([*WORKER, "--out", f"{out}/w{n}", *extra], env=env,
                                       stderr=subprocess.PIPE, text=True)
@@ -198,7 +199,8 @@ def main() -> None:
     arguments.add_argument("--prompts", type=int, default=120, help="prompts, limited")
     arguments.add_argument("--fast-prompts", type=int, default=240, help="prompts, unlimited")
     arguments.add_argument("--limit", type=float, default=20.0, help="requests/s per key")
-    arguments.add_argument("--max-jobs", type=int, default=24, help="jobs in flight, limited")
+    arguments.add_argument("--max-jobs", type=int, default=48, help="jobs in flight, limited")
+    arguments.add_argument("--concurrency", type=int, default=32, help="items per worker")
     args = arguments.parse_args()
     report = Figures(__file__, args, f"akool-async worker x {COUNTS}, one queue, batches of "
                      f"1, jobs of ~30 ms, {os.cpu_count()} cores shared with the emulator, "
@@ -210,10 +212,12 @@ def main() -> None:
         for n in COUNTS:
             contenders[f"limited, {n} workers"] = functools.partial(
                 run, n, prompts=slow, count=args.prompts, server=server, redis_url=redis_url,
-                limit=args.limit, max_jobs=args.max_jobs)  # fmt: skip
+                limit=args.limit, max_jobs=args.max_jobs,
+                concurrency=args.concurrency)  # fmt: skip
             contenders[f"unlimited, {n} workers"] = functools.partial(
                 run, n, prompts=fast, count=args.fast_prompts, server=server, redis_url=None,
-                limit=None, max_jobs=args.max_jobs)  # fmt: skip
+                limit=None, max_jobs=args.max_jobs,
+                concurrency=args.concurrency)  # fmt: skip
         runs = interleave(args.rounds, contenders)
     for n in COUNTS:
         limited, unlimited = runs[f"limited, {n} workers"], runs[f"unlimited, {n} workers"]
