@@ -403,3 +403,40 @@ def test_a_resume_never_replaces_an_image_with_other_bytes(
         assert (out / "id-r0" / "1~2.png").read_bytes() == server.image_bytes(jobs["0"])
         assert sorted(p.name for p in (out / "id-r1").iterdir()) == ["1.png"]
         assert sorted(r["path"] for r in manifest(out)) == ["id-r0/1~2.png", "id-r1/1.png"]
+
+
+def test_retry_failed_sends_failed_requests_again_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume skips failed requests; --resume --retry-failed sends exactly those again
+    (not the done ones), keeps the failed attempts in the manifest as retried, and a
+    later resume sends nothing."""
+    source, out = prompts(tmp_path / "p.jsonl", 4), tmp_path / "out"
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:2]))
+
+    def use(env: dict[str, str]) -> None:
+        monkeypatch.setenv("AKOOL_BASE_URL", env["AKOOL_BASE_URL"])
+        monkeypatch.setenv("AKOOL_API_KEY", env["AKOOL_API_KEY"])
+
+    with served(attrs.evolve(FAST, fail_rate=1.0)) as (_, env):
+        use(env)
+        assert run(str(source), "--out", str(out)) == 1
+    assert set(item_states(out).values()) == {"failed"}
+    source.write_text("".join(lines))  # two more lines, done on the next server
+    # Another server (its own job ids): failed requests are finished, nothing to follow.
+    with served(attrs.evolve(FAST, seed=2)) as (second, env):
+        use(env)
+        assert run(str(source), "--out", str(out), "--resume") == 1  # still two failed
+        assert second.counters.requests[CREATE] == 2  # the new lines only
+        assert run(str(source), "--out", str(out), "--resume", "--retry-failed") == 0
+        assert second.counters.requests[CREATE] == 4  # and the two failed ones, once
+        assert "retried: 2 failed requests sent again" in capsys.readouterr().out
+        states = item_states(out)
+        assert sorted(states.values()) == ["done"] * 4 + ["retried"] * 2
+        assert run(str(source), "--out", str(out), "--resume", "--retry-failed") == 0
+        assert second.counters.requests[CREATE] == 4
+        assert not second.counters.duplicate_creates
+    rows = manifest(out)
+    assert {r["id"] for r in rows if r["ok"]} == {f"r{n}" for n in range(4)}
+    assert [r["state"] for r in rows if not r["ok"]] == ["retried"] * 2  # the attempts, kept

@@ -38,6 +38,7 @@ EXPECTED = {
     (S.UNCERTAIN, S.DONE),
     (S.UNCERTAIN, S.FAILED),
     (S.REFUSED, S.SUBMITTING),
+    (S.FAILED, S.RETRIED),  # --retry-failed keeps the failed attempt aside
 }
 ROWS = [(before, after) for before, row in TRANSITIONS.items() for after in row]
 
@@ -45,7 +46,12 @@ ROWS = [(before, after) for before, row in TRANSITIONS.items() for after in row]
 def test_the_table_has_exactly_the_expected_rows_each_with_a_reason() -> None:
     assert set(ROWS) == EXPECTED
     assert set(TRANSITIONS) == {None, *JOURNALED}  # every journaled state has its row
-    assert all(TRANSITIONS[state] == {} for state in FINISHED)  # a resume skips them
+    # A resume skips them; only --retry-failed sets a failed one aside, as a record.
+    assert {state: set(TRANSITIONS[state]) for state in FINISHED} == {
+        S.DONE: set(),
+        S.FAILED: {S.RETRIED},
+    }
+    assert TRANSITIONS[S.RETRIED] == {}
 
 
 @pytest.mark.parametrize(("before", "after"), ROWS)
@@ -80,7 +86,7 @@ def test_states_are_strings_as_journals_store_them() -> None:
     assert text == "uncertain"
     assert {state.value for state in ItemState} == {
         "submitting", "submitted", "done", "failed", "refused", "uncertain",
-        "skipped", "budget", "invalid",
+        "retried", "skipped", "budget", "invalid",
     }  # fmt: skip
 
 

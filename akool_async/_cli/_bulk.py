@@ -90,6 +90,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an existing journal")
     parser.add_argument("--resubmit-uncertain", action="store_true",
                         help="submit again what may already exist (may pay twice)")  # fmt: skip
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume, send failed requests again (their failed "
+                        "jobs stay in the manifest; uncertain ones only with "
+                        "--resubmit-uncertain)")  # fmt: skip
     parser.add_argument("--save-grid", action="store_true",
                         help="also save each grid job's 2x2 grid (NAME-grid.png) beside its "
                         "four images (NAME-1.png ... NAME-4.png)")  # fmt: skip
@@ -188,6 +192,7 @@ async def _bulk(args: argparse.Namespace, journal: Path, follow_ups: tuple[Butto
                         client, read_items(args.prompts, follow_ups), out_dir=args.out,
                         journal=journal, concurrency=args.concurrency, budget=args.budget,
                         resubmit_uncertain=args.resubmit_uncertain, stats=stats,
+                        retry_failed=args.retry_failed,
                         resume=args.resume, save_grid=args.save_grid,
                         job_timeout=args.job_timeout,
                         lease=args.lease,

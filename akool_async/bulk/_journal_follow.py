@@ -24,7 +24,7 @@ from .._models import Button, ImageJob, ImageStatus
 from ._journal import Guard, Journal
 from ._results import failed_job
 from ._rows import JobRecord
-from ._states import ItemState
+from ._states import ItemState, check_transition
 
 _VERDICTS = {"done": ItemState.DONE, "failed": ItemState.FAILED,
              "uncertain": ItemState.UNCERTAIN, "refused": ItemState.REFUSED}  # fmt: skip
@@ -196,6 +196,23 @@ class BulkJournal(Journal):
                               (aside, key, key, old), durable=False)  # fmt: skip
         await self._write("UPDATE items SET key = ?, seen = ? WHERE key = ? AND fingerprint = ?",
                           (aside, self.run, key, old), durable=True)  # fmt: skip
+        self._states[key] = None
+
+    async def retry(self, key: str) -> None:
+        """``--retry-failed``: the failed item under ``key`` is kept as
+        ``<key>~failed<run>``, state retried (its jobs and presses with it, out of the
+        counts); the line is a new item."""
+        check_transition(ItemState.FAILED, ItemState.RETRIED, key=key)
+        aside, failed = f"{key}~failed{self.run}", ItemState.FAILED.value
+        owned = "EXISTS (SELECT 1 FROM items WHERE key = ? AND state = ?)"
+        for table in ("jobs", "presses"):
+            await self._write(f"UPDATE {table} SET item_key = ? WHERE item_key = ? AND {owned}",  # noqa: S608
+                              (aside, key, key, failed), durable=False)  # fmt: skip
+        retried = ItemState.RETRIED.value
+        await self._write(
+            "UPDATE items SET key = ?, seen = ?, state = ? WHERE key = ? AND state = ?",
+            (aside, self.run, retried, key, failed), durable=True,
+        )  # fmt: skip
         self._states[key] = None
 
     async def gone(self) -> list[tuple[str, int | None]]:

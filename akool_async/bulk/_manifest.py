@@ -52,6 +52,7 @@ class Summary:
     new: int = 0  # resuming: lines the journal had no item for (created now)
     changed: int = 0  # resuming: lines whose request changed under their id (new items)
     gone: tuple[str, ...] = ()  # journalled items no line of this input is (key, line)
+    retried: int = 0  # --retry-failed: failed requests sent again
 
     def lines(self) -> list[str]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.failures.items()))
@@ -76,6 +77,9 @@ class Summary:
         if self.new or self.changed:
             lines.append(f"new in the input: {self.new} requests, changed: {self.changed}"
                          " (changed lines are new requests; the old ones are kept)")  # fmt: skip
+        if self.retried:
+            lines.append(f"retried: {self.retried} failed requests sent again (the failed"
+                         " attempts stay in the manifest as retried)")  # fmt: skip
         if self.gone:
             shown = ", ".join(self.gone[:10]) + (", ..." if len(self.gone) > 10 else "")
             lines.append(f"no longer in the input: {len(self.gone)} requests ({shown})")
@@ -140,7 +144,8 @@ def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> Image
                     record["credits"] = None
                 elif record["job_id"] is not None:
                     credited.add(record["job_id"])
-                _count(counts, record)
+                if state != ItemState.RETRIED:  # an attempt sent again: a record only
+                    _count(counts, record)
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")
             for request in connection.execute(_REQUESTS):
                 file.write(json.dumps(_request(request), ensure_ascii=False) + "\n")
@@ -213,7 +218,7 @@ def _reason(record: dict[str, Any]) -> str:
 
 
 async def summarise(journal: Journal, images: ImageCounts, *, invalid: int, seconds: float,
-                    new: int = 0, changed: int = 0,
+                    new: int = 0, changed: int = 0, retried: int = 0,
                     gone: tuple[str, ...] = ()) -> Summary:  # fmt: skip
     states = await journal.count_states()
     return Summary(
@@ -223,5 +228,5 @@ async def summarise(journal: Journal, images: ImageCounts, *, invalid: int, seco
         uncertain=states.get(ItemState.UNCERTAIN, 0), invalid=invalid,
         credits=await journal.credits_spent(), seconds=seconds,
         images_pending=images.pending, items_pending=states.get(ItemState.SUBMITTED, 0),
-        new=new, changed=changed, gone=gone,
+        new=new, changed=changed, gone=gone, retried=retried,
     )  # fmt: skip

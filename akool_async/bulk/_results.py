@@ -32,6 +32,7 @@ class BulkStats:
     credits: float = 0.0
     new: int = 0  # resuming: lines the journal had no item for
     changed: int = 0  # resuming: lines whose request changed under their id (new items)
+    retried: int = 0  # --retry-failed: failed items sent again (the failed one kept)
     started: float = attrs.Factory(SYSTEM_CLOCK.now)
 
 

@@ -108,6 +108,7 @@ async def run_bulk(
     concurrency: int = 16,
     budget: float | None = None,
     resubmit_uncertain: bool = False,
+    retry_failed: bool = False,
     stats: BulkStats | None = None,
     save_grid: bool = False,
     resume: bool = False,
@@ -167,7 +168,7 @@ async def run_bulk(
                 in_flight: set[str] = set()
                 tasks.start_soon(_guarded, run, functools.partial(
                     _feed, entries, journal=book, items=items, results=send.clone(), run=run,
-                    budget=spent, in_flight=in_flight,
+                    budget=spent, in_flight=in_flight, retry_failed=retry_failed,
                 ))  # fmt: skip
                 workers = _Workers(runner, in_flight, run)
                 for _ in range(concurrency):
@@ -186,7 +187,7 @@ async def run_bulk(
                 gone = await book.gone() if run.read_all else []
                 run.summary = await summarise(
                     book, images, invalid=stats.invalid, seconds=SYSTEM_CLOCK.now() - started,
-                    new=stats.new, changed=stats.changed,
+                    new=stats.new, changed=stats.changed, retried=stats.retried,
                     gone=tuple(f"{key} (line {line})" for key, line in gone),
                 )  # fmt: skip
                 await _gallery(book, run, run.summary)
@@ -254,6 +255,7 @@ async def _feed(
     run: BulkRun,
     budget: Budget,
     in_flight: set[str],
+    retry_failed: bool = False,
 ) -> None:
     """Stream entries to the workers, with each one's journal state, until told to stop.
 
@@ -280,6 +282,10 @@ async def _feed(
                 assert known.fingerprint is not None
                 await journal.set_aside(item.key, known.fingerprint)  # a changed line: new
                 run.stats.changed += 1
+                state = None
+            elif known is not None and retry_failed and known.state == ItemState.FAILED:
+                await journal.retry(item.key)  # the failed attempt is kept beside it
+                run.stats.retried += 1
                 state = None
             elif known is not None:
                 await journal.saw(item.key, item.line)

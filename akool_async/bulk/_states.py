@@ -20,6 +20,7 @@ class ItemState(enum.StrEnum):
     FAILED = "failed"  # a job or image failed: resume skips it
     REFUSED = "refused"  # the create provably made nothing: resume sends it again
     UNCERTAIN = "uncertain"  # may have been created: resume sends it only if asked
+    RETRIED = "retried"  # failed, then sent again (--retry-failed): kept aside as a record
     # A run's answer only, never journaled:
     SKIPPED = "skipped"  # finished (done or failed) in an earlier run
     BUDGET = "budget"  # not created: the credit budget would be exceeded
@@ -28,7 +29,14 @@ class ItemState(enum.StrEnum):
 
 FINISHED = frozenset({ItemState.DONE, ItemState.FAILED})  # a resume skips these
 JOURNALED = frozenset(
-    {ItemState.SUBMITTING, ItemState.SUBMITTED, ItemState.REFUSED, ItemState.UNCERTAIN} | FINISHED
+    {
+        ItemState.SUBMITTING,
+        ItemState.SUBMITTED,
+        ItemState.REFUSED,
+        ItemState.UNCERTAIN,
+        ItemState.RETRIED,
+    }
+    | FINISHED
 )
 
 _S = ItemState
@@ -55,7 +63,10 @@ TRANSITIONS: Mapping[ItemState | None, Mapping[ItemState, str]] = {
     },
     _S.REFUSED: {_S.SUBMITTING: "a resume sends a refused create again: it cost nothing"},
     _S.DONE: {},  # finished: a resume skips it
-    _S.FAILED: {},
+    _S.FAILED: {
+        _S.RETRIED: "--retry-failed sends it again under its key; this attempt is kept aside"
+    },
+    _S.RETRIED: {},  # a record of a failed attempt: its line is a new item
 }
 
 
