@@ -78,11 +78,11 @@ class ItemRunner:
         if state in FINISHED:
             self.stats.skipped += 1
             return _result(item, ItemState.SKIPPED)
-        claim = await self._claim(item, wait=wait)
+        # Another process may have worked on it meanwhile: its state as the file had it
+        # when the claim was taken.
+        claim, state = await self._claim(item, wait=wait)
         if claim is None:
             return None
-        # Another process may have worked on it meanwhile: its state as the file has it now.
-        state = await self.journal.state_of(item.key)
         if state in FINISHED:
             await self.journal.release(claim)
             self.stats.skipped += 1
@@ -103,14 +103,18 @@ class ItemRunner:
             return _result(item, ItemState.SKIPPED, error=TAKEN_OVER)
         return result
 
-    async def _claim(self, item: BulkItem, *, wait: bool) -> jp.Claim | None:
-        """Claim the item, waiting while another process holds it if asked to."""
+    async def _claim(
+        self, item: BulkItem, *, wait: bool
+    ) -> tuple[jp.Claim | None, ItemState | None]:
+        """Claim the item, waiting while another process holds it if asked to; and its
+        state when it was taken."""
         pause = 0.05
         while True:
-            claim = await self.journal.claim(item.key, lease=self.lease, line=item.line,
-                                             user_id=item.user_id)  # fmt: skip
+            claim, state = await self.journal.claim_with_state(
+                item.key, lease=self.lease, line=item.line, user_id=item.user_id
+            )
             if claim is not None or not wait:
-                return claim
+                return claim, state
             await anyio.sleep(pause)  # a claim held elsewhere: wait for its release or lease
             pause = min(pause * 2, self.lease / 4, 1.0)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -95,6 +95,10 @@ class _Write:
     done: anyio.Event | None = None
     guard: Guard | None = None
     lost: bool = False  # the guard did not hold: nothing was written
+    # Instead of ``sql``: a step that reads as well as writes, in the batch's transaction
+    # (a claim), its answer in ``result``.
+    apply: Callable[[sqlite3.Connection], Any] | None = None
+    result: Any = None
 
 
 class Journal:
@@ -202,21 +206,34 @@ class Journal:
                 if write.guard is not None and not _holds(connection, write.guard):
                     write.lost = True
                     continue
-                connection.execute(write.sql, write.params)
+                if write.apply is not None:
+                    write.result = write.apply(connection)
+                else:
+                    connection.execute(write.sql, write.params)
 
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None
     ) -> None:
-        self._check_failure()
         write = _Write(sql, params, anyio.Event() if durable or guard else None, guard)
+        await self._enqueue(write)
+        if write.lost:
+            assert guard is not None
+            raise ClaimLostError(guard.key, guard.fence)
+
+    async def _applied(self, step: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``step``'s answer, run in the writer's next group commit and committed with it
+        (no thread and no transaction of its own)."""
+        write = _Write("", (), anyio.Event(), apply=step)
+        await self._enqueue(write)
+        return write.result
+
+    async def _enqueue(self, write: _Write) -> None:
+        self._check_failure()
         self._pending.append(write)
         self._wake.set()
         if write.done is not None:
             await write.done.wait()
             self._check_failure()
-            if write.lost:
-                assert guard is not None
-                raise ClaimLostError(guard.key, guard.fence)
 
     @property
     def failure(self) -> BaseException | None:

@@ -67,34 +67,41 @@ class BulkJournal(Journal):
     async def claim(self, key: str, *, lease: float, line: int = 0,
                     user_id: str | None = None) -> jp.Claim | None:  # fmt: skip
         """Take ``key`` for ``lease`` seconds; None while another process's lease runs."""
-        try:
-            taken: jp.Claim | None = await self._run(self._take, key, lease)
-        except sqlite3.Error as exc:  # the file cannot be written
-            self._failure = exc
-            self._check_failure()
-            raise
+        claim, _ = await self.claim_with_state(key, lease=lease, line=line, user_id=user_id)
+        return claim
+
+    async def claim_with_state(
+        self, key: str, *, lease: float, line: int = 0, user_id: str | None = None
+    ) -> tuple[jp.Claim | None, ItemState | None]:
+        """``claim``, and the item's state as the file held it when it was taken (read in
+        the claim's own transaction: what ``state_of`` would answer, without a second trip
+        to the file), remembered as the state its next change is checked against."""
+        taken, recorded = await self._applied(lambda connection: self._take(connection, key, lease))
+        state = None if recorded is None else ItemState(recorded)
         if taken is not None:
             self._about[key] = _About(line, user_id)
-        return taken
+            self._states[key] = state
+        return taken, state
 
-    def _take(self, key: str, lease: float) -> jp.Claim | None:
-        connection = self._open()
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute(
-                "SELECT fence, owner, lease_until FROM claims WHERE key = ?", (key,)
-            ).fetchone()
-            now = SYSTEM_CLOCK.wall()
-            if row is not None and row[1] != self.owner and row[2] > now and _alive(row[1]):
-                return None
-            fence, until = (0 if row is None else int(row[0])) + 1, now + lease
-            connection.execute(
-                "INSERT INTO claims (key, fence, owner, lease_until) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET fence = excluded.fence,"
-                " owner = excluded.owner, lease_until = excluded.lease_until",
-                (key, fence, self.owner, until),
-            )
-        return jp.Claim(key, fence, until)
+    def _take(
+        self, connection: sqlite3.Connection, key: str, lease: float
+    ) -> tuple[jp.Claim | None, str | None]:
+        """In the writer's transaction (``BEGIN IMMEDIATE``: one claim at a time)."""
+        row = connection.execute(
+            "SELECT fence, owner, lease_until FROM claims WHERE key = ?", (key,)
+        ).fetchone()
+        now = SYSTEM_CLOCK.wall()
+        if row is not None and row[1] != self.owner and row[2] > now and _alive(row[1]):
+            return None, None
+        fence, until = (0 if row is None else int(row[0])) + 1, now + lease
+        connection.execute(
+            "INSERT INTO claims (key, fence, owner, lease_until) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET fence = excluded.fence,"
+            " owner = excluded.owner, lease_until = excluded.lease_until",
+            (key, fence, self.owner, until),
+        )
+        state = connection.execute("SELECT state FROM items WHERE key = ?", (key,)).fetchone()
+        return jp.Claim(key, fence, until), None if state is None else str(state[0])
 
     async def renew(self, claim: jp.Claim, *, lease: float) -> jp.Claim:
         until = SYSTEM_CLOCK.wall() + lease

@@ -319,9 +319,8 @@ class TreeDriver:
         created = self.tally.created(job_id)
         near_expiry = created is not None and SYSTEM_CLOCK.wall() - created > NEAR_EXPIRY
         try:
-            path = await anyio.to_thread.run_sync(self._place, name)
-            ours = Path(self.files.get((job_id, image.index), ("", ""))[0]) == path
-            target = await anyio.to_thread.run_sync(free_target, path.parent, path, ours)
+            earlier = self.files.get((job_id, image.index), ("", ""))[0]
+            path, target = await anyio.to_thread.run_sync(self._place, name, earlier)
             async with runner.downloads.slot(created or SYSTEM_CLOCK.wall()):
                 saved = await runner.client.download(image.url, target)
             target = await fix_suffix(saved)
@@ -333,13 +332,14 @@ class TreeDriver:
         runner.stats.downloaded += 1
         return ev.Saved(job_id, image.index, str(path), saved.sha256, saved.size, near_expiry)
 
-    def _place(self, name: str) -> Path:
-        """Where image ``name`` goes, its folder made (in a thread: paths are resolved to
-        check they stay in the output folder, which is I/O)."""
+    def _place(self, name: str, earlier: str) -> tuple[Path, Path]:
+        """Where image ``name`` goes, its folder made, and the free file it is saved to
+        (``free_target``; ``earlier``: the file the journal recorded for it). One trip to
+        a thread: paths are resolved to check they stay in the output folder, which is I/O."""
         out_dir, item = self.runner.out_dir, self.item
         folder = item_folder(out_dir, item.user_id, item.line)
-        folder.mkdir(parents=True, exist_ok=True)
-        return inside(out_dir, folder / name)
+        path = inside(out_dir, folder / name)
+        return path, free_target(folder, path, ours=Path(earlier) == path)
 
     # -- resuming and ending ------------------------------------------------------------
 
