@@ -140,6 +140,30 @@ async def test_a_claim_taken_over_after_its_lease_cannot_write_an_intent(tmp_pat
         assert await second.state_of("id:a") == "submitting"
 
 
+async def test_a_claim_reads_the_items_state_in_its_own_transaction(tmp_path: Path) -> None:
+    """``claim_with_state`` answers the state another process left the item in, read when
+    the claim was taken; the claim is committed with the writer's batch (another
+    connection sees it), and a claim held elsewhere answers no state."""
+    path = tmp_path / "journal.sqlite"
+    async with BulkJournal(path) as first, BulkJournal(path) as second:
+        mine = await first.claim("id:a", lease=60)
+        assert mine is not None
+        await first.write(mine, [CreateIntent({"prompt": "a fox"}, ())])
+        await first.release(mine)
+        await first.flush()
+        new, none = await second.claim_with_state("id:b", lease=60)
+        assert new is not None
+        assert none is None
+        theirs, state = await second.claim_with_state("id:a", lease=60)
+        assert theirs is not None
+        assert theirs.fence == mine.fence + 1
+        assert state == "submitting"
+        with sqlite3.connect(path) as db:  # committed: another reader finds it
+            owner = db.execute("SELECT owner FROM claims WHERE key = 'id:a'").fetchone()
+        assert owner == (second.owner,)
+        assert await first.claim_with_state("id:a", lease=60) == (None, None)
+
+
 async def test_requests_without_a_job_have_a_manifest_row_each(tmp_path: Path) -> None:
     """Uncertain creates (answers lost) and creates refused for want of credit: one row
     each in the manifest, with the request's state, its reason and when its create left."""
