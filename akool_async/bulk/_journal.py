@@ -7,8 +7,8 @@ server may have created it) and is not submitted again unless asked to.
 
 SQLite in WAL mode with ``synchronous=FULL``, written by one writer task that commits in
 groups: writes that guard against paying twice wait for their commit, status changes and
-downloads ride along with the next one. A transaction either happened or did not, so the
-journal is consistent whenever the process dies.
+downloads ride along with the next one (``LAZY_COMMIT`` at the latest). A transaction
+either happened or did not, so the journal is consistent whenever the process dies.
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ _UNFINISHED = tuple(
 )
 
 
+# The longest a write nobody waits for (a status, a download) stays uncommitted: what a
+# crash can lose of them, to be polled or fetched again by a resume.
+LAZY_COMMIT = 0.05
+
+
 class JournalWriteError(AkoolError):
     """The journal could not be written (disk full, read-only, damaged): the run stops
     submitting; ``job_ids`` holds the jobs created whose ids could not be recorded."""
@@ -109,7 +114,8 @@ class Journal:
         self._connection: sqlite3.Connection | None = None
         self._thread = anyio.CapacityLimiter(1)  # one thread at a time on the connection
         self._pending: list[_Write] = []
-        self._wake = anyio.Event()
+        self._wake = anyio.Event()  # a write waits for its commit: commit now
+        self._nudge = anyio.Event()  # something is pending: commit within LAZY_COMMIT
         self._failure: BaseException | None = None
         self._committing = False  # a batch is on its way to the file
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -179,8 +185,12 @@ class Journal:
     async def _writer(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         task_status.started()
         while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
+            await self._nudge.wait()
+            # Writes nobody waits for ride along with the next one somebody does (one
+            # commit, one fsync), and are committed by LAZY_COMMIT seconds at the latest.
+            with anyio.move_on_after(LAZY_COMMIT):
+                await self._wake.wait()
+            self._wake, self._nudge = anyio.Event(), anyio.Event()
             batch, self._pending = self._pending, []
             self._committing = True
             try:
@@ -230,8 +240,9 @@ class Journal:
     async def _enqueue(self, write: _Write) -> None:
         self._check_failure()
         self._pending.append(write)
-        self._wake.set()
+        self._nudge.set()
         if write.done is not None:
+            self._wake.set()
             await write.done.wait()
             self._check_failure()
 

@@ -32,10 +32,12 @@ from .. import _journal_protocol as jp
 from .._client import AkoolClient
 from .._clock import SYSTEM_CLOCK
 from .._defaults import NEAR_EXPIRY, SHIELD_SECONDS
+from .._download import prepare_target
 from .._exceptions import AkoolError, AuthenticationError, ConnectError, SubmissionUncertainError
 from .._follow import FollowMachine
 from .._follow_items import GRID_INDEX
 from .._models import ImageJob, ImageStatus
+from .._requests import check_url
 from .._watchset import WatchSet
 from ._folder import free_target, same_or_beside
 from ._gates import Budget, PriorityGate
@@ -43,7 +45,7 @@ from ._images import fix_suffix, verified
 from ._input import BulkItem
 from ._journal import JournalWriteError
 from ._lost import said_if_unrecorded
-from ._paths import image_name, inside, item_folder
+from ._paths import image_name, item_folder
 from ._results import BulkStats, ItemResult, Tally
 from ._states import ItemState
 
@@ -140,6 +142,7 @@ class TreeDriver:
         self.left_running = False  # a job timed out: the item stays submitted, to resume
         self._watching = anyio.Event()
         self._busy = 0  # downloads in flight
+        self._folder: Path | None = None  # the item's folder, checked (``_place``)
 
     async def run(self, history: jp.History | None) -> ItemResult:
         machine, runner = self.machine, self.runner
@@ -319,10 +322,11 @@ class TreeDriver:
         created = self.tally.created(job_id)
         near_expiry = created is not None and SYSTEM_CLOCK.wall() - created > NEAR_EXPIRY
         try:
+            url = check_url("url", image.url)
             earlier = self.files.get((job_id, image.index), ("", ""))[0]
             path, target = await anyio.to_thread.run_sync(self._place, name, earlier)
             async with runner.downloads.slot(created or SYSTEM_CLOCK.wall()):
-                saved = await runner.client.download(image.url, target)
+                saved = await runner.client._download_to(url, target)
             target = await fix_suffix(saved)
             if target.stem != path.stem:  # a file was there: never replaced by other bytes
                 target = await anyio.to_thread.run_sync(same_or_beside, path, target, saved.sha256)
@@ -333,13 +337,18 @@ class TreeDriver:
         return ev.Saved(job_id, image.index, str(path), saved.sha256, saved.size, near_expiry)
 
     def _place(self, name: str, earlier: str) -> tuple[Path, Path]:
-        """Where image ``name`` goes, its folder made, and the free file it is saved to
-        (``free_target``; ``earlier``: the file the journal recorded for it). One trip to
-        a thread: paths are resolved to check they stay in the output folder, which is I/O."""
-        out_dir, item = self.runner.out_dir, self.item
-        folder = item_folder(out_dir, item.user_id, item.line)
-        path = inside(out_dir, folder / name)
-        return path, free_target(folder, path, ours=Path(earlier) == path)
+        """Where image ``name`` goes and the free file it is saved to (``free_target``;
+        ``earlier``: the file the journal recorded for it). In a thread: the item's folder
+        is resolved, once per item, to check it stays in the output folder (I/O); ``name``
+        (``image_name``: safe characters only) is a plain file name in it."""
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise ValueError(f"refusing an image name that is not a plain file name: {name!r}")
+        if self._folder is None:
+            out_dir, item = self.runner.out_dir, self.item
+            self._folder = item_folder(out_dir, item.user_id, item.line)
+        path = self._folder / name
+        target = free_target(self._folder, path, ours=Path(earlier) == path)
+        return path, prepare_target(target)  # what ``client.download`` would do, here
 
     # -- resuming and ending ------------------------------------------------------------
 
