@@ -164,6 +164,32 @@ async def test_a_claim_reads_the_items_state_in_its_own_transaction(tmp_path: Pa
         assert await first.claim_with_state("id:a", lease=60) == (None, None)
 
 
+async def test_writes_nobody_waits_for_ride_along_and_are_committed_on_their_own(
+    tmp_path: Path,
+) -> None:
+    """A write nobody waits for (the item's line) is committed with the next write some
+    task waits for (one transaction), and, with none coming, by the writer on its own
+    (``LAZY_COMMIT``): never left for a flush."""
+    path = tmp_path / "journal.sqlite"
+
+    def line_of(key: str) -> int | None:
+        with sqlite3.connect(path) as db:
+            row = db.execute("SELECT line FROM items WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    async with BulkJournal(path) as journal:
+        claim = await journal.claim("id:a", lease=60, line=1)
+        assert claim is not None
+        await journal.write(claim, [CreateIntent({"prompt": "a fox"}, ())])
+        await journal.saw("id:a", 7)
+        assert await journal.claim("id:b", lease=60) is not None  # waited for: committed
+        assert line_of("id:a") == 7  # ... and the line with it
+        await journal.saw("id:a", 9)
+        with anyio.fail_after(30):  # bounds a hang only: LAZY_COMMIT is 50 ms
+            while line_of("id:a") != 9:  # noqa: ASYNC110 - another reader's view: no event
+                await anyio.sleep(_journal.LAZY_COMMIT)
+
+
 async def test_requests_without_a_job_have_a_manifest_row_each(tmp_path: Path) -> None:
     """Uncertain creates (answers lost) and creates refused for want of credit: one row
     each in the manifest, with the request's state, its reason and when its create left."""
