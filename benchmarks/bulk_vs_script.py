@@ -200,7 +200,7 @@ def main() -> None:
         timed = interleave(args.manifest_rounds, {
             str(rows): functools.partial(anyio.run, time_manifest, path)
             for rows, path in journals.items()
-        })  # fmt: skip
+        }) if journals else {}  # fmt: skip
         timings = {rows: timed[str(rows)] for rows in manifest_rows}
         for rows, pairs in timings.items():
             report.add(f"manifest, {rows:,} rows: wall us/row",
