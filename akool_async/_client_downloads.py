@@ -8,7 +8,6 @@ which refuses once the client is closed), retry policy and download caps.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -64,7 +63,7 @@ class DownloadsMixin:
         or JPEG), fsynced and renamed into place; retried like a read. No credentials are
         sent: results live on a CDN. An expired result raises ``ResultExpiredError``.
         """
-        self._download_transport()  # refused once the client is closed
+        transport = self._download_transport()  # refused once the client is closed
         if isinstance(source, ImageJob):
             url, job_id = source.url, source.id
             if url is None:
@@ -75,15 +74,8 @@ class DownloadsMixin:
             url, job_id = check_url("source", source), None
         timeout = optional_timeout("timeout", timeout)
         target = await anyio.to_thread.run_sync(prepare_target, path)
-        return await self._download_to(url, target, job_id=job_id, timeout=timeout)
-
-    async def _download_to(
-        self, url: str, target: Path, *, job_id: str | None = None, timeout: float | None = None
-    ) -> DownloadedImage:
-        """``download`` of a checked ``url`` to a ``target`` already prepared by the caller
-        (``prepare_target``, in a thread hop the caller makes anyway: the bulk runner)."""
         return await download(
-            self._download_transport(),
+            transport,
             url,
             target,
             retry=self.retry,

@@ -17,6 +17,7 @@ from akool_async._journal_protocol import Claim, CreateIntent, Entry
 from akool_async.bulk import _journal, _tree, run_bulk
 from akool_async.bulk._journal import JournalWriteError
 from akool_async.bulk._journal_follow import BulkJournal
+from akool_async.bulk._journal_writes import LAZY_COMMIT
 from akool_async.emulator import Credits, Emulator, Faults
 
 from .test_bulk_run import FAST, bulk, items, manifest
@@ -187,7 +188,7 @@ async def test_writes_nobody_waits_for_ride_along_and_are_committed_on_their_own
         await journal.saw("id:a", 9)
         with anyio.fail_after(30):  # bounds a hang only: LAZY_COMMIT is 50 ms
             while line_of("id:a") != 9:  # noqa: ASYNC110 - another reader's view: no event
-                await anyio.sleep(_journal.LAZY_COMMIT)
+                await anyio.sleep(LAZY_COMMIT)
 
 
 async def test_requests_without_a_job_have_a_manifest_row_each(tmp_path: Path) -> None:

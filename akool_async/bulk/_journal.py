@@ -22,12 +22,12 @@ from typing import Any, Self
 
 import anyio
 import anyio.abc
-import attrs
 
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
 from ._identity import fingerprint_of, migrate
+from ._journal_writes import LAZY_COMMIT, Guard, Write, holds
 from ._rows import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
@@ -67,11 +67,6 @@ _UNFINISHED = tuple(
 )
 
 
-# The longest a write nobody waits for (a status, a download) stays uncommitted: what a
-# crash can lose of them, to be polled or fetched again by a resume.
-LAZY_COMMIT = 0.05
-
-
 class JournalWriteError(AkoolError):
     """The journal could not be written (disk full, read-only, damaged): the run stops
     submitting; ``job_ids`` holds the jobs created whose ids could not be recorded."""
@@ -83,29 +78,6 @@ class JournalWriteError(AkoolError):
         self.job_ids = job_ids
 
 
-@attrs.frozen
-class Guard:
-    """A write that may only happen while its item is claimed: ``fence`` by ``owner``,
-    with the lease still running (an intent: a process that lost its claim sends nothing)."""
-
-    key: str
-    fence: int
-    owner: str
-
-
-@attrs.define
-class _Write:
-    sql: str
-    params: Sequence[Any]
-    done: anyio.Event | None = None
-    guard: Guard | None = None
-    lost: bool = False  # the guard did not hold: nothing was written
-    # Instead of ``sql``: a step that reads as well as writes, in the batch's transaction
-    # (a claim), its answer in ``result``.
-    apply: Callable[[sqlite3.Connection], Any] | None = None
-    result: Any = None
-
-
 class Journal:
     """Open with ``async with Journal(path) as journal`` (inside a task group it writes from)."""
 
@@ -113,7 +85,7 @@ class Journal:
         self.path = path
         self._connection: sqlite3.Connection | None = None
         self._thread = anyio.CapacityLimiter(1)  # one thread at a time on the connection
-        self._pending: list[_Write] = []
+        self._pending: list[Write] = []
         self._wake = anyio.Event()  # a write waits for its commit: commit now
         self._nudge = anyio.Event()  # something is pending: commit within LAZY_COMMIT
         self._failure: BaseException | None = None
@@ -205,7 +177,7 @@ class Journal:
                     if write.done is not None:
                         write.done.set()
 
-    def _commit(self, batch: list[_Write]) -> None:
+    def _commit(self, batch: list[Write]) -> None:
         assert self._connection is not None
         connection = self._connection
         # One transaction: all of it or none. IMMEDIATE: the write lock is taken first, so
@@ -213,7 +185,7 @@ class Journal:
         with connection:
             connection.execute("BEGIN IMMEDIATE")
             for write in batch:
-                if write.guard is not None and not _holds(connection, write.guard):
+                if write.guard is not None and not holds(connection, write.guard):
                     write.lost = True
                     continue
                 if write.apply is not None:
@@ -224,7 +196,7 @@ class Journal:
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None
     ) -> None:
-        write = _Write(sql, params, anyio.Event() if durable or guard else None, guard)
+        write = Write(sql, params, anyio.Event() if durable or guard else None, guard)
         await self._enqueue(write)
         if write.lost:
             assert guard is not None
@@ -233,11 +205,11 @@ class Journal:
     async def _applied(self, step: Callable[[sqlite3.Connection], Any]) -> Any:
         """``step``'s answer, run in the writer's next group commit and committed with it
         (no thread and no transaction of its own)."""
-        write = _Write("", (), anyio.Event(), apply=step)
+        write = Write("", (), anyio.Event(), apply=step)
         await self._enqueue(write)
         return write.result
 
-    async def _enqueue(self, write: _Write) -> None:
+    async def _enqueue(self, write: Write) -> None:
         self._check_failure()
         self._pending.append(write)
         self._nudge.set()
@@ -466,13 +438,3 @@ class Journal:
 
         result: list[tuple[Any, ...]] = await self._run(run)
         return result
-
-
-def _holds(connection: sqlite3.Connection, guard: Guard) -> bool:
-    """Whether ``guard``'s claim is still the item's, its lease running (in the writing
-    transaction: no other process can take the item over in between)."""
-    row = connection.execute(
-        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ? AND lease_until > ?",
-        (guard.key, guard.fence, guard.owner, SYSTEM_CLOCK.wall()),
-    ).fetchone()
-    return row is not None

@@ -21,7 +21,8 @@ from .. import _journal_protocol as jp
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import ClaimLostError
 from .._models import Button, ImageJob, ImageStatus
-from ._journal import Guard, Journal
+from ._journal import Journal
+from ._journal_writes import Guard
 from ._results import failed_job
 from ._rows import JobRecord
 from ._states import ItemState, check_transition

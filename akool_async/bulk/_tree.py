@@ -32,12 +32,10 @@ from .. import _journal_protocol as jp
 from .._client import AkoolClient
 from .._clock import SYSTEM_CLOCK
 from .._defaults import NEAR_EXPIRY, SHIELD_SECONDS
-from .._download import prepare_target
 from .._exceptions import AkoolError, AuthenticationError, ConnectError, SubmissionUncertainError
 from .._follow import FollowMachine
 from .._follow_items import GRID_INDEX
 from .._models import ImageJob, ImageStatus
-from .._requests import check_url
 from .._watchset import WatchSet
 from ._folder import free_target, same_or_beside
 from ._gates import Budget, PriorityGate
@@ -322,11 +320,10 @@ class TreeDriver:
         created = self.tally.created(job_id)
         near_expiry = created is not None and SYSTEM_CLOCK.wall() - created > NEAR_EXPIRY
         try:
-            url = check_url("url", image.url)
             earlier = self.files.get((job_id, image.index), ("", ""))[0]
             path, target = await anyio.to_thread.run_sync(self._place, name, earlier)
             async with runner.downloads.slot(created or SYSTEM_CLOCK.wall()):
-                saved = await runner.client._download_to(url, target)
+                saved = await runner.client.download(image.url, target)
             target = await fix_suffix(saved)
             if target.stem != path.stem:  # a file was there: never replaced by other bytes
                 target = await anyio.to_thread.run_sync(same_or_beside, path, target, saved.sha256)
@@ -347,8 +344,7 @@ class TreeDriver:
             out_dir, item = self.runner.out_dir, self.item
             self._folder = item_folder(out_dir, item.user_id, item.line)
         path = self._folder / name
-        target = free_target(self._folder, path, ours=Path(earlier) == path)
-        return path, prepare_target(target)  # what ``client.download`` would do, here
+        return path, free_target(self._folder, path, ours=Path(earlier) == path)
 
     # -- resuming and ending ------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""The writes a bulk journal's one writer commits in groups (``Journal``): each a
+statement, or a step that reads as well (a claim); guarded ones only while their item's
+claim holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import attrs
+
+from .._clock import SYSTEM_CLOCK
+
+# The longest a write nobody waits for (a status, a download) stays uncommitted: what a
+# crash can lose of them, to be polled or fetched again by a resume.
+LAZY_COMMIT = 0.05
+
+
+@attrs.frozen
+class Guard:
+    """A write that may only happen while its item is claimed: ``fence`` by ``owner``,
+    with the lease still running (an intent: a process that lost its claim sends nothing)."""
+
+    key: str
+    fence: int
+    owner: str
+
+
+@attrs.define
+class Write:
+    sql: str
+    params: Sequence[Any]
+    done: anyio.Event | None = None
+    guard: Guard | None = None
+    lost: bool = False  # the guard did not hold: nothing was written
+    # Instead of ``sql``: a step that reads as well as writes, in the batch's transaction
+    # (a claim), its answer in ``result``.
+    apply: Callable[[sqlite3.Connection], Any] | None = None
+    result: Any = None
+
+
+def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
+    """Whether ``guard``'s claim is still the item's, its lease running (in the writing
+    transaction: no other process can take the item over in between)."""
+    row = connection.execute(
+        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ? AND lease_until > ?",
+        (guard.key, guard.fence, guard.owner, SYSTEM_CLOCK.wall()),
+    ).fetchone()
+    return row is not None
