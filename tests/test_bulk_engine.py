@@ -191,6 +191,29 @@ async def test_writes_nobody_waits_for_ride_along_and_are_committed_on_their_own
                 await anyio.sleep(LAZY_COMMIT)
 
 
+async def test_a_result_is_reported_only_once_its_records_are_on_disk(tmp_path: Path) -> None:
+    """Each result, the moment it is handed out, is already in the file as another
+    process would read it: the item finished, every image with its path (its records were
+    committed first, not left for the writer's next lazy commit)."""
+    out = tmp_path / "out"
+    emulator = Emulator(FAST)
+    seen = 0
+    async with emulator, emulator.client(rate_limit=None) as client:
+        async with run_bulk(client, items(12, batch_quantity=2), out_dir=out) as run:
+            async for result in run:
+                with sqlite3.connect(out / "journal.sqlite") as db:  # a reader of its own
+                    (state,) = db.execute(
+                        "SELECT state FROM items WHERE key = ?", (result.key,)
+                    ).fetchone()
+                    saved = db.execute(
+                        "SELECT COUNT(*) FROM images JOIN jobs USING (job_id)"
+                        " WHERE jobs.item_key = ? AND images.path IS NOT NULL", (result.key,)
+                    ).fetchone()[0]  # fmt: skip
+                assert (state, saved) == (result.state, 2), result.key
+                seen += 1
+    assert seen == 12
+
+
 async def test_requests_without_a_job_have_a_manifest_row_each(tmp_path: Path) -> None:
     """Uncertain creates (answers lost) and creates refused for want of credit: one row
     each in the manifest, with the request's state, its reason and when its create left."""

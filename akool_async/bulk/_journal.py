@@ -209,12 +209,13 @@ class Journal:
         await self._enqueue(write)
         return write.result
 
-    async def _enqueue(self, write: Write) -> None:
+    async def _enqueue(self, write: Write, *, hurry: bool = True) -> None:
         self._check_failure()
         self._pending.append(write)
         self._nudge.set()
         if write.done is not None:
-            self._wake.set()
+            if hurry:
+                self._wake.set()
             await write.done.wait()
             self._check_failure()
 
@@ -229,6 +230,12 @@ class Journal:
                 f"the journal {self.path} cannot be written"
                 f" ({type(self._failure).__name__}: {self._failure})"
             ) from self._failure
+
+    async def committed(self) -> None:
+        """Wait until everything written so far is committed, riding along with the
+        writer's next group commit (no commit of its own): what is reported is on disk."""
+        if self._pending or self._committing:
+            await self._enqueue(Write("SELECT 1", (), anyio.Event(), None), hurry=False)
 
     async def flush(self) -> None:
         """Wait until everything written so far is committed (a batch being committed
