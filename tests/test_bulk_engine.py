@@ -198,19 +198,19 @@ async def test_a_result_is_reported_only_once_its_records_are_on_disk(tmp_path: 
     out = tmp_path / "out"
     emulator = Emulator(FAST)
     seen = 0
-    async with emulator, emulator.client(rate_limit=None) as client:
-        async with run_bulk(client, items(12, batch_quantity=2), out_dir=out) as run:
-            async for result in run:
-                with sqlite3.connect(out / "journal.sqlite") as db:  # a reader of its own
-                    (state,) = db.execute(
-                        "SELECT state FROM items WHERE key = ?", (result.key,)
-                    ).fetchone()
-                    saved = db.execute(
-                        "SELECT COUNT(*) FROM images JOIN jobs USING (job_id)"
-                        " WHERE jobs.item_key = ? AND images.path IS NOT NULL", (result.key,)
-                    ).fetchone()[0]  # fmt: skip
-                assert (state, saved) == (result.state, 2), result.key
-                seen += 1
+    client = emulator.client(rate_limit=None)
+    async with emulator, client, run_bulk(client, items(12, batch_quantity=2), out_dir=out) as run:
+        async for result in run:
+            with sqlite3.connect(out / "journal.sqlite") as db:  # a reader of its own
+                (state,) = db.execute(
+                    "SELECT state FROM items WHERE key = ?", (result.key,)
+                ).fetchone()
+                saved = db.execute(
+                    "SELECT COUNT(*) FROM images JOIN jobs USING (job_id)"
+                    " WHERE jobs.item_key = ? AND images.path IS NOT NULL", (result.key,)
+                ).fetchone()[0]  # fmt: skip
+            assert (state, saved) == (result.state, 2), result.key
+            seen += 1
     assert seen == 12
 
 
