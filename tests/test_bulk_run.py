@@ -15,7 +15,7 @@ import pytest
 from akool_async import RetryPolicy
 from akool_async.bulk import BulkItem, ItemResult, JournalExistsError, parse_record, run_bulk
 from akool_async.bulk._item import PriorityGate
-from akool_async.emulator import Credits, Emulator, EmulatorConfig, Faults, Fixed
+from akool_async.emulator import Credits, Emulator, EmulatorConfig, Faults, Fixed, LogNormal
 
 from .emulated import ManualClock
 
@@ -113,7 +113,10 @@ async def test_uncertain_creates_are_not_resubmitted_unless_asked(tmp_path: Path
 
 async def test_a_stopped_run_resumes_without_creating_twice(tmp_path: Path) -> None:
     """Stopped mid-way, a run resumed on its journal finishes and never repeats a create."""
-    emulator = Emulator(EmulatorConfig(time_scale=100, durations=Fixed(30), image_max_side=32))
+    # Spread durations: at the first result the others are still running (with equal
+    # ones they all end together, within the first result's commit).
+    config = EmulatorConfig(time_scale=300, durations=LogNormal(30, 1.0), image_max_side=32)
+    emulator = Emulator(config)
     async with emulator:
         async with (
             emulator.client(rate_limit=None) as client,

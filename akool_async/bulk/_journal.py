@@ -206,7 +206,10 @@ class Journal:
         """``step``'s answer, run in the writer's next group commit and committed with it
         (no thread and no transaction of its own)."""
         write = Write("", (), anyio.Event(), apply=step)
-        await self._enqueue(write)
+        # Shielded: a caller cancelled while its step is being committed would lose what
+        # the step did (a claim taken and never released: held until its lease ends).
+        with anyio.CancelScope(shield=True):
+            await self._enqueue(write)
         return write.result
 
     async def _enqueue(self, write: Write, *, hurry: bool = True) -> None:
