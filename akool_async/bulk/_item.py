@@ -101,8 +101,7 @@ class ItemRunner:
         if result is None or lost.cancelled_caught:
             self.stats.skipped += 1
             return _result(item, ItemState.SKIPPED, error=TAKEN_OVER)
-        await self.journal.committed()  # a result (its files) is reported once on disk
-        return result
+        return result  # handed out once its records are committed (``_runner._publish``)
 
     async def _claim(
         self, item: BulkItem, *, wait: bool

@@ -26,7 +26,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._arguments import MAX_WAIT_TIMEOUT, optional_timeout
 from .._client import AkoolClient
@@ -149,6 +149,7 @@ async def run_bulk(
     started = SYSTEM_CLOCK.now()
     async with BulkJournal(journal_path) as book:  # first: a journal it cannot open leaks nothing
         send, receive = anyio.create_memory_object_stream[ItemResult](concurrency)
+        finished, relayed = anyio.create_memory_object_stream[ItemResult](concurrency)
         run = BulkRun(stats, receive, out_dir, journal_path)
         spent = Budget(budget, await book.credits_spent())
         stats.credits = spent.spent
@@ -167,14 +168,15 @@ async def run_bulk(
                 ]()
                 in_flight: set[str] = set()
                 tasks.start_soon(_guarded, run, functools.partial(
-                    _feed, entries, journal=book, items=items, results=send.clone(), run=run,
+                    _feed, entries, journal=book, items=items, results=finished.clone(), run=run,
                     budget=spent, in_flight=in_flight, retry_failed=retry_failed,
                 ))  # fmt: skip
                 workers = _Workers(runner, in_flight, run)
                 for _ in range(concurrency):
-                    tasks.start_soon(workers.work, taken.clone(), send.clone())
+                    tasks.start_soon(workers.work, taken.clone(), finished.clone())
+                tasks.start_soon(_guarded, run, functools.partial(_publish, book, relayed, send))
                 taken.close()
-                send.close()
+                finished.close()
                 yield run
                 tasks.start_soon(_drain, receive)  # results nobody reads must not block workers
         finally:
@@ -193,6 +195,24 @@ async def run_bulk(
                 await _gallery(book, run, run.summary)
     if run.error is not None:
         raise run.error
+
+
+async def _publish(
+    journal: BulkJournal,
+    finished: MemoryObjectReceiveStream[ItemResult],
+    results: anyio.abc.ObjectSendStream[ItemResult],
+) -> None:
+    """Hand results out once their records are committed: the results finished meanwhile
+    wait for one group commit together, and their workers go on to the next item."""
+    async with finished, results:
+        async for result in finished:
+            batch = [result]
+            with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream):
+                while True:
+                    batch.append(finished.receive_nowait())
+            await journal.committed()
+            for each in batch:
+                await results.send(each)
 
 
 async def _guarded(run: BulkRun, work: Callable[[], Awaitable[None]]) -> None:
