@@ -191,6 +191,24 @@ async def test_writes_nobody_waits_for_ride_along_and_are_committed_on_their_own
                 await anyio.sleep(LAZY_COMMIT)
 
 
+async def test_a_claim_cancelled_while_it_is_committed_still_reaches_its_caller(
+    tmp_path: Path,
+) -> None:
+    """A caller cancelled while its claim is being committed still gets the claim (to
+    release it): otherwise the item stays held by nobody until its lease ends."""
+    async with BulkJournal(tmp_path / "journal.sqlite") as journal:
+        claim: Claim | None = None
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # cancelled before the commit even starts
+            claim, _ = await journal.claim_with_state("id:a", lease=60)
+        assert claim is not None
+        await journal.release(claim)
+        await journal.flush()  # a release rides along with the next commit
+        async with BulkJournal(tmp_path / "journal.sqlite") as other:
+            taken, _ = await other.claim_with_state("id:a", lease=60)
+            assert taken is not None  # released: another journal takes it at once
+
+
 async def test_a_result_is_reported_only_once_its_records_are_on_disk(tmp_path: Path) -> None:
     """Each result, the moment it is handed out, is already in the file as another
     process would read it: the item finished, every image with its path (its records were

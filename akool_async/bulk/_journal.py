@@ -234,17 +234,15 @@ class Journal:
                 f" ({type(self._failure).__name__}: {self._failure})"
             ) from self._failure
 
-    async def committed(self) -> None:
-        """Wait until everything written so far is committed, riding along with the
-        writer's next group commit (no commit of its own): what is reported is on disk."""
+    async def committed(self, *, hurry: bool = False) -> None:
+        """Wait until everything written so far is committed (a batch being committed too),
+        riding along with the writer's next group commit unless told to ``hurry``."""
         if self._pending or self._committing:
-            await self._enqueue(Write("SELECT 1", (), anyio.Event(), None), hurry=False)
+            await self._enqueue(Write("SELECT 1", (), anyio.Event(), None), hurry=hurry)
 
     async def flush(self) -> None:
-        """Wait until everything written so far is committed (a batch being committed
-        too: a reader of its own must find it)."""
-        if self._pending or self._committing:
-            await self._write("SELECT 1", (), durable=True)
+        """``committed`` now: a reader of its own must find everything written so far."""
+        await self.committed(hurry=True)
 
     # -- items --------------------------------------------------------------------------
 
