@@ -124,10 +124,12 @@ class Journal:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.executescript(_SCHEMA)
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
-        for column, kind in (("fingerprint", "TEXT"), ("seen", "INTEGER"), ("sent", "REAL")):
-            if column not in columns:  # a journal from before identities
-                connection.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+        with connection:  # one opener at a time: two processes may open an old journal
+            connection.execute("BEGIN IMMEDIATE")
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
+            for column, kind in (("fingerprint", "TEXT"), ("seen", "INTEGER"), ("sent", "REAL")):
+                if column not in columns:  # a journal from before identities
+                    connection.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
         migrate(connection)
         with connection:
             connection.execute("BEGIN IMMEDIATE")
