@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests lint typecheck``; ``nox -s bench`` and ``nox -s demo``."""
+"""Developer sessions: ``nox -s tests lint typecheck``; ``nox -s coverage``, ``bench`` and
+``demo``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ def tests(session: nox.Session) -> None:
     """The whole suite; every async test runs on both anyio backends (asyncio and trio)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The suite with branch coverage, per module and per package (subprocesses included)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "--cov", "--cov-report=term", *session.posargs)
 
 
 @nox.session

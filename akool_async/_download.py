@@ -65,6 +65,10 @@ async def download(
     )
 
 
+# What the temporary file's name adds to the target's: ".", ".<pid>-<8 hex>.part".
+_PART_EXTRA = len("..") + len("4194304-") + 8 + len(".part")
+
+
 def prepare_target(path: object) -> Path:
     """``path`` as a file path whose folder exists (created if missing), or
     ``ValidationError`` before anything is fetched. Blocking: run it in a thread."""
@@ -77,13 +81,21 @@ def prepare_target(path: object) -> Path:
     text = str(target)
     if "\0" in text or not target.name or text.isspace():
         raise ValidationError("path", path, "a file path with a file name, without NUL")
-    if target.is_dir():
-        raise ValidationError("path", path, "a file path; this is a folder")
+    try:
+        name = os.fsencode(target.name)
+    except UnicodeError:
+        raise ValidationError("path", path, "a file name the file system can encode") from None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        room = os.pathconf(target.parent, "PC_NAME_MAX") - _PART_EXTRA
+        is_dir = target.is_dir()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ValidationError("path", path, f"a path whose folder can be made ({reason})") from None
+    if len(name) > room:  # the temporary file beside it has the longer name
+        raise ValidationError("path", path, f"a file name of at most {room} bytes")
+    if is_dir:
+        raise ValidationError("path", path, "a file path; this is a folder")
     return target
 
 

@@ -88,6 +88,7 @@ async def test_closing_lets_the_request_on_the_wire_answer_and_refuses_later_one
     assert emulator.counters.requests["infobymodelid"] == 1
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_download_checks_what_it_saves(tmp_path: Any) -> None:
     emulator = Emulator(config(instant=True, image_max_side=16))

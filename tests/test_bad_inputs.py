@@ -119,6 +119,11 @@ CALLS: dict[str, tuple[Call, str]] = {
     "download to None": (lambda c: c.download(URL, None), "path"),  # type: ignore[arg-type]
     "download to a path with NUL": (lambda c: c.download(URL, "a\x00b.png"), "path"),
     "download(timeout=-1)": (lambda c: c.download(URL, "x.png", timeout=-1), "timeout"),
+    # Found by test_bad_input_properties: a raw OSError (ENAMETOOLONG) from the path's stat.
+    "download to a file name too long": (lambda c: c.download(URL, "a" * 300), "path"),
+    # Fits alone, not with the temporary file's suffix: refused before the fetch, not after.
+    "download to a file name with no room": (lambda c: c.download(URL, "a" * 240), "path"),
+    "download to a lone surrogate": (lambda c: c.download(URL, "\ud800.png"), "path"),
 }
 
 

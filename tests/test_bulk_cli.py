@@ -81,6 +81,7 @@ def item_errors(out: Path) -> dict[str, str]:
         return dict(db.execute("SELECT key, error FROM items WHERE error IS NOT NULL").fetchall())
 
 
+@pytest.mark.long
 def test_two_hundred_prompts_of_four_with_a_follow_up_each(
     emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -105,6 +106,7 @@ def test_two_hundred_prompts_of_four_with_a_follow_up_each(
     assert "done: 1600 images (200 requests)" in result.stdout
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
     emulator: tuple[Emulator, dict[str, str]], tmp_path: Path, seed: int
@@ -140,6 +142,7 @@ def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
     assert len(saved) >= len(done) * 4 - len(uncertain) * 2
 
 
+@pytest.mark.long
 def test_bulk_over_the_aiohttp_transport(
     emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -155,6 +158,7 @@ def test_bulk_over_the_aiohttp_transport(
         assert (out / record["path"]).read_bytes() == server.image_bytes(record["job_id"])
 
 
+@pytest.mark.long
 def test_faults_end_in_the_manifest_with_their_reasons(tmp_path: Path) -> None:
     """5xx, dropped connections, 1005, 1108 and failed jobs: the run completes, every
     failure recorded with its reason, everything else done."""
@@ -175,6 +179,7 @@ def test_faults_end_in_the_manifest_with_their_reasons(tmp_path: Path) -> None:
     assert not server.counters.duplicate_creates
 
 
+@pytest.mark.long
 def test_ctrl_c_stops_records_and_resumes(tmp_path: Path) -> None:
     """One Ctrl-C exits 130 having recorded what was in flight: --resume finishes every item
     without creating anything twice."""
@@ -187,6 +192,7 @@ def test_ctrl_c_stops_records_and_resumes(tmp_path: Path) -> None:
         assert not server.counters.duplicate_creates
 
 
+@pytest.mark.long
 def test_second_ctrl_c_quits_at_once_with_a_consistent_journal(tmp_path: Path) -> None:
     """A second Ctrl-C exits at once: a create then in flight may or may not have reached
     the server, so its item is uncertain (never resubmitted silently); the rest resumes, and
@@ -238,6 +244,7 @@ def _interrupt(
     assert process.returncode == 130, errors
 
 
+@pytest.mark.long
 def test_usage_errors_and_bad_lines(
     emulator: tuple[Emulator, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -297,6 +304,7 @@ def test_a_repeated_follow_up_is_a_usage_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.long
 def test_a_keyless_run_interrupted_and_resumed_saves_every_image_once(tmp_path: Path) -> None:
     """No key: the built-in emulator keeps its jobs beside the journal, so Ctrl-C and
     --resume end with every image of the example's first six prompts (one with a
@@ -331,6 +339,7 @@ def test_a_keyless_run_interrupted_and_resumed_saves_every_image_once(tmp_path: 
     assert state["jobs_created"] == 14
 
 
+@pytest.mark.long
 def test_a_wrong_key_stops_at_once_and_resume_retries_after_the_fix(
     emulator: tuple[Emulator, dict[str, str]], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -52,6 +52,7 @@ def run(*argv: str) -> int:
     return main(["bulk", *argv, *FAST_IN_PROCESS])
 
 
+@pytest.mark.long
 def test_lone_surrogates_and_nul_are_invalid_lines_and_the_run_goes_on(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,6 +93,7 @@ def test_lone_surrogates_and_nul_are_invalid_lines_and_the_run_goes_on(
     assert invalid == [(2, "invalid"), (3, "invalid")]  # every input line has its row
 
 
+@pytest.mark.long
 def test_the_budget_holds_back_the_rest_with_its_own_exit_code(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +161,7 @@ def test_quiet_still_names_failed_and_uncertain_lines(
         assert not server.counters.duplicate_creates
 
 
+@pytest.mark.long
 def test_a_job_past_its_timeout_is_left_running_and_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,6 +194,7 @@ def test_a_job_past_its_timeout_is_left_running_and_resumed(
             assert "--job-timeout must be seconds above 0" in capsys.readouterr().err
 
 
+@pytest.mark.long
 def test_a_refusal_that_proves_nothing_is_uncertain_and_never_sent_again(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -213,6 +217,7 @@ def test_a_refusal_that_proves_nothing_is_uncertain_and_never_sent_again(
     assert "uncertain lines: " in capsys.readouterr().out
 
 
+@pytest.mark.long
 def test_a_journal_belongs_to_its_output_folder(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -292,6 +297,7 @@ def read_only(path: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+@pytest.mark.long
 def test_a_read_only_journal_is_one_line_and_exit_74(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -314,6 +320,7 @@ def test_a_read_only_journal_is_one_line_and_exit_74(
     assert emulator.counters.requests[CREATE] == 3
 
 
+@pytest.mark.long
 def test_an_output_folder_made_read_only_mid_run_is_one_line_and_resumes(
     tmp_path: Path,
 ) -> None:
@@ -350,6 +357,7 @@ FULL_DISK = [sys.executable, "-c", "import resource, sys; from akool_async._cli 
              "sys.exit(main(sys.argv[1:]))"]  # fmt: skip
 
 
+@pytest.mark.long
 def test_a_full_disk_mid_run_stops_in_one_line_and_loses_no_job(tmp_path: Path) -> None:
     """The journal cannot grow mid-run: the run stops at once with one error line naming
     it (exit 74), no traceback, a consistent journal, and every job the server made either
@@ -405,6 +413,7 @@ def test_a_resume_never_replaces_an_image_with_other_bytes(
         assert sorted(r["path"] for r in manifest(out)) == ["id-r0/1~2.png", "id-r1/1.png"]
 
 
+@pytest.mark.long
 def test_retry_failed_sends_failed_requests_again_and_nothing_else(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

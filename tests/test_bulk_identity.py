@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from akool_async.bulk import parse_record
 from akool_async.bulk._identity import Identities, fingerprint
 from akool_async.bulk._input import BulkItem
@@ -58,6 +60,7 @@ async def test_a_changed_request_under_its_id_is_a_new_item_and_said_so(tmp_path
     assert any(line.startswith("no longer in the input: 1 requests (id:req-1") for line in lines)
 
 
+@pytest.mark.long
 def test_a_line_inserted_at_the_top_of_a_file_without_ids_after_a_kill(tmp_path: Path) -> None:
     """Killed mid-run; a line inserted at the top of the id-less file; --resume: nothing
     created twice, the new prompt generated, every manifest row on its line of the new file."""

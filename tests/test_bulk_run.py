@@ -111,6 +111,7 @@ async def test_uncertain_creates_are_not_resubmitted_unless_asked(tmp_path: Path
     assert emulator.counters.requests["createBySourcePrompt"] == 6  # 3 lost answers + 3 asked for
 
 
+@pytest.mark.long
 async def test_a_stopped_run_resumes_without_creating_twice(tmp_path: Path) -> None:
     """Stopped mid-way, a run resumed on its journal finishes and never repeats a create."""
     # Spread durations: at the first result the others are still running (with equal

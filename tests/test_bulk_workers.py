@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import attrs
+import pytest
 
 from akool_async.emulator import Emulator, Faults
 
@@ -44,6 +45,7 @@ def both_sending(
     return pair
 
 
+@pytest.mark.long
 def test_two_processes_on_one_folder_share_the_work_and_never_pay_twice(tmp_path: Path) -> None:
     """Started together on one folder: both end well, every item done once, each process
     did part of the work, 0 duplicate creates."""
@@ -63,6 +65,7 @@ def test_two_processes_on_one_folder_share_the_work_and_never_pay_twice(tmp_path
     assert sum(shares.values()) == 24
 
 
+@pytest.mark.long
 def test_a_killed_worker_s_items_are_taken_over_then_resumed_without_paying_twice(
     tmp_path: Path,
 ) -> None:
@@ -91,6 +94,7 @@ def test_a_killed_worker_s_items_are_taken_over_then_resumed_without_paying_twic
         assert not server.counters.duplicate_creates
 
 
+@pytest.mark.long
 def test_a_stalled_worker_loses_its_items_at_its_lease_and_sends_nothing_more(
     tmp_path: Path,
 ) -> None:

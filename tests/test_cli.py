@@ -219,6 +219,7 @@ def test_verbose_logs_one_line_per_request_and_nothing_from_httpx(
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore", "asyncio"))]
 
 
+@pytest.mark.long
 def test_wait_and_download_pick_jobs_up_by_id(
     akool: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -327,6 +328,7 @@ def test_generate_without_key_uses_the_emulator(tmp_path: Path) -> None:
         assert str(path) in result.stdout
 
 
+@pytest.mark.long
 def test_emulator_command_serves_the_api_and_a_taken_port_is_one_line() -> None:
     """The emulator command's URL and key work, and so do the client id and secret it prints
     through getToken (as Akool's demo logs in); its port taken, a second one says so."""

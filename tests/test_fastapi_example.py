@@ -44,6 +44,7 @@ def open_sockets() -> int:
     return count
 
 
+@pytest.mark.long
 async def test_two_hundred_concurrent_requests_each_get_their_result() -> None:
     if not Path("/proc/self/fd").exists():
         pytest.skip("counts sockets through /proc")

@@ -37,6 +37,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", ["quickstart", "run_bulk"])
 def test_each_example_runs_against_the_emulator(name: str, written: Path) -> None:
     """Run from a fresh folder with AKOOL_API_KEY and AKOOL_BASE_URL set, as the README says."""

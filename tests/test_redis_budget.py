@@ -72,6 +72,7 @@ def contradictions(asks: list[tuple[bool, float]], rate: float, burst: int) -> l
     return wrong
 
 
+@pytest.mark.long
 def test_processes_share_one_gcra_on_the_servers_clock(redis_url: str, account: str) -> None:
     """Four processes (two on asyncio, two on trio) ask one account's budget (50/s, burst
     5) as fast as they can for 2 s: every answer is the GCRA's on Redis's clock, so over
@@ -326,6 +327,7 @@ def test_a_dead_holders_lease_expires(redis_url: str, account: str) -> None:
     assert anyio.run(take_over) == 1
 
 
+@pytest.mark.long
 @LEAKS_ON_FAILED_CONNECT
 @pytest.mark.usefixtures("failed_connects")
 async def test_a_redis_restart_mid_run_lets_no_burst_through(own_redis: RedisServer) -> None:

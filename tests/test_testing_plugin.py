@@ -34,6 +34,7 @@ async def test_real_port(akool_server):
 """
 
 
+@pytest.mark.long
 def test_fixtures_work_in_a_users_suite(pytester: pytest.Pytester) -> None:
     """A user's suite gets instant jobs, per-test config, and a real-port server."""
     pytester.makepyfile(test_user=USER_TESTS)

@@ -133,6 +133,7 @@ async def test_a_thousand_requests_meet_an_equal_server_limit_without_rejection(
     assert emulator.counters.rate_limited == 0
 
 
+@pytest.mark.long
 async def test_throttling_slows_the_shared_rate() -> None:
     """Against a server four times stricter, 1005s halve the shared rate and all succeed."""
     emulator = Emulator(EmulatorConfig(instant=True, rate_limit=50, rate_burst=5))

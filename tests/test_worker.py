@@ -84,6 +84,7 @@ async def test_two_workers_share_one_client_and_drive_every_tree_once(
         assert Path(str(path)).is_relative_to(tmp_path)
 
 
+@pytest.mark.long
 async def test_a_stopped_worker_leaves_its_trees_to_the_next_without_paying_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import attrs
+import pytest
 
 from akool_async.emulator import Faults
 
@@ -22,6 +23,7 @@ from .workers_cli import CREATE, cli, prompts, rows, start_worker, states
 SLOW_CREATES = Faults(slow=1.0, slow_seconds=3, endpoints=frozenset({CREATE}))
 
 
+@pytest.mark.long
 def test_two_workers_with_a_shared_budget_drain_the_queue_once(
     postgres_url: str, redis_url: str, account: str, tmp_path: Path
 ) -> None:
@@ -57,6 +59,7 @@ def test_two_workers_with_a_shared_budget_drain_the_queue_once(
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
 
 
+@pytest.mark.long
 def test_sigterm_stops_cleanly_and_the_next_worker_finishes_without_paying_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -89,6 +92,7 @@ def test_sigterm_stops_cleanly_and_the_next_worker_finishes_without_paying_twice
         assert not server.counters.duplicate_creates
 
 
+@pytest.mark.long
 def test_errors_are_one_line_with_their_codes_and_no_password(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 import psycopg
+import pytest
 
 from akool_async.emulator import Emulator, Faults
 
@@ -57,6 +58,7 @@ def accounted(url: str, server: Emulator, total: int) -> dict[str, int]:
     return {"done": done, "uncertain": len(uncertain)}
 
 
+@pytest.mark.long
 def test_three_workers_killed_and_restarted_at_random_never_pay_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -97,6 +99,7 @@ def test_three_workers_killed_and_restarted_at_random_never_pay_twice(
     assert counts["done"] >= 45 - kills * 6  # at most a worker's concurrency lost per kill
 
 
+@pytest.mark.long
 def test_a_redis_restart_and_dropped_queue_connections_mid_run(
     postgres_url: str, own_redis: RedisServer, account: str, tmp_path: Path
 ) -> None:
