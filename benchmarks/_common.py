@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 SERVER_CORE, CLIENT_CORE = 0, 1
+NO_PIN = "BENCH_NO_PIN"  # set: no process is pinned (as a user's client runs)
 
 
 @attrs.frozen
@@ -38,6 +39,8 @@ class EmulatorProcess:
 
 def pin_client() -> str:
     """Run this process on its own core, away from the server's; says what was done."""
+    if os.environ.get(NO_PIN):
+        return f"no pinning ({NO_PIN} set): client, its threads and server share the cores"
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {CLIENT_CORE})
         return f"client pinned to core {CLIENT_CORE}, server to core {SERVER_CORE}"
@@ -68,7 +71,7 @@ def fast_server(*arguments: str) -> Iterator[str]:
 @contextlib.contextmanager
 def server_process(command: list[str], *, lines: int) -> Iterator[dict[str, str]]:
     """Run a server on the server core; the ``NAME=value`` lines it prints when ready."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1 and not os.environ.get(NO_PIN):
         command = ["taskset", "-c", str(SERVER_CORE), *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AKOOL_")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)

@@ -19,7 +19,8 @@ Then the manifest alone: a journal of N rows (one image per row, done) built thr
 journal's own API, and ``write_manifest`` timed on it, per row (flat is the goal).
 
     python benchmarks/bulk_vs_script.py [--sizes 1000] [--rounds 2] [--floor 0.05]
-        [--image-side 64] [--manifest-rows 10000,100000] [--manifest-rounds 1] [--json PATH]
+        [--image-side 64] [--manifest-rows 10000,100000] [--manifest-rounds 1] [--unpinned]
+        [--json PATH]
 
 (about 4 minutes; issue 12's sizes, about 15: ``--sizes 1000,5000 --manifest-rows
 10000,100000,200000 --manifest-rounds 2``)
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import emulator_process, pin_client  # benchmarks/ is on sys.path
+from _common import NO_PIN, emulator_process, pin_client  # benchmarks/ is on sys.path
 from _rounds import Figures, interleave, parser, ratios
 
 from akool_async import ImageJob, ImageStatus
@@ -168,7 +169,13 @@ def main() -> None:
                            help="journal rows for the manifest figure (issue 12: "
                            "10000,100000,200000; '' to skip)")  # fmt: skip
     arguments.add_argument("--manifest-rounds", type=int, default=1)
+    arguments.add_argument("--unpinned", action="store_true",
+                           help="pin nothing: the client's threads and the emulator share "
+                           "the cores, as a user's client runs (bulk's extra thread "
+                           "hand-offs cost more so)")  # fmt: skip
     args = arguments.parse_args()
+    if args.unpinned:
+        os.environ[NO_PIN] = "1"
     sizes = [int(size) for size in args.sizes.split(",") if size]
     report = Figures(__file__, args, f"bulk vs a plain gather script, concurrency "
                      f"{CONCURRENCY}, poll floor {args.floor} s, time scale 1000, "
