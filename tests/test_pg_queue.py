@@ -114,6 +114,48 @@ async def test_claim_next_hands_each_item_to_one_worker(postgres_url: str, tmp_p
     assert rows(postgres_url, "SELECT DISTINCT fence FROM akool_items") == [(1,)]
 
 
+async def test_refused_items_go_back_on_the_queue_only_when_asked(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A create refused (provably never sent) leaves its item refused: no claim hands it
+    out again; ``enqueue_file(retry_refused=True)`` puts back the refused items of that
+    file, and no other (an uncertain one, one held by a live claim), and a claim then
+    hands each out as new (its old intent forgotten: a death now is not uncertain)."""
+    source = write_lines(tmp_path / "p.jsonl", [{"id": f"p{n}", "prompt": f"a fox {n}"}
+                                                for n in range(4)])  # fmt: skip
+    settled = {"p0": jp.CreateSettled((), "budget out of reach", uncertain=False),
+               "p1": jp.CreateSettled((), "budget out of reach", uncertain=False),
+               "p2": jp.CreateSettled((), "no answer", uncertain=True)}  # fmt: skip
+    async with PostgresQueue(postgres_url) as queue:
+        await queue.enqueue_file(source)
+        held = None
+        while (item := await queue.claim_next(lease=60)) is not None:
+            user = item.user_id or ""
+            if user in settled:
+                intent = jp.CreateIntent(item.request or {}, ())
+                await queue.write(item.claim, [intent, settled[user]])
+                await queue.release(item.claim)
+            else:
+                held = item  # p3: claimed and kept
+        assert held is not None
+        intent = jp.CreateIntent(held.request or {}, ())
+        refused = jp.CreateSettled((), "refused", uncertain=False)
+        await queue.write(held.claim, [intent, refused])
+        await queue.flush()
+        assert await queue.claim_next(lease=60) is None  # never retried by itself
+        again = await queue.enqueue_file(source)
+        assert (again.added, again.already, again.retried) == (0, 4, 0)
+        report = await queue.enqueue_file(source, retry_refused=True)
+        assert (report.added, report.already, report.retried) == (0, 4, 2)
+        states = dict(rows(postgres_url, "SELECT user_id, state FROM akool_items"))
+        assert states == {"p0": None, "p1": None, "p2": "uncertain", "p3": "refused"}
+        assert rows(postgres_url, "SELECT COUNT(*) FROM akool_items WHERE state IS NULL"
+                    " AND (intent_at IS NOT NULL OR error IS NOT NULL)") == [(0,)]  # fmt: skip
+        taken = [await queue.claim_next(lease=60) for _ in range(3)]
+        assert sorted(item.user_id or "" for item in taken if item) == ["p0", "p1"]
+        assert all(item.state is None for item in taken if item)
+
+
 async def test_the_reaper_never_makes_a_create_that_may_have_left_pending(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -54,6 +54,24 @@ def test_enqueue_twice_then_status(
     assert (status["credits"], status["workers_alive"], status["manifest_rows"]) == (0, 0, None)
 
 
+def test_retry_refused_puts_refused_items_back(
+    queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``enqueue --retry-refused``: the file's refused items are pending again, and it says
+    how many; without it, nothing changes."""
+    source = prompts_file(tmp_path / "p.jsonl", [json.dumps({"prompt": f"p{n}"}) for n in range(3)])
+    assert main(["enqueue", str(source)]) == Exit.OK
+    with psycopg.connect(queue) as connection:
+        connection.execute("UPDATE akool_items SET state = 'refused' WHERE prompt <> 'p2'")
+    capsys.readouterr()
+    assert main(["enqueue", str(source)]) == Exit.OK
+    assert capsys.readouterr().out.endswith("(3 already on the queue)\n")
+    assert main(["enqueue", str(source), "--retry-refused"]) == Exit.OK
+    assert capsys.readouterr().out.endswith("(3 already on the queue, 2 refused put back)\n")
+    assert main(["status"]) == Exit.OK
+    assert capsys.readouterr().out.splitlines()[0] == "items: 3 (3 pending)"
+
+
 def test_a_changed_request_under_a_known_id_is_said(
     queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,7 +28,8 @@ _SHOWN_PROBLEMS = 20
 
 ENQUEUE_EXAMPLES = """  export AKOOL_QUEUE_URL=postgresql://akool@db/akool  # password: ~/.pgpass
   akool-async enqueue prompts.jsonl
-  akool-async enqueue prompts.csv --follow-ups U1 --queue postgresql://akool@db/akool"""
+  akool-async enqueue prompts.csv --follow-ups U1 --queue postgresql://akool@db/akool
+  akool-async enqueue prompts.jsonl --retry-refused   # after a Redis outage, say"""
 STATUS_EXAMPLES = """  akool-async status
   akool-async status --json
   akool-async status --manifest manifest.jsonl    # every item and image, as one file"""
@@ -60,6 +61,10 @@ def add_parsers(commands: Any) -> None:
     status.add_argument("--alive-within", type=float, default=WORKER_ALIVE_WITHIN,
                         metavar="SECONDS",
                         help="a worker whose last heartbeat is older is not alive")  # fmt: skip
+    enqueue.add_argument("--retry-refused", action="store_true",
+                         help="put the file's items the queue holds as refused (provably "
+                         "never sent: the shared budget out of reach, a request the API "
+                         "turned away) back for workers to claim again")  # fmt: skip
     for parser in (enqueue, status):
         parser.add_argument("--queue", default=None, metavar="URL",
                             help=f"postgresql://user@host/db (default: ${QUEUE_ENV})")  # fmt: skip
@@ -113,15 +118,17 @@ async def _enqueue(args: argparse.Namespace, url: str, follow_ups: Any) -> Exit:
     from ..workers import PostgresQueue
 
     async with PostgresQueue(url) as queue:
-        report = await queue.enqueue_file(args.prompts, follow_ups)
+        report = await queue.enqueue_file(args.prompts, follow_ups,
+                                          retry_refused=args.retry_refused)  # fmt: skip
     for problem in report.invalid[:_SHOWN_PROBLEMS]:
         print(f"{args.prompts}:{problem.line}: {problem.reason}", file=sys.stderr)
     if len(report.invalid) > _SHOWN_PROBLEMS:
         print(f"... and {len(report.invalid) - _SHOWN_PROBLEMS} more invalid lines",
               file=sys.stderr)  # fmt: skip
     invalid = f"; {len(report.invalid)} invalid lines left out" if report.invalid else ""
+    retried = f", {report.retried} refused put back" if args.retry_refused else ""
     print(f"queued {report.added} new requests from {args.prompts}"
-          f" ({report.already} already on the queue){invalid}")  # fmt: skip
+          f" ({report.already} already on the queue{retried}){invalid}")  # fmt: skip
     if report.changed and not args.quiet:
         print(f"{report.changed} of them change the request of an id already queued: the"
               " earlier request stays on the queue", file=sys.stderr)  # fmt: skip

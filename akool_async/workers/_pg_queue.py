@@ -37,12 +37,14 @@ class EnqueueReport:
     """What putting a file on the queue did: items added, items it already held, and the
     lines that are not valid requests (nothing of them was put on the queue).
     ``changed``: of those added, the ids the queue held with another request (a changed
-    line: the new request is a new item, the old one stays on the queue)."""
+    line: the new request is a new item, the old one stays on the queue). ``retried``: of
+    those it held, the refused ones put back to be claimed again (``retry_refused``)."""
 
     added: int
     already: int
     invalid: tuple[InputProblem, ...]
     changed: int = 0
+    retried: int = 0
 
 
 @attrs.frozen
@@ -62,10 +64,15 @@ class PostgresQueue(PostgresJournal):
     """The journal with the queue's own operations (``async with PostgresQueue(url)``)."""
 
     async def enqueue(self, items: AsyncIterable[BulkItem | InputProblem], *,
-                      source: str = "") -> EnqueueReport:  # fmt: skip
-        """Put ``items`` (``read_items`` of a file) on the queue, once each."""
+                      source: str = "", retry_refused: bool = False) -> EnqueueReport:  # fmt: skip
+        """Put ``items`` (``read_items`` of a file) on the queue, once each.
+
+        ``retry_refused``: those of them the queue holds as refused (provably never sent: a
+        shared budget out of reach, a request the API turned away) are put back, to be
+        claimed again; workers never retry a refusal by themselves (one that would repeat
+        would loop). Not one being worked on, nor any other state."""
         keys = QueueKeys()
-        added = already = changed = 0
+        added = already = changed = retried = 0
         invalid: list[InputProblem] = []
         chunk: list[tuple[Any, ...]] = []
         async for entry in items:
@@ -78,31 +85,48 @@ class PostgresQueue(PostgresJournal):
                           json.dumps(request, ensure_ascii=False),
                           ",".join(b.value for b in entry.follow_ups), source))  # fmt: skip
             if len(chunk) == _CHUNK:
-                new, other = await self._insert(chunk)
+                new, other, back = await self._insert(chunk, retry_refused=retry_refused)
                 added, already, changed = added + new, already + len(chunk) - new, changed + other
-                chunk = []
+                retried, chunk = retried + back, []
         if chunk:
-            new, other = await self._insert(chunk)
+            new, other, back = await self._insert(chunk, retry_refused=retry_refused)
             added, already, changed = added + new, already + len(chunk) - new, changed + other
-        return EnqueueReport(added, already, tuple(invalid), changed)
+            retried += back
+        return EnqueueReport(added, already, tuple(invalid), changed, retried)
 
-    async def enqueue_file(self, path: Path, default_follow_ups: tuple[Button, ...] = ()
-                           ) -> EnqueueReport:  # fmt: skip
-        return await self.enqueue(read_items(path, default_follow_ups), source=path.name)
+    async def enqueue_file(self, path: Path, default_follow_ups: tuple[Button, ...] = (), *,
+                           retry_refused: bool = False) -> EnqueueReport:  # fmt: skip
+        return await self.enqueue(read_items(path, default_follow_ups), source=path.name,
+                                  retry_refused=retry_refused)  # fmt: skip
 
-    async def _insert(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Insert what is new of ``rows``: (items added, of them ids held before)."""
+    async def _insert(
+        self, rows: list[tuple[Any, ...]], *, retry_refused: bool = False
+    ) -> tuple[int, int, int]:
+        """Insert what is new of ``rows``: (items added, of them ids held before, refused
+        items put back)."""
+        # A refused item nobody holds goes back to pending (state NULL); xmax = 0 tells
+        # a row inserted from one updated.
+        conflict = (
+            "DO UPDATE SET state = NULL, error = NULL, intent_at = NULL,"
+            " updated = EXCLUDED.enqueued"
+            f" WHERE akool_items.state = '{ItemState.REFUSED.value}' AND"
+            " (akool_items.lease_until IS NULL OR akool_items.lease_until < EXCLUDED.enqueued)"
+            if retry_refused
+            else "DO NOTHING"
+        )
 
-        def run(connection: Any) -> tuple[int, int]:
+        def run(connection: Any) -> tuple[int, int, int]:
             now = self.now(connection)
             marks = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(rows))
             params = [value for row in rows for value in (*row, now)]
             with connection.transaction():
-                added = connection.execute(
+                rows_back = connection.execute(
                     f"INSERT INTO akool_items ({', '.join(_COLUMNS)}) VALUES {marks}"  # noqa: S608
-                    " ON CONFLICT (key) DO NOTHING RETURNING key, user_id",
+                    f" ON CONFLICT (key) {conflict} RETURNING key, user_id, xmax = 0",
                     params,
                 ).fetchall()
+                added = [(key, user_id) for key, user_id, inserted in rows_back if inserted]
+                back = len(rows_back) - len(added)
                 ids = [user_id for _, user_id in added if user_id is not None]
                 changed = 0
                 if ids:
@@ -111,7 +135,7 @@ class PostgresQueue(PostgresJournal):
                         " AND NOT key = ANY(%s)",
                         (ids, [key for key, _ in added]),
                     ).fetchone()[0]
-            return len(added), int(changed)
+            return len(added), int(changed), back
 
         return await self.database.run(run)
 
