@@ -21,6 +21,7 @@ from akool_async import (
     ImageStatus,
     InsufficientCreditError,
     InvalidTokenError,
+    SubmissionUncertainError,
     ValidationError,
     __version__,
 )
@@ -365,6 +366,34 @@ def test_emulator_command_serves_the_api_and_a_taken_port_is_one_line() -> None:
     assert "Traceback" not in errors
     assert taken.returncode == 2
     assert f"port {port} on 127.0.0.1 is in use" in one_line(taken.stderr)
+
+
+def test_emulator_command_injects_answers_that_prove_nothing() -> None:
+    """``--fault-code-in-5xx 1``: each create is made, then answered by a 1108 inside a
+    503; the client calls it uncertain and sends it once (the emulator's count), as it
+    does a proxy's bare 403 (``--fault-proxy-4xx 1``)."""
+    import anyio
+    import httpx
+
+    for flag in ("--fault-code-in-5xx", "--fault-proxy-4xx"):
+        command = [*CLI, "emulator", "--port", "0", "--instant", flag, "1"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=_environment())
+        assert process.stdout is not None
+        try:
+            settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(4))
+            url = settings["AKOOL_BASE_URL"]
+
+            async def create(key: str = settings["AKOOL_API_KEY"], url: str = url) -> None:
+                async with AkoolClient(rate_limit=None, api_key=key, base_url=url) as client:
+                    with pytest.raises(SubmissionUncertainError):
+                        await client.create_by_source_prompt(prompt="x")
+
+            anyio.run(create)
+            counters = httpx.get(f"{url}/_emulator/counters", timeout=30).json()
+            assert counters["requests"]["createBySourcePrompt"] == 1, flag
+        finally:
+            process.terminate()
+            process.communicate(timeout=20)
 
 
 def test_port_in_use_in_process(capsys: pytest.CaptureFixture[str]) -> None:

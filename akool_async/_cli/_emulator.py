@@ -46,6 +46,13 @@ def add_parser(commands: Any) -> None:
                   "html"):  # fmt: skip
         parser.add_argument(f"--fault-{fault}", type=float, default=0.0, metavar="P",
                             help=f"probability of a {fault} fault per request")  # fmt: skip
+    # Answers that prove nothing, after the request was handled: a create meeting one is
+    # uncertain, never resent (what a client must not take for a refusal).
+    parser.add_argument("--fault-proxy-4xx", type=float, default=0.0, metavar="P",
+                        help="probability of a proxy's bare 403 page after handling")  # fmt: skip
+    parser.add_argument("--fault-code-in-5xx", type=float, default=0.0, metavar="P",
+                        help="probability of a business code (1108) inside a 503 after "
+                        "handling")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -57,6 +64,7 @@ def _faults(args: argparse.Namespace) -> Any:
         code_1108=args.fault_1108, code_1009=args.fault_1009, code_1200=args.fault_1200,
         drop_connection=args.fault_drop, slow=args.fault_slow,
         malformed_json=args.fault_malformed, html_error=args.fault_html,
+        proxy_4xx=args.fault_proxy_4xx, code_in_5xx=args.fault_code_in_5xx,
     )  # fmt: skip
 
 
