@@ -88,6 +88,28 @@ async def test_a_create_answering_while_the_run_stops_has_its_ids_journalled(
     assert not emulator.counters.duplicate_creates
 
 
+async def test_a_follow_up_the_budget_holds_back_is_pressed_by_a_resume_with_more(
+    tmp_path: Path,
+) -> None:
+    """A budget for the create (1 credit) but not its U1 (2 more): the line ends held back
+    (``budget``, not ``failed``: a plain resume would have skipped it for good), its batch
+    image saved, U1 never sent; a resume with a larger budget presses U1 once and creates
+    nothing again."""
+    emulator = Emulator(FAST)
+    async with emulator:
+        (first,), run = await bulk(emulator, items(1, follow_ups=["U1"]), tmp_path, budget=1)
+        assert first.state == "budget"
+        assert [i.button for i in first.images if i.ok] == [None]
+        assert emulator.counters.requests["createbybutton"] == 0
+        assert run.summary.items_failed == 0
+        (again,), _ = await bulk(emulator, items(1, follow_ups=["U1"]), tmp_path, budget=10)
+    assert again.state == "done"
+    assert [i.button for i in again.images if i.ok] == [None, "U1"]
+    assert emulator.counters.requests[CREATE] == 1
+    assert emulator.counters.requests["createbybutton"] == 1
+    assert not emulator.counters.duplicate_creates
+
+
 async def test_a_resumed_press_is_sent_only_if_the_parent_still_offers_it_unused(
     tmp_path: Path,
 ) -> None:

@@ -55,6 +55,8 @@ _STATES = {
 }
 _OVER_BUDGET = "the credit budget would be exceeded"
 TIMED_OUT = "timed out (--job-timeout): left running on the server; --resume follows it again"
+HELD_BACK_PRESS = ("held back: a follow-up would exceed the credit budget; --resume with a"
+                   " larger --budget presses it")  # fmt: skip
 
 Arrival = tuple[ev.Event, float]
 
@@ -138,6 +140,7 @@ class TreeDriver:
         self.seen: dict[str, ImageJob] = {}
         self.intended = False  # the create's intent is in the journal
         self.left_running = False  # a job timed out: the item stays submitted, to resume
+        self.held_back = False  # a press over budget: the item stays submitted, to resume
         self._watching = anyio.Event()
         self._busy = 0  # downloads in flight
         self._folder: Path | None = None  # the item's folder, checked (``_place``)
@@ -217,8 +220,8 @@ class TreeDriver:
         if isinstance(entry, jp.JobError) and entry.left_running:
             self.left_running = True  # not ended: the journal keeps it running, to resume
             return
-        if isinstance(entry, jp.TreeSettled) and self.left_running:
-            return  # the item stays submitted: a resume follows its jobs again
+        if isinstance(entry, jp.TreeSettled) and (self.left_running or self.held_back):
+            return  # the item stays submitted: a resume follows its jobs (and presses) again
         self.tally.take(entry)
         await self.runner.journal.write(self.claim, [entry])
 
@@ -231,6 +234,7 @@ class TreeDriver:
         cost = self.cost if isinstance(action, ev.Create) else runner.budget.button_cost
         if isinstance(action, ev.Press) and not runner.budget.reserve(cost):
             runner.stats.over_budget += 1
+            self.held_back = True  # never pressed, nothing recorded of it: a resume presses it
             await self._handle(
                 fio.failed(action, AkoolError(_OVER_BUDGET)), SYSTEM_CLOCK.wall(), pending
             )
@@ -384,6 +388,9 @@ class TreeDriver:
         if self.left_running:
             return ItemResult(item.line, item.key, item.user_id, ItemState.SUBMITTED,
                               self.tally.results(), TIMED_OUT)  # fmt: skip
+        if self.held_back:
+            return ItemResult(item.line, item.key, item.user_id, ItemState.BUDGET,
+                              self.tally.results(), HELD_BACK_PRESS)  # fmt: skip
         if how is ev.Verdict.STOPPED:
             state = ItemState.SUBMITTED
         else:
