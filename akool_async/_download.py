@@ -82,21 +82,34 @@ def prepare_target(path: object) -> Path:
     if "\0" in text or not target.name or text.isspace():
         raise ValidationError("path", path, "a file path with a file name, without NUL")
     try:
-        name = os.fsencode(target.name)
+        whole = os.fsencode(text)
     except UnicodeError:
-        raise ValidationError("path", path, "a file name the file system can encode") from None
+        raise ValidationError("path", path, "a path the file system can encode") from None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        room = os.pathconf(target.parent, "PC_NAME_MAX") - _PART_EXTRA
+        name_room = _limit(target.parent, "PC_NAME_MAX", 255) - _PART_EXTRA
+        path_room = _limit(target.parent, "PC_PATH_MAX", 4096) - 1 - _PART_EXTRA
         is_dir = target.is_dir()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ValidationError("path", path, f"a path whose folder can be made ({reason})") from None
-    if len(name) > room:  # the temporary file beside it has the longer name
-        raise ValidationError("path", path, f"a file name of at most {room} bytes")
+    # The temporary file beside it has the longer name: it must fit too.
+    if len(os.fsencode(target.name)) > name_room:
+        raise ValidationError("path", path, f"a file name of at most {name_room} bytes")
+    if len(whole) > path_room:
+        raise ValidationError("path", path, f"a path of at most {path_room} bytes")
     if is_dir:
         raise ValidationError("path", path, "a file path; this is a folder")
     return target
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    """The file system's limit ``name`` at ``folder``; ``default`` where it names none."""
+    try:
+        value = os.pathconf(folder, name)
+    except (AttributeError, ValueError):  # no pathconf (Windows), or no such limit here
+        return default
+    return value if value > 0 else default
 
 
 async def _download_once(

@@ -124,6 +124,10 @@ CALLS: dict[str, tuple[Call, str]] = {
     # Fits alone, not with the temporary file's suffix: refused before the fetch, not after.
     "download to a file name with no room": (lambda c: c.download(URL, "a" * 240), "path"),
     "download to a lone surrogate": (lambda c: c.download(URL, "\ud800.png"), "path"),
+    "download into a folder with a lone surrogate": (
+        lambda c: c.download(URL, "\ud800/x.png"),
+        "path",
+    ),
 }
 
 
@@ -236,6 +240,25 @@ async def test_limits_are_configurable(counted: tuple[AkoolClient, CountingTrans
         await client.create_by_source_prompt(prompt="x", source_images=[URL] * 100)
     assert len(transport.sent) == 2
     assert default.requests == 0
+
+
+async def test_a_path_too_long_for_its_temporary_file_is_refused_before_fetching(
+    counted: tuple[AkoolClient, CountingTransport], tmp_path: Path
+) -> None:
+    """A path under the system's limit, but not once the temporary file's suffix is added
+    to it: a ValidationError on ``path``, nothing fetched (it was a raw OSError after the
+    fetch)."""
+    client, transport = counted
+    folder = tmp_path
+    while len(str(folder)) < 3900:
+        folder /= "d" * 150
+    folder.mkdir(parents=True)
+    long = folder / ("y" * (4085 - len(str(folder)) - 1))
+    assert 4096 - 24 < len(str(long)) < 4096
+    with pytest.raises(ak.ValidationError, match="a path of at most") as refused:
+        await client.download(URL, long)
+    assert refused.value.field == "path"
+    assert transport.requests == 0
 
 
 async def test_download_makes_missing_folders(

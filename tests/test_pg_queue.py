@@ -124,8 +124,9 @@ async def test_refused_items_go_back_on_the_queue_only_when_asked(
     out again; ``enqueue_file(retry_refused=True)`` puts back the refused items of that
     file, and no other (an uncertain one, one held by a live claim), and a claim then
     hands each out as new (its old intent forgotten: a death now is not uncertain)."""
+    # p0 twice (a repeated id: one key, which one statement may upsert only once).
     source = write_lines(tmp_path / "p.jsonl", [{"id": f"p{n}", "prompt": f"a fox {n}"}
-                                                for n in range(4)])  # fmt: skip
+                                                for n in (0, 1, 2, 3, 0)])  # fmt: skip
     settled = {"p0": jp.CreateSettled((), "budget out of reach", uncertain=False),
                "p1": jp.CreateSettled((), "budget out of reach", uncertain=False),
                "p2": jp.CreateSettled((), "no answer", uncertain=True)}  # fmt: skip
@@ -147,9 +148,9 @@ async def test_refused_items_go_back_on_the_queue_only_when_asked(
         await queue.flush()
         assert await queue.claim_next(lease=60) is None  # never retried by itself
         again = await queue.enqueue_file(source)
-        assert (again.added, again.already, again.retried) == (0, 4, 0)
+        assert (again.added, again.already, again.retried) == (0, 5, 0)
         report = await queue.enqueue_file(source, retry_refused=True)
-        assert (report.added, report.already, report.retried) == (0, 4, 2)
+        assert (report.added, report.already, report.retried) == (0, 5, 2)
         states = dict(rows(postgres_url, "SELECT user_id, state FROM akool_items"))
         assert states == {"p0": None, "p1": None, "p2": "uncertain", "p3": "refused"}
         assert rows(postgres_url, "SELECT COUNT(*) FROM akool_items WHERE state IS NULL"

@@ -104,8 +104,8 @@ class PostgresQueue(PostgresJournal):
     ) -> tuple[int, int, int]:
         """Insert what is new of ``rows``: (items added, of them ids held before, refused
         items put back)."""
-        # A refused item nobody holds goes back to pending (state NULL); xmax = 0 tells
-        # a row inserted from one updated.
+        # A refused item nobody holds goes back to pending (state NULL). ``xmax = 0`` tells
+        # a row inserted from one updated (PostgreSQL's own marker; not documented as API).
         conflict = (
             "DO UPDATE SET state = NULL, error = NULL, intent_at = NULL,"
             " updated = EXCLUDED.enqueued"
@@ -114,6 +114,13 @@ class PostgresQueue(PostgresJournal):
             if retry_refused
             else "DO NOTHING"
         )
+
+        # A key once per statement (a line repeated with its id has the same key): an
+        # upsert may not touch one row twice. The repeat counts as already queued.
+        firsts: dict[Any, tuple[Any, ...]] = {}
+        for row in rows:
+            firsts.setdefault(row[0], row)
+        rows = list(firsts.values())
 
         def run(connection: Any) -> tuple[int, int, int]:
             now = self.now(connection)
