@@ -15,11 +15,14 @@ import anyio
 import psycopg
 import pytest
 
-from akool_async import AkoolClient, ValidationError
+from akool_async import AkoolClient, SharedBudgetUnavailableError, ValidationError
 from akool_async.emulator import Emulator, EmulatorConfig, Fixed, serve_emulator
+from akool_async.redis_budget import RedisBudget
 from akool_async.workers import PostgresQueue, Worker, WorkerSettings, queue_status
 
+from ._servers import free_port
 from .test_bulk_cli import prompts
+from .test_redis_budget import LEAKS_ON_FAILED_CONNECT, failed_connects  # noqa: F401 (fixture)
 
 FAST = EmulatorConfig(time_scale=500, durations=Fixed(30), image_max_side=16)
 
@@ -120,6 +123,34 @@ async def test_a_stopped_worker_leaves_its_trees_to_the_next_without_paying_twic
     ] * 6
     assert emulator.counters.requests["createBySourcePrompt"] == 6
     assert not emulator.counters.duplicate_creates
+
+
+@LEAKS_ON_FAILED_CONNECT
+@pytest.mark.usefixtures("failed_connects")
+async def test_a_budget_out_of_reach_stops_the_worker_and_gives_up_nothing(
+    postgres_url: str, account: str, tmp_path: Path
+) -> None:
+    """The account's job leases on a Redis nobody serves: the worker stops on the first
+    item (every item would meet it) with the budget's error, and releases what it claimed
+    as it was: pending, not failed (a failed item is never handed out again; a submitted
+    one's jobs would be lost), nothing created."""
+    await enqueue(postgres_url, prompts(tmp_path / "p.jsonl", 3))
+    emulator = Emulator(FAST)
+    budget = RedisBudget.from_url(f"redis://127.0.0.1:{free_port()}/0", account=account,
+                                  max_jobs=2, unavailable_timeout=0.2)  # fmt: skip
+    settings = WorkerSettings(concurrency=2)
+    async with (
+        budget,
+        client_of(emulator) as client,
+        Worker(
+            client, postgres_url, out_dir=tmp_path / "a", shared_budget=budget, settings=settings
+        ) as worker,
+    ):
+        with pytest.raises(SharedBudgetUnavailableError):
+            await worker.run()
+    left = rows(postgres_url, "SELECT state, lease_until FROM akool_items")
+    assert left == [(None, None)] * 3
+    assert emulator.counters.requests["createBySourcePrompt"] == 0
 
 
 async def test_a_worker_checks_its_arguments_before_anything(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from .._defaults import DEFAULT_BULK_CONCURRENCY, DEFAULT_RATE
+from .._defaults import BULK_LEASE, DEFAULT_BULK_CONCURRENCY, DEFAULT_RATE
 from .._exceptions import AuthenticationError, ConnectError, ValidationError
 from .._models import Button
 from .._requests import parse_buttons
@@ -34,13 +34,13 @@ from ..bulk._folder import (
     prepare_folder,
 )
 from ..bulk._input import count_records
-from ._checks import input_file, output_folder
+from ._checks import input_file, output_folder, poll_floor
 from ._connect import connect, has_credentials, require_emulator
 from ._dry_run import add_pricing, dry_run
 from ._errors import AUTH_HINT, CLIError, Exit, leaf
 from ._faults import fault_line, local_fault
 from ._outcomes import Outcomes
-from ._parsing import subcommand
+from ._parsing import add_backend, add_poll_floor, subcommand
 from ._progress import Display, Tally, stderr_display
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # kept for importers
@@ -71,9 +71,7 @@ def add_parser(commands: Any) -> None:
                         help="requests followed at once")  # fmt: skip
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="R",
                         help="API requests per second, for everything")  # fmt: skip
-    parser.add_argument("--poll-floor", type=float, default=None, metavar="SECONDS",
-                        help="shortest wait between two polls of a job (1; the "
-                        "built-in emulator: its speed's)")  # fmt: skip
+    add_poll_floor(parser)
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="HTTP library (aiohttp: less CPU per request)")  # fmt: skip
     parser.add_argument("--follow-ups", default="", metavar="U1,V2",
@@ -101,13 +99,12 @@ def add_parser(commands: Any) -> None:
                         help="read and check the whole file, print the requests, images "
                         "and credits it would take and the lines it would refuse; "
                         "send nothing")  # fmt: skip
-    parser.add_argument("--lease", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--lease", type=float, default=BULK_LEASE, metavar="SECONDS",
                         help="how long an item stays claimed by this process without word "
                         "from it (processes sharing --out take over a killed one's items "
                         "after this)")  # fmt: skip
     add_pricing(parser)
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                        help="the async library to run on")  # fmt: skip
+    add_backend(parser)
     parser.set_defaults(run=run)
 
 
@@ -116,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     input_file(args.prompts)
     if args.concurrency < 1 or args.rate <= 0 or args.lease <= 0:
         raise CLIError("--concurrency, --rate and --lease must be positive")
-    if args.poll_floor is not None and not 0 < args.poll_floor < math.inf:
-        raise CLIError(f"--poll-floor must be a number of seconds above 0, not {args.poll_floor}")
+    poll_floor(args.poll_floor)
     if args.budget is not None and not 0 < args.budget < math.inf:
         raise CLIError(f"--budget must be a number of credits above 0, not {args.budget:g}")
     if not 0 < args.job_timeout < math.inf:

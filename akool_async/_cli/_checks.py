@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -27,3 +28,9 @@ def input_file(path: Path) -> Path:
     if not os.access(path, os.R_OK):
         raise CLIError(f"cannot read {path}: permission denied")
     return path
+
+
+def poll_floor(seconds: float | None) -> None:
+    """``--poll-floor``: none, or seconds above 0; else a usage error."""
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise CLIError(f"--poll-floor must be a number of seconds above 0, not {seconds}")

@@ -16,7 +16,7 @@ from .._requests import SourcePromptRequest, parse_buttons
 from ._checks import output_folder
 from ._connect import connect, has_credentials, require_emulator
 from ._errors import CLIError, Exit
-from ._parsing import subcommand
+from ._parsing import add_backend, subcommand
 
 EXAMPLES = """  akool-async generate "a red fox in snow" --batch 4 --scale 16:9 --out out/
   akool-async generate "a lighthouse at dusk" --follow-ups U1,V2 --timeout 120"""
@@ -46,8 +46,7 @@ def add_parser(commands: Any) -> None:
                         help="folder for the images")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
                         help="seconds to wait per job")  # fmt: skip
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                        help="the async library to run on")  # fmt: skip
+    add_backend(parser)
     parser.set_defaults(run=run)
 
 

@@ -58,3 +58,15 @@ def subcommand(
         formatter_class=Formatter, parents=[common_options()],
     )  # fmt: skip
     return parser
+
+
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
+                        help="the async library to run on")  # fmt: skip
+
+
+def add_poll_floor(parser: argparse.ArgumentParser) -> None:
+    """``--poll-floor``, checked by ``_checks.poll_floor``."""
+    parser.add_argument("--poll-floor", type=float, default=None, metavar="SECONDS",
+                        help="shortest wait between two polls of a job (1; the built-in "
+                        "emulator: its speed's)")  # fmt: skip

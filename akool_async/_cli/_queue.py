@@ -21,7 +21,7 @@ from .._exceptions import ConfigurationError
 from ._bulk import _buttons, _records
 from ._checks import input_file
 from ._errors import CLIError, Exit, install_hint, leaf
-from ._parsing import subcommand
+from ._parsing import add_backend, subcommand
 
 QUEUE_ENV = "AKOOL_QUEUE_URL"
 _SHOWN_PROBLEMS = 20
@@ -66,12 +66,15 @@ def add_parsers(commands: Any) -> None:
                          "never sent: the shared budget out of reach, a request the API "
                          "turned away) back for workers to claim again")  # fmt: skip
     for parser in (enqueue, status):
-        parser.add_argument("--queue", default=None, metavar="URL",
-                            help=f"postgresql://user@host/db (default: ${QUEUE_ENV})")  # fmt: skip
-        parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                            help="the async library to run on")  # fmt: skip
+        add_queue_option(parser)
+        add_backend(parser)
     enqueue.set_defaults(run=run_enqueue)
     status.set_defaults(run=run_status)
+
+
+def add_queue_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", default=None, metavar="URL",
+                        help=f"postgresql://user@host/db (default: ${QUEUE_ENV})")  # fmt: skip
 
 
 def queue_url(args: argparse.Namespace) -> str:

@@ -23,7 +23,7 @@ from .._models import ImageJob, ImageStatus
 from ._checks import output_folder
 from ._connect import connect, has_credentials
 from ._errors import CLIError, Exit
-from ._parsing import subcommand
+from ._parsing import add_backend, subcommand
 
 WAIT_EXAMPLES = """  akool-async wait 6651a1c2e4b0a8f3d2c1b0a9 6651a1c2e4b0a8f3d2c1b0aa --timeout 60
   akool-async wait 6651a1c2e4b0a8f3d2c1b0a9 --out images/    # and save the image"""
@@ -53,8 +53,7 @@ def add_parsers(commands: Any) -> None:
     download.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                           help="folder for the images")  # fmt: skip
     for parser in (wait, download):
-        parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                            help="the async library to run on")  # fmt: skip
+        add_backend(parser)
     wait.set_defaults(run=run)
     download.set_defaults(run=run, timeout=None)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -33,11 +32,11 @@ from .._exceptions import (
     ConnectError,
     SharedBudgetUnavailableError,
 )
-from ._checks import output_folder
+from ._checks import output_folder, poll_floor
 from ._connect import connect, has_credentials, require_emulator
 from ._errors import AUTH_HINT, CLIError, Exit, install_hint, leaf
-from ._parsing import subcommand
-from ._queue import queue_url
+from ._parsing import add_backend, add_poll_floor, subcommand
+from ._queue import add_queue_option, queue_url
 
 LIMITS_ENV = "AKOOL_LIMITS_URL"
 EXAMPLES = """  export AKOOL_QUEUE_URL=postgresql://akool@db/akool  # password: ~/.pgpass
@@ -60,8 +59,7 @@ def add_parser(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="this worker's folder for the images")  # fmt: skip
-    parser.add_argument("--queue", default=None, metavar="URL",
-                        help="postgresql://user@host/db (default: $AKOOL_QUEUE_URL)")  # fmt: skip
+    add_queue_option(parser)
     parser.add_argument("--limits", default=None, metavar="URL",
                         help=f"redis://host:port/db: the account's budget shared by "
                         f"every worker (default: ${LIMITS_ENV}; none: this worker's own "
@@ -84,24 +82,20 @@ def add_parser(commands: Any) -> None:
                         "take a dead worker's items over after it)")  # fmt: skip
     parser.add_argument("--wait", action="store_true",
                         help="keep waiting for new items when the queue is empty")  # fmt: skip
-    parser.add_argument("--poll-floor", type=float, default=None, metavar="SECONDS",
-                        help="shortest wait between two polls of a job (1; the built-in "
-                        "emulator: its speed's)")  # fmt: skip
+    add_poll_floor(parser)
     parser.add_argument("--save-grid", action="store_true",
                         help="also save each batch's 2x2 grid")  # fmt: skip
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
                         help="the HTTP library (aiohttp: asyncio only)")  # fmt: skip
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                        help="the async library to run on")  # fmt: skip
+    add_backend(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.poll_floor is not None and not 0 < args.poll_floor < math.inf:
-        raise CLIError(f"--poll-floor must be a number of seconds above 0, not {args.poll_floor}")
+    poll_floor(args.poll_floor)
     for name in ("rate", "lease"):
         if not getattr(args, name) > 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be a positive number,"
+            raise CLIError(f"--{name} must be a positive number,"
                            f" not {getattr(args, name):g}")  # fmt: skip
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be 1 or more, not {args.concurrency}")

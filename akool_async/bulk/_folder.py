@@ -148,13 +148,14 @@ def remove_dead_parts(out_dir: Path) -> int:
     for folder in folders:
         for entry in os.scandir(folder):
             match = _PART.fullmatch(entry.name)
-            if match and entry.is_file() and not _alive(match["pid"]):
+            if match and entry.is_file() and not pid_alive(match["pid"]):
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
     return removed
 
 
-def _alive(pid: str | None) -> bool:
+def pid_alive(pid: str | None) -> bool:
+    """Whether process ``pid`` of this machine exists (this one does)."""
     if pid is None:
         return False
     if int(pid) == os.getpid():

@@ -20,7 +20,7 @@ from .._client import AkoolClient
 from .._converter import unstructure
 from .._defaults import BULK_LEASE, SHIELD_SECONDS
 from .._exceptions import AkoolError, ClaimLostError
-from ._budget import HELD_BACK
+from ._budget import HELD_BACK, held_back
 from ._gates import Budget, PriorityGate
 from ._input import BulkItem
 from ._journal_follow import BulkJournal
@@ -144,7 +144,7 @@ class ItemRunner:
         if not self.budget.reserve(cost):
             self.stats.over_budget += 1
             await self.journal.note_line(item.line, ItemState.BUDGET, HELD_BACK)
-            return _result(item, ItemState.BUDGET, error=HELD_BACK)
+            return held_back(item)
         return await TreeDriver(self, item, claim, cost).run(None)
 
 

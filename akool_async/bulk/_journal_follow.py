@@ -21,6 +21,7 @@ from .. import _journal_protocol as jp
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import ClaimLostError
 from .._models import Button, ImageJob, ImageStatus
+from ._folder import pid_alive
 from ._journal import Journal
 from ._journal_writes import Guard
 from ._results import failed_job
@@ -276,13 +277,7 @@ def _alive(owner: str | None) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
+    return pid_alive(pid)
 
 
 @attrs.frozen

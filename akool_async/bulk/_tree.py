@@ -254,7 +254,6 @@ class TreeDriver:
                 event = await fio.send(
                     action, lambda: runner.client.submit(request, before_send=intent)
                 )
-            sending.done(scope)
             if event is None:  # a stopping run's wait ran out, the answer never came
                 error = SubmissionUncertainError(
                     "stopped while creating: the answer never came", request=request

@@ -23,7 +23,7 @@ from .. import _journal_protocol as jp
 from .._client import AkoolClient
 from .._converter import structure, unstructure
 from .._defaults import DEFAULT_MAX_DOWNLOADS
-from .._exceptions import AkoolError
+from .._exceptions import AkoolError, SharedBudgetUnavailableError
 from .._requests import SourcePromptRequest
 from ..bulk._gates import Budget, PriorityGate
 from ..bulk._input import BulkItem
@@ -144,9 +144,17 @@ class QueueDriver:
                 if self.stopping:
                     scope.cancel()
                     await anyio.lowlevel.checkpoint()
-                async with self._lease(item):
-                    history = None if queued.state is None else await queue.history(queued.claim)
-                    result = await TreeDriver(self, item, queued.claim).run(history)
+                try:
+                    async with self._lease(item):
+                        history = (None if queued.state is None
+                                   else await queue.history(queued.claim))  # fmt: skip
+                        result = await TreeDriver(self, item, queued.claim).run(history)
+                except SharedBudgetUnavailableError as exc:
+                    # The account's budget is out of reach for every item alike: stop,
+                    # this item released as it was (given up, a paid one would be lost).
+                    self._fatal(exc)
+                    await anyio.lowlevel.checkpoint()  # the stop cancels this scope
+                    raise
                 self.results[result.state.value] += 1
             finally:
                 self._trees.discard(scope)
