@@ -8,6 +8,7 @@ which refuses once the client is closed), retry policy and download caps.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -63,6 +64,19 @@ class DownloadsMixin:
         or JPEG), fsynced and renamed into place; retried like a read. No credentials are
         sent: results live on a CDN. An expired result raises ``ResultExpiredError``.
         """
+        return await self.download_to(source, lambda: path, timeout=timeout)
+
+    async def download_to(
+        self,
+        source: ImageJob | str,
+        choose_path: Callable[[], str | os.PathLike[str]],
+        *,
+        timeout: float | None = None,
+    ) -> DownloadedImage:
+        """``download`` to the path ``choose_path()`` returns, called in the worker thread
+        that makes the file's folder ready, once, before anything is fetched: a caller
+        that looks at the disk to choose it (a free file name) needs no thread of its own.
+        What it raises is raised as it is."""
         transport = self._download_transport()  # refused once the client is closed
         if isinstance(source, ImageJob):
             url, job_id = source.url, source.id
@@ -72,8 +86,10 @@ class DownloadsMixin:
                 )
         else:
             url, job_id = check_url("source", source), None
+        if not callable(choose_path):
+            raise ValidationError("choose_path", choose_path, "a function giving a file path")
         timeout = optional_timeout("timeout", timeout)
-        target = await anyio.to_thread.run_sync(prepare_target, path)
+        target = await anyio.to_thread.run_sync(lambda: prepare_target(choose_path()))
         return await download(
             transport,
             url,

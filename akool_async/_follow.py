@@ -88,10 +88,6 @@ class FollowMachine:
         self._error: Exception | None = None
         self._seen: ImageJob | None = None
         self._saved: tuple[str, str, int, bool] = ("", "", 0, False)
-        # Each step is the method named after it; the row decides which kind of item it gets.
-        self._steps: dict[Do, Callable[[Any], None]] = {
-            do: getattr(self, f"_{do.value}") for do in Do
-        }
 
     # -- reading the tree ---------------------------------------------------------------
 
@@ -183,7 +179,7 @@ class FollowMachine:
             raise IllegalTransitionError(item.name, item.state, trigger)
         item.state, steps = row
         for step in steps:
-            self._steps[step](item)
+            _STEPS[step](self, item)
         if isinstance(item, PressItem):
             self._check_presses(self._jobs[item.parent_id])
 
@@ -444,3 +440,9 @@ def _find(items: Mapping[K, T], key: K, name: str) -> T:
     if key not in items:
         raise IllegalTransitionError(name, None, "an event for an item not in the tree")
     return items[key]
+
+
+# Each step is the method named after it; the row decides which kind of item it gets.
+_STEPS: dict[Do, Callable[[FollowMachine, Any], None]] = {
+    do: getattr(FollowMachine, f"_{do.value}") for do in Do
+}

@@ -4,7 +4,6 @@ wait, presses whose answer was lost, against the in-process emulator."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,12 @@ import attrs
 import pytest
 
 from akool_async._exceptions import ClaimLostError
-from akool_async._journal_protocol import Claim, CreateIntent, Entry
+from akool_async._journal_protocol import Claim, CreateIntent
 from akool_async.bulk import _journal, _tree, run_bulk
 from akool_async.bulk._journal import JournalWriteError
 from akool_async.bulk._journal_follow import BulkJournal
 from akool_async.bulk._journal_writes import LAZY_COMMIT
+from akool_async.bulk._states import ItemState
 from akool_async.emulator import Credits, Emulator, Faults
 
 from .test_bulk_run import FAST, bulk, items, manifest
@@ -52,14 +52,16 @@ async def test_a_create_answering_while_the_run_stops_has_its_ids_journalled(
     answer is let come, its ids are journalled, and the resume follows them without
     creating again."""
     intended = anyio.Event()
-    write = BulkJournal.write
+    intend = BulkJournal.claim_and_intend  # a new item's intent, its claim taken with it
 
-    async def noting(self: BulkJournal, claim: Claim, entries: Sequence[Entry]) -> None:
-        await write(self, claim, entries)
-        if any(isinstance(entry, CreateIntent) for entry in entries):
-            intended.set()
+    async def noting(
+        self: BulkJournal, key: str, intent: CreateIntent, **kwargs: Any
+    ) -> tuple[Claim | None, ItemState | None]:
+        taken = await intend(self, key, intent, **kwargs)
+        intended.set()
+        return taken
 
-    monkeypatch.setattr(BulkJournal, "write", noting)
+    monkeypatch.setattr(BulkJournal, "claim_and_intend", noting)
     emulator = Emulator(FAST)
     emulator.set_faults(Faults(slow=1.0, slow_seconds=0.3, endpoints=frozenset({CREATE})))
     async with emulator:

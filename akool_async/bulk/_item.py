@@ -26,7 +26,7 @@ from ._input import BulkItem
 from ._journal_follow import BulkJournal
 from ._results import BulkStats, ImageResult, ItemResult
 from ._states import FINISHED, ItemState
-from ._tree import Sending, TreeDriver
+from ._tree import Sending, TakeClaim, TreeDriver
 
 __all__ = [
     "SHIELD_SECONDS",
@@ -64,6 +64,7 @@ class ItemRunner:
         self.save_grid, self.job_timeout, self.lease = save_grid, job_timeout, lease
         self.on_fatal = on_fatal  # an error every other request would meet too (a bad key)
         self.sending = Sending()  # creates and presses on their way
+        self.leases = Leases(journal, lease)  # the claims held, renewed together
         self.unrecorded: list[str] = []  # job ids created whose record could not be written
 
     def payload(self, item: BulkItem) -> dict[str, object]:
@@ -78,30 +79,68 @@ class ItemRunner:
         if state in FINISHED:
             self.stats.skipped += 1
             return _result(item, ItemState.SKIPPED)
+        if state is None:  # none recorded when the input was read: claimed at its intent
+            try:
+                return await self._fresh(item)
+            except _NotOurs as refused:
+                if refused.claim is not None:  # recorded meanwhile: go by what it is now
+                    return await self._held(item, refused.claim, refused.state)
+                if not wait:
+                    return None
         # Another process may have worked on it meanwhile: its state as the file had it
         # when the claim was taken.
         claim, state = await self._claim(item, wait=wait)
         if claim is None:
             return None
-        if state in FINISHED:
-            await self.journal.release(claim)
-            self.stats.skipped += 1
-            return _result(item, ItemState.SKIPPED)
+        return await self._held(item, claim, state)
+
+    async def _held(self, item: BulkItem, claim: jp.Claim, state: ItemState | None) -> ItemResult:
+        """The item's result, worked on under ``claim`` (renewed with the run's others)."""
         lost = anyio.CancelScope()
         result: ItemResult | None = None
         try:
-            async with anyio.create_task_group() as renewing:
-                renewing.start_soon(self._renew, claim, lost)
-                # A ClaimLostError: refused at its intent, nothing was sent.
-                with lost, contextlib.suppress(ClaimLostError):
-                    result = await self._run(item, state, claim)
-                renewing.cancel_scope.cancel()
+            if state in FINISHED:
+                self.stats.skipped += 1
+                return _result(item, ItemState.SKIPPED)
+            self.leases.hold(claim, lost)
+            # A ClaimLostError: refused at its intent, nothing was sent.
+            with lost, contextlib.suppress(ClaimLostError):
+                result = await self._run(item, state, claim)
         finally:
+            self.leases.drop(claim)
             await self.journal.release(claim)
-        if result is None or lost.cancelled_caught:
-            self.stats.skipped += 1
-            return _result(item, ItemState.SKIPPED, error=TAKEN_OVER)
-        return result  # handed out once its records are committed (``_runner._publish``)
+        return self._taken_over(item) if result is None or lost.cancelled_caught else result
+
+    async def _fresh(self, item: BulkItem) -> ItemResult:
+        """A new item's create, its claim taken by its intent (``_NotOurs`` if it cannot
+        be: nothing was sent)."""
+        lost = anyio.CancelScope()
+        claimed: jp.Claim | None = None
+
+        async def take(intent: jp.CreateIntent) -> jp.Claim:
+            nonlocal claimed
+            claim, state = await self.journal.claim_and_intend(
+                item.key, intent, lease=self.lease, line=item.line, user_id=item.user_id
+            )
+            if claim is None or state is not None:
+                raise _NotOurs(claim, state)
+            self.leases.hold(claim, lost)
+            claimed = claim
+            return claim
+
+        result: ItemResult | None = None
+        try:
+            with lost, contextlib.suppress(ClaimLostError):
+                result = await self._create(item, None, take)
+        finally:
+            if claimed is not None:
+                self.leases.drop(claimed)
+                await self.journal.release(claimed)
+        return self._taken_over(item) if result is None or lost.cancelled_caught else result
+
+    def _taken_over(self, item: BulkItem) -> ItemResult:
+        self.stats.skipped += 1
+        return _result(item, ItemState.SKIPPED, error=TAKEN_OVER)
 
     async def _claim(
         self, item: BulkItem, *, wait: bool
@@ -118,17 +157,6 @@ class ItemRunner:
             await anyio.sleep(pause)  # a claim held elsewhere: wait for its release or lease
             pause = min(pause * 2, self.lease / 4, 1.0)
 
-    async def _renew(self, claim: jp.Claim, lost: anyio.CancelScope) -> None:
-        """Keep the lease running while the item is worked on; stop working on it if
-        another process took it over (its lease ran out: this one was stalled)."""
-        while True:
-            await anyio.sleep(self.lease / 3)
-            try:
-                claim = await self.journal.renew(claim, lease=self.lease)
-            except ClaimLostError:
-                lost.cancel()
-                return
-
     async def _run(self, item: BulkItem, state: ItemState | None, claim: jp.Claim) -> ItemResult:
         # An uncertain item with jobs was created; only a follow-up of it is in doubt.
         if state in (ItemState.SUBMITTED, ItemState.UNCERTAIN):
@@ -140,12 +168,61 @@ class ItemRunner:
             await self.journal.item_state(item.key, ItemState.UNCERTAIN, reason)
             self.stats.uncertain += 1
             return _result(item, ItemState.UNCERTAIN, error=reason)
+        return await self._create(item, claim)
+
+    async def _create(self, item: BulkItem, claim: jp.Claim | None,
+                      take: TakeClaim | None = None) -> ItemResult:  # fmt: skip
+        """The item created and followed, once the budget allows it (else held back)."""
         cost = item.request.batch_quantity * self.budget.image_cost
         if not self.budget.reserve(cost):
             self.stats.over_budget += 1
             await self.journal.note_line(item.line, ItemState.BUDGET, HELD_BACK)
             return held_back(item)
-        return await TreeDriver(self, item, claim, cost).run(None)
+        return await TreeDriver(self, item, claim, cost, take=take).run(None)
+
+
+class _NotOurs(Exception):  # not an error: the item goes another way
+    """A new item's intent found it claimed by another process (``claim`` None) or
+    recorded meanwhile (``claim`` taken, ``state`` what it is): nothing was sent."""
+
+    def __init__(self, claim: jp.Claim | None, state: ItemState | None) -> None:
+        super().__init__(claim, state)
+        self.claim, self.state = claim, state
+
+
+class Leases:
+    """The claims this process holds, renewed together every third of the lease (one
+    transaction for all of them, by one task: ``keep``); an item another process took
+    over (this one was stalled past its lease) is cancelled (its ``lost`` scope)."""
+
+    def __init__(self, journal: BulkJournal, lease: float) -> None:
+        self.journal, self.lease = journal, lease
+        self._held: dict[str, tuple[jp.Claim, anyio.CancelScope]] = {}
+        self._keeping = anyio.CancelScope()
+
+    def hold(self, claim: jp.Claim, lost: anyio.CancelScope) -> None:
+        self._held[claim.key] = (claim, lost)
+
+    def drop(self, claim: jp.Claim) -> None:
+        if self._held.get(claim.key, (None,))[0] is claim:
+            del self._held[claim.key]
+
+    async def keep(self) -> None:
+        """Renew the claims held, until ``close()``."""
+        with self._keeping:
+            while True:
+                await anyio.sleep(self.lease / 3)
+                held = list(self._held.values())
+                if not held:
+                    continue
+                lost = await self.journal.renew_all([claim for claim, _ in held], lease=self.lease)
+                for claim, scope in held:
+                    if claim.key in lost and self._held.get(claim.key, (None,))[0] is claim:
+                        del self._held[claim.key]  # released meanwhile is not lost
+                        scope.cancel()
+
+    def close(self) -> None:
+        self._keeping.cancel()
 
 
 def _result(item: BulkItem, state: ItemState, error: str | None = None) -> ItemResult:

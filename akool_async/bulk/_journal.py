@@ -5,10 +5,14 @@ create is committed before the create is sent, and the job ids as soon as they c
 A run killed between the two leaves an intent without ids: the item is *uncertain* (the
 server may have created it) and is not submitted again unless asked to.
 
-SQLite in WAL mode with ``synchronous=FULL``, written by one writer task that commits in
-groups: writes that guard against paying twice wait for their commit, status changes and
-downloads ride along with the next one (``LAZY_COMMIT`` at the latest). A transaction
-either happened or did not, so the journal is consistent whenever the process dies.
+SQLite in WAL mode, written by one writer task that commits in groups: writes that guard
+against paying twice wait for their commit, status changes and downloads ride along with
+the next one (``LAZY_COMMIT`` at the latest). A transaction either happened or did not, so
+the journal is consistent whenever the process dies. A commit holding an intent is synced
+to disk (``synchronous=FULL``: a power cut cannot lose it); the others (``NORMAL``) are in
+the file as soon as committed, safe from the process's death, and synced with the next
+intent's (the WAL is written in order), so a power cut never loses an intent, only what
+came after the last one (to be polled or fetched again, or an uncertain item).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import anyio.abc
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
-from ._identity import fingerprint_of, migrate
+from ._identity import fingerprint_of
+from ._journal_schema import open_journal
 from ._journal_writes import LAZY_COMMIT, Guard, Write, holds
 from ._rows import (
     IMAGE_COLUMNS,
@@ -39,26 +44,15 @@ from ._rows import (
 )
 from ._states import FINISHED, ItemState, check_transition
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    key TEXT PRIMARY KEY, line INTEGER, user_id TEXT, prompt TEXT, request TEXT,
-    follow_ups TEXT, state TEXT NOT NULL, error TEXT, updated REAL, run INTEGER);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY, item_key TEXT NOT NULL, parent_id TEXT, button TEXT,
-    position INTEGER, status INTEGER, url TEXT, credits REAL, created REAL, submitted REAL,
-    finished REAL, error TEXT, path TEXT, sha256 TEXT, size INTEGER, near_expiry INTEGER);
-CREATE INDEX IF NOT EXISTS jobs_by_item ON jobs (item_key);
-CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, started REAL);
-CREATE TABLE IF NOT EXISTS images (
-    job_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, url TEXT,
-    parts_missing INTEGER NOT NULL DEFAULT 0, path TEXT, sha256 TEXT, size INTEGER,
-    near_expiry INTEGER, error TEXT, PRIMARY KEY (job_id, idx));
-CREATE TABLE IF NOT EXISTS claims (
-    key TEXT PRIMARY KEY, fence INTEGER NOT NULL, owner TEXT, lease_until REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS presses (
-    parent_id TEXT NOT NULL, button TEXT NOT NULL, item_key TEXT NOT NULL, child_id TEXT,
-    PRIMARY KEY (parent_id, button));
-"""
+# A create's intent: the item's row, state submitting (see ``Journal.intent``).
+_INTENT = (
+    "INSERT INTO items (key, line, user_id, prompt, request, follow_ups, state, updated,"
+    " run, fingerprint, seen, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET state = excluded.state, error = NULL,"
+    " sent = excluded.sent,"
+    " updated = excluded.updated, run = excluded.run, line = excluded.line,"
+    " fingerprint = excluded.fingerprint, seen = MAX(COALESCE(seen, 0), excluded.seen)"
+)
 
 # Items that may have nothing to show: failed, refused, uncertain or never answered.
 _UNFINISHED = tuple(
@@ -90,6 +84,7 @@ class Journal:
         self._nudge = anyio.Event()  # something is pending: commit within LAZY_COMMIT
         self._failure: BaseException | None = None
         self._committing = False  # a batch is on its way to the file
+        self._synced = True  # the connection's commits are synced to disk (``Write.sync``)
         self._tasks: anyio.abc.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self.run = 0  # this run's number: a key it already recorded is a duplicate
@@ -117,26 +112,7 @@ class Journal:
                 await self._run(connection.close)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=60.0
-        )  # another process may hold the lock
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.executescript(_SCHEMA)
-        with connection:  # one opener at a time: two processes may open an old journal
-            connection.execute("BEGIN IMMEDIATE")
-            columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
-            for column, kind in (("fingerprint", "TEXT"), ("seen", "INTEGER"), ("sent", "REAL")):
-                if column not in columns:  # a journal from before identities
-                    connection.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-        migrate(connection)
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            cursor = connection.execute(
-                "INSERT INTO runs (started) VALUES (?)", (SYSTEM_CLOCK.wall(),)
-            )
-            self.run = int(cursor.lastrowid or 0)
+        connection, self.run = open_journal(self.path)
         return connection
 
     def _open(self) -> sqlite3.Connection:
@@ -182,6 +158,10 @@ class Journal:
     def _commit(self, batch: list[Write]) -> None:
         assert self._connection is not None
         connection = self._connection
+        synced = any(write.sync for write in batch)
+        if synced is not self._synced:
+            connection.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
+            self._synced = synced
         # One transaction: all of it or none. IMMEDIATE: the write lock is taken first, so
         # another process's commit never makes this one fail half way.
         with connection:
@@ -196,18 +176,21 @@ class Journal:
                     connection.execute(write.sql, write.params)
 
     async def _write(
-        self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None
-    ) -> None:
-        write = Write(sql, params, anyio.Event() if durable or guard else None, guard)
+        self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None,
+        sync: bool = False,
+    ) -> None:  # fmt: skip
+        write = Write(sql, params, anyio.Event() if durable or guard else None, guard, sync=sync)
         await self._enqueue(write)
         if write.lost:
             assert guard is not None
             raise ClaimLostError(guard.key, guard.fence)
 
-    async def _applied(self, step: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def _applied(
+        self, step: Callable[[sqlite3.Connection], Any], *, sync: bool = False
+    ) -> Any:
         """``step``'s answer, run in the writer's next group commit and committed with it
-        (no thread and no transaction of its own)."""
-        write = Write("", (), anyio.Event(), apply=step)
+        (no thread and no transaction of its own); ``sync``: see ``Write``."""
+        write = Write("", (), anyio.Event(), apply=step, sync=sync)
         # Shielded: a caller cancelled while its step is being committed would lose what
         # the step did (a claim taken and never released: held until its lease ends).
         with anyio.CancelScope(shield=True):
@@ -253,18 +236,23 @@ class Journal:
         """Before a create is sent: committed, so a crash leaves the item uncertain; with
         a ``guard``, only while the item's claim holds (else ``ClaimLostError``)."""
         await self._change(key, ItemState.SUBMITTING)
-        await self._write(
-            "INSERT INTO items (key, line, user_id, prompt, request, follow_ups, state, updated,"
-            " run, fingerprint, seen, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET state = excluded.state, error = NULL,"
-            " sent = excluded.sent,"
-            " updated = excluded.updated, run = excluded.run, line = excluded.line,"
-            " fingerprint = excluded.fingerprint, seen = MAX(COALESCE(seen, 0), excluded.seen)",
-            (key, line, user_id, request.get("prompt"), json.dumps(request), ",".join(follow_ups),
-             ItemState.SUBMITTING.value, SYSTEM_CLOCK.wall(), self.run,
-             fingerprint_of(request, follow_ups), self.run, SYSTEM_CLOCK.wall()),
-            durable=True, guard=guard,
-        )  # fmt: skip
+        await self._write(_INTENT, self._intent_row(key, line, user_id, request, follow_ups),
+                          durable=True, guard=guard, sync=True)  # fmt: skip
+
+    def _first_intent(self, connection: sqlite3.Connection, key: str, *, line: int,
+                      user_id: str | None, request: dict[str, Any],
+                      follow_ups: Sequence[str]) -> None:  # fmt: skip
+        """The intent of an item the file has no row of (read in this transaction)."""
+        check_transition(None, ItemState.SUBMITTING, key=key)
+        connection.execute(_INTENT, self._intent_row(key, line, user_id, request, follow_ups))
+        self._states[key] = ItemState.SUBMITTING
+
+    def _intent_row(self, key: str, line: int, user_id: str | None, request: dict[str, Any],
+                    follow_ups: Sequence[str]) -> tuple[Any, ...]:  # fmt: skip
+        now = SYSTEM_CLOCK.wall()
+        return (key, line, user_id, request.get("prompt"), json.dumps(request),
+                ",".join(follow_ups), ItemState.SUBMITTING.value, now, self.run,
+                fingerprint_of(request, follow_ups), self.run, now)  # fmt: skip
 
     async def submitted(self, key: str, jobs: Iterable[ImageJob], *, parent_id: str | None = None,
                         button: str | None = None) -> None:  # fmt: skip
@@ -317,6 +305,7 @@ class Journal:
             (parent_id, button, key),
             durable=True,
             guard=guard,
+            sync=True,
         )
 
     async def pressed(self, key: str, parent_id: str, button: str, child: ImageJob) -> None:

@@ -105,22 +105,57 @@ class BulkJournal(Journal):
         state = connection.execute("SELECT state FROM items WHERE key = ?", (key,)).fetchone()
         return jp.Claim(key, fence, until), None if state is None else str(state[0])
 
+    async def claim_and_intend(
+        self, key: str, intent: jp.CreateIntent, *, lease: float, line: int = 0,
+        user_id: str | None = None,
+    ) -> tuple[jp.Claim | None, ItemState | None]:  # fmt: skip
+        """A new item's claim and its create's intent in one commit: ``(claim, None)``
+        once both are written. ``(None, None)`` while another process holds the item, and
+        ``(claim, state)`` without the intent if the file holds the item already (another
+        process recorded it meanwhile): the caller sends nothing and goes by ``state``."""
+        request, buttons = dict(intent.request), [button.value for button in intent.follow_ups]
+
+        def step(connection: sqlite3.Connection) -> tuple[jp.Claim | None, str | None]:
+            claim, recorded = self._take(connection, key, lease)
+            if claim is not None and recorded is None:
+                self._first_intent(connection, key, line=line, user_id=user_id,
+                                   request=request, follow_ups=buttons)  # fmt: skip
+            return claim, recorded
+
+        claim, recorded = await self._applied(step, sync=True)  # an intent: synced
+        state = None if recorded is None else ItemState(recorded)
+        if claim is not None:
+            self._about[key] = _About(line, user_id)
+            if state is not None:  # not written: its next change is checked against it
+                self._states[key] = state
+        return claim, state
+
     async def renew(self, claim: jp.Claim, *, lease: float) -> jp.Claim:
+        if await self.renew_all([claim], lease=lease):
+            raise ClaimLostError(claim.key, claim.fence)
+        return attrs.evolve(claim, lease_until=SYSTEM_CLOCK.wall() + lease)
+
+    async def renew_all(self, claims: Sequence[jp.Claim], *, lease: float) -> set[str]:
+        """Extend the lease of each of ``claims`` (one transaction for all); the keys of
+        those another process took over (their lease ran out: this one was stalled)."""
         until = SYSTEM_CLOCK.wall() + lease
 
-        def extend() -> int:
-            connection = self._open()
+        def extend() -> set[str]:
+            connection, lost = self._open(), set()
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
-                return connection.execute(
-                    "UPDATE claims SET lease_until = ? WHERE key = ? AND fence = ? AND owner = ?"
-                    " AND lease_until > ?",
-                    (until, claim.key, claim.fence, self.owner, SYSTEM_CLOCK.wall()),
-                ).rowcount
+                now = SYSTEM_CLOCK.wall()
+                for claim in claims:
+                    if not connection.execute(
+                        "UPDATE claims SET lease_until = ? WHERE key = ? AND fence = ?"
+                        " AND owner = ? AND lease_until > ?",
+                        (until, claim.key, claim.fence, self.owner, now),
+                    ).rowcount:
+                        lost.add(claim.key)
+            return lost
 
-        if not await self._run(extend):
-            raise ClaimLostError(claim.key, claim.fence)
-        return attrs.evolve(claim, lease_until=until)
+        found: set[str] = await self._run(extend)
+        return found
 
     async def release(self, claim: jp.Claim) -> None:
         self._about.pop(claim.key, None)

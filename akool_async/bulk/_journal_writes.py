@@ -35,6 +35,10 @@ class Write:
     done: anyio.Event | None = None
     guard: Guard | None = None
     lost: bool = False  # the guard did not hold: nothing was written
+    # Synced to disk with its commit (an intent: a power cut must not lose it, or the
+    # create it announces would be sent again). Other commits survive the process's death
+    # (they are in the file, its cache); a power cut keeps them up to the last synced one.
+    sync: bool = False
     # Instead of ``sql``: a step that reads as well as writes, in the batch's transaction
     # (a claim), its answer in ``result``.
     apply: Callable[[sqlite3.Connection], Any] | None = None

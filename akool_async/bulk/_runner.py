@@ -171,7 +171,8 @@ async def run_bulk(
                     _feed, entries, journal=book, items=items, results=finished.clone(), run=run,
                     budget=spent, in_flight=in_flight, retry_failed=retry_failed,
                 ))  # fmt: skip
-                workers = _Workers(runner, in_flight, run)
+                workers = _Workers(runner, in_flight, run, active=concurrency)
+                tasks.start_soon(_guarded, run, runner.leases.keep)  # until the workers are done
                 for _ in range(concurrency):
                     tasks.start_soon(workers.work, taken.clone(), finished.clone())
                 tasks.start_soon(_guarded, run, functools.partial(_publish, book, relayed, send))
@@ -348,6 +349,7 @@ class _Workers:
     runner: ItemRunner
     in_flight: set[str]
     run: BulkRun
+    active: int  # workers not yet done: the last one stops renewing claims
     later: list[tuple[BulkItem, ItemState | None]] = attrs.Factory(list)
 
     async def work(
@@ -355,13 +357,18 @@ class _Workers:
         items: anyio.abc.ObjectReceiveStream[tuple[BulkItem, ItemState | None]],
         results: MemoryObjectSendStream[ItemResult],
     ) -> None:
-        async with items, results:
-            async for item, state in items:
-                await _guarded(self.run, functools.partial(self._one, item, state, results))
-            while self.later and not self.run.stopping:
-                item, state = self.later.pop(0)
-                one = functools.partial(self._one, item, state, results, wait=True)
-                await _guarded(self.run, one)
+        try:
+            async with items, results:
+                async for item, state in items:
+                    await _guarded(self.run, functools.partial(self._one, item, state, results))
+                while self.later and not self.run.stopping:
+                    item, state = self.later.pop(0)
+                    one = functools.partial(self._one, item, state, results, wait=True)
+                    await _guarded(self.run, one)
+        finally:
+            self.active -= 1
+            if not self.active:
+                self.runner.leases.close()
 
     async def _one(
         self,

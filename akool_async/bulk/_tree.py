@@ -2,10 +2,16 @@
 its create (or its journal, when resuming) to its images on disk.
 
 The loop is the one of docs/one-engine.md: run the machine's actions in order, feed it
-what came of them. Creates and presses are awaited one at a time; watch outcomes and
-downloads arrive on one stream from tasks of the tree's own. Every ``Record`` goes to the
-journal (``FollowJournal.write``) under the item's claim, and to the ``Tally`` the
-``ItemResult`` is built from.
+what came of them. One task does it all: creates, presses and downloads are awaited one
+at a time (the item's jobs go on being polled meanwhile: the client's scheduler follows
+them, their outcomes wait in the tree's watch set). No task, stream or task group of the
+tree's own: a bulk run drives thousands of trees, and each would cost more than the
+script a user would write without it. Every ``Record`` goes to the journal
+(``FollowJournal.write``) under the item's claim, and to the ``Tally`` the ``ItemResult``
+is built from.
+
+A new item's claim may be taken by its create's intent (``take``: one commit for both,
+``BulkJournal.claim_and_intend``) rather than before the tree starts.
 
 A create or press is shielded from cancellation from the moment its intent is written:
 its answer (the ids) is let come and is journalled even when the run stops. Only a
@@ -17,14 +23,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
 import anyio
-import anyio.abc
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import _follow_events as ev
 from .. import _follow_io as fio
@@ -125,12 +129,22 @@ class Runner(Protocol):
     def payload(self, item: BulkItem) -> dict[str, object]: ...
 
 
-class TreeDriver:
-    """Drives one item's tree to its end; ``run(history)`` (None: a new create)."""
+TakeClaim = Callable[[jp.CreateIntent], Awaitable[jp.Claim]]
 
-    def __init__(self, runner: Runner, item: BulkItem, claim: jp.Claim,
-                 cost: float = 0.0) -> None:  # fmt: skip
+
+class TreeDriver:
+    """Drives one item's tree to its end; ``run(history)`` (None: a new create).
+
+    ``claim`` None: a new item, claimed by ``take`` with its create's intent (it raises,
+    and nothing is sent, when the item is not this tree's to create); ``claim`` then holds
+    the claim taken."""
+
+    def __init__(self, runner: Runner, item: BulkItem, claim: jp.Claim | None,
+                 cost: float = 0.0, *, take: TakeClaim | None = None) -> None:  # fmt: skip
+        if claim is None and take is None:
+            raise ValueError("a tree without a claim needs take, to claim it at its intent")
         self.runner, self.item, self.claim, self.cost = runner, item, claim, cost
+        self._take = take
         self.machine = FollowMachine(
             item.request, item.follow_ups, save=True, save_grid=runner.save_grid,
             job_timeout=runner.job_timeout, payload=runner.payload(item),
@@ -141,36 +155,25 @@ class TreeDriver:
         self.intended = False  # the create's intent is in the journal
         self.left_running = False  # a job timed out: the item stays submitted, to resume
         self.held_back = False  # a press over budget: the item stays submitted, to resume
-        self._watching = anyio.Event()
-        self._busy = 0  # downloads in flight
+        self._arrived: deque[Arrival] = deque()  # downloads' outcomes, for the machine
         self._folder: Path | None = None  # the item's folder, checked (``_place``)
 
     async def run(self, history: jp.History | None) -> ItemResult:
         machine, runner = self.machine, self.runner
         watch = runner.client.watch()
-        send, arrivals = anyio.create_memory_object_stream[Arrival](math.inf)
         try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._pump, watch, send)
-                if history is None:
-                    pending = deque(machine.start(SYSTEM_CLOCK.wall()))
+            if history is None:
+                pending = deque(machine.start(SYSTEM_CLOCK.wall()))
+            else:
+                pending = deque(machine.resume(await self._recall(history), SYSTEM_CLOCK.wall()))
+            while pending or not machine.settled:
+                if pending:
+                    await self._execute(pending.popleft(), pending, watch)
+                elif self._arrived:
+                    await self._handle(*self._arrived.popleft(), pending)
                 else:
-                    pending = deque(
-                        machine.resume(await self._recall(history), SYSTEM_CLOCK.wall())
-                    )
-                while pending or not machine.settled:
-                    if pending:
-                        await self._execute(pending.popleft(), pending, watch, tasks, send)
-                        continue
-                    waiting = arrivals.statistics().current_buffer_used
-                    if watch.idle and not self._busy and not waiting:  # pragma: no cover - a bug
-                        raise RuntimeError(f"the follow machine is stuck: {machine.jobs}")
-                    event, now = await arrivals.receive()
-                    await self._handle(event, now, pending)
-                tasks.cancel_scope.cancel()
+                    await self._handle(*await self._outcome(watch), pending)
         finally:
-            send.close()
-            arrivals.close()
             runner.stats.running -= len(watch.close())
             if not machine.settled:
                 machine.handle(
@@ -180,41 +183,37 @@ class TreeDriver:
 
     # -- the loop's parts ---------------------------------------------------------------
 
+    async def _outcome(self, watch: WatchSet) -> Arrival:
+        """The next watched job's outcome, as the machine's event."""
+        try:
+            job_id, result = await watch.next()
+        except LookupError:  # pragma: no cover - a bug: nothing can come
+            raise RuntimeError(f"the follow machine is stuck: {self.machine.jobs}") from None
+        self.runner.stats.running -= 1
+        return fio.watched(job_id, result, self.seen), watch.last_arrival
+
     async def _handle(self, event: ev.Event, now: float, pending: deque[ev.Action]) -> None:
         self._count(event)
         pending.extend(self.machine.handle(event, now))
 
-    async def _execute(self, action: ev.Action, pending: deque[ev.Action], watch: WatchSet,
-                       tasks: anyio.abc.TaskGroup,
-                       send: MemoryObjectSendStream[Arrival]) -> None:  # fmt: skip
+    async def _execute(self, action: ev.Action, pending: deque[ev.Action],
+                       watch: WatchSet) -> None:  # fmt: skip
         if isinstance(action, ev.Create | ev.Press):
             await self._send(action, pending)
         elif isinstance(action, ev.Watch):
             self.runner.stats.running += 1
             fio.watch(watch, action)
-            self._watching.set()
         elif isinstance(action, ev.LookUpButtons):
             job = self.seen[action.job_id]
             event = await fio.look_up(action.job_id, lambda: self.runner.client.with_buttons(job))
             await self._handle(event, SYSTEM_CLOCK.wall(), pending)
         elif isinstance(action, ev.Download):
-            for image in action.images:
-                self._busy += 1
-                tasks.start_soon(self._download, action, image, send)
+            for image in action.images:  # handed to the machine once the actions before are run
+                reused = await self._reuse(action.job_id, image.index)
+                outcome = reused or await self._fetch(action, image)
+                self._arrived.append((outcome, SYSTEM_CLOCK.wall()))
         elif isinstance(action, ev.Record):
             await self._record(action.entry)
-
-    async def _pump(self, watch: WatchSet, send: MemoryObjectSendStream[Arrival]) -> None:
-        """Watch outcomes onto the tree's stream, as the machine's events."""
-        while True:
-            try:
-                job_id, result = await watch.next()
-            except LookupError:  # nothing watched now: wait for the next Watch
-                self._watching = anyio.Event()
-                await self._watching.wait()
-                continue
-            self.runner.stats.running -= 1
-            send.send_nowait((fio.watched(job_id, result, self.seen), watch.last_arrival))
 
     async def _record(self, entry: jp.Entry) -> None:
         if isinstance(entry, jp.JobError) and entry.left_running:
@@ -223,6 +222,7 @@ class TreeDriver:
         if isinstance(entry, jp.TreeSettled) and (self.left_running or self.held_back):
             return  # the item stays submitted: a resume follows its jobs (and presses) again
         self.tally.take(entry)
+        assert self.claim is not None  # nothing is recorded before the intent
         await self.runner.journal.write(self.claim, [entry])
 
     # -- creates and presses ------------------------------------------------------------
@@ -243,8 +243,7 @@ class TreeDriver:
 
         async def intent() -> None:
             sending.shield(scope)  # from here on it is on its way: let it answer
-            await runner.journal.write(self.claim, [action.intent])
-            self.intended = True
+            await self._intend(action)
 
         request = action.request
         event: ev.Event | None = None
@@ -268,13 +267,22 @@ class TreeDriver:
             runner.budget.settle(cost, jobs, button=isinstance(action, ev.Press))
             runner.stats.credits = runner.budget.spent
 
+    async def _intend(self, action: ev.Create | ev.Press) -> None:
+        """The action's intent, committed (and the item claimed with it, for a new one)."""
+        if self.claim is None:
+            assert self._take is not None
+            assert isinstance(action, ev.Create)  # a press comes after the create's intent
+            self.claim = await self._take(action.intent)
+        else:
+            await self.runner.journal.write(self.claim, [action.intent])
+        self.intended = True
+
     async def _answered(self, action: ev.Create | ev.Press, event: ev.Event,
                         pending: deque[ev.Action]) -> None:  # fmt: skip
         """The machine's records of an answer, written at once (the ids above all)."""
         if isinstance(event, ev.CreateFailed) and not event.sent and not event.job_ids:
             if not self.intended:  # refused before it left: its intent is recorded all the same
-                assert isinstance(action, ev.Create)
-                await self.runner.journal.write(self.claim, [action.intent])
+                await self._intend(action)
             if isinstance(event.error, AuthenticationError | ConnectError):
                 self.runner.on_fatal(event.error)  # every other create would meet it too
         if isinstance(event, ev.Created | ev.CreateFailed) and (
@@ -297,16 +305,6 @@ class TreeDriver:
 
     # -- downloads ----------------------------------------------------------------------
 
-    async def _download(self, action: ev.Download, image: jp.ImageToSave,
-                        send: MemoryObjectSendStream[Arrival]) -> None:  # fmt: skip
-        """Save one image (unless a verified copy from an earlier run is there)."""
-        job_id, index = action.job_id, image.index
-        try:
-            event = await self._reuse(job_id, index) or await self._fetch(action, image)
-            send.send_nowait((event, SYSTEM_CLOCK.wall()))
-        finally:
-            self._busy -= 1
-
     async def _reuse(self, job_id: str, index: int) -> ev.Saved | None:
         path, sha256 = self.files.get((job_id, index), ("", ""))
         if path and sha256 and await verified(path, sha256):
@@ -322,14 +320,22 @@ class TreeDriver:
                           index=image.index, count=count)  # fmt: skip
         created = self.tally.created(job_id)
         near_expiry = created is not None and SYSTEM_CLOCK.wall() - created > NEAR_EXPIRY
+        earlier = self.files.get((job_id, image.index), ("", ""))[0]
+        placed: list[Path] = []
+
+        def place() -> Path:  # in the download's own thread hop
+            path, target = self._place(name, earlier)
+            placed.append(path)
+            return target
+
         try:
-            earlier = self.files.get((job_id, image.index), ("", ""))[0]
-            path, target = await anyio.to_thread.run_sync(self._place, name, earlier)
             async with runner.downloads.slot(created or SYSTEM_CLOCK.wall()):
-                saved = await runner.client.download(image.url, target)
+                saved = await runner.client.download_to(image.url, place)
             target = await fix_suffix(saved)
-            if target.stem != path.stem:  # a file was there: never replaced by other bytes
-                target = await anyio.to_thread.run_sync(same_or_beside, path, target, saved.sha256)
+            if target.stem != placed[0].stem:  # a file was there: never replaced by other bytes
+                target = await anyio.to_thread.run_sync(
+                    same_or_beside, placed[0], target, saved.sha256
+                )
             path = target
         except AkoolError as exc:
             return ev.SaveFailed(job_id, image.index, exc)
@@ -345,9 +351,11 @@ class TreeDriver:
             raise ValueError(f"refusing an image name that is not a plain file name: {name!r}")
         if self._folder is None:
             out_dir, item = self.runner.out_dir, self.item
-            self._folder = item_folder(out_dir, item.user_id, item.line)
+            folder = item_folder(out_dir, item.user_id, item.line)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folder = folder
         path = self._folder / name
-        return path, free_target(self._folder, path, ours=Path(earlier) == path)
+        return path, free_target(self._folder, path, ours=Path(earlier) == path, made=True)
 
     # -- resuming and ending ------------------------------------------------------------
 
@@ -355,6 +363,7 @@ class TreeDriver:
         """What the journal recorded, with only the saved files still intact on disk
         counted as saved (the rest is fetched again)."""
         journal = self.runner.journal
+        assert self.claim is not None  # a tree resumed is claimed before it starts
         self.files = await journal.saved_files(self.claim.key)
         details = await journal.job_details(self.claim.key)
         jobs = []
