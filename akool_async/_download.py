@@ -1,6 +1,10 @@
 """Saving a finished image: streamed to a temporary file beside the target, checked, fsynced
 and renamed into place, so a file at the target path is always a whole, verified image.
 
+An image of up to ``SPOOL_BYTES`` is held in memory as it arrives and written, synced and
+renamed in one worker-thread hop; a larger one goes to its file chunk by chunk as it
+streams (each write a hop), so memory stays bounded by downloads at once x the spool.
+
 Each attempt has one deadline (a server trickling bytes cannot hold it open) and a size cap
 (a result larger than ``max_bytes`` is refused as it streams, never written whole); the
 bytes are walked as PNG chunks or JPEG markers as they arrive (``_imagecheck``).
@@ -32,6 +36,7 @@ from ._protocol import parse_retry_after
 from ._retry import RetryPolicy
 from ._transport import StreamedResponse, Transport
 
+SPOOL_BYTES = 4 * 1024 * 1024  # what an image may take in memory before it streams to disk
 _CONTENT_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "binary/octet-stream")
 
 
@@ -119,8 +124,8 @@ async def _download_once(
     # The writer's pid in the name: a resume removes the parts of dead processes only.
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
-        saved = await _fetch(transport, url, partial, timeout, job_id=job_id, max_bytes=max_bytes)
-        await anyio.to_thread.run_sync(_publish, partial, path)
+        saved = await _fetch(transport, url, partial, path, timeout, job_id=job_id,
+                             max_bytes=max_bytes)  # fmt: skip
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
@@ -129,15 +134,18 @@ async def _download_once(
 
 
 async def _fetch(
-    transport: Transport, url: str, partial: Path, timeout: float, *, job_id: str | None,
-    max_bytes: int,
+    transport: Transport, url: str, partial: Path, path: Path, timeout: float, *,
+    job_id: str | None, max_bytes: int,
 ) -> tuple[str, int, str, str]:  # fmt: skip
-    """Stream the result into ``partial`` within one deadline: digest, size, type, kind."""
+    """Stream the result through ``partial`` to ``path`` within one deadline: digest,
+    size, type, kind."""
     with anyio.move_on_after(timeout):
         async with transport.stream(url, timeout=timeout) as response:
             _check_status(response, url, job_id, max_bytes)
             content_type = response.headers.get("content-type", "").split(";")[0].strip()
-            digest, size, kind = await _write(response, partial, url, job_id, max_bytes)
+            digest, size, kind = await _write(
+                response, partial, path, url=url, job_id=job_id, max_bytes=max_bytes
+            )
             return digest, size, content_type, kind
     raise RequestTimeoutError(
         f"the result did not arrive within {timeout:g} s", endpoint="download", job_id=job_id
@@ -184,36 +192,61 @@ def _too_large(url: str, job_id: str | None, max_bytes: int) -> DownloadError:
 
 
 async def _write(
-    response: StreamedResponse, partial: Path, url: str, job_id: str | None, max_bytes: int
-) -> tuple[str, int, str]:
+    response: StreamedResponse, partial: Path, path: Path, *, url: str, job_id: str | None,
+    max_bytes: int,
+) -> tuple[str, int, str]:  # fmt: skip
+    """Check the body as it streams, and put it at ``path`` through ``partial`` (in one
+    thread hop up to ``SPOOL_BYTES``: see the module); digest, size and kind."""
     digest = hashlib.sha256()
     walker = ImageWalker()
     size = 0
+    spooled: list[bytes] = []
+    file: anyio.AsyncFile[bytes] | None = None
     try:
-        async with await anyio.open_file(partial, "wb") as file:
+        try:
             async for chunk in response.chunks:
                 size += len(chunk)
                 if size > max_bytes:
                     raise _too_large(url, job_id, max_bytes)
                 walker.feed(chunk)  # fails as soon as the structure is wrong
                 digest.update(chunk)
+                if file is None and size <= SPOOL_BYTES:
+                    spooled.append(chunk)
+                    continue
+                if file is None:  # too large to hold: to disk from here on
+                    file = await anyio.open_file(partial, "wb")
+                    await file.write(b"".join(spooled))
+                    spooled.clear()
                 await file.write(chunk)
             if size == 0:
                 raise ImageCheckError("the result is empty", url=url, job_id=job_id)
             kind = walker.finish()
-            await file.flush()
-            await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+            if file is not None:
+                await file.flush()
+                await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+        finally:
+            if file is not None:
+                with anyio.CancelScope(shield=True):
+                    await file.aclose()
     except ValueError as exc:
         problem = str(exc)
     else:
+        whole = None if file is not None else b"".join(spooled)
+        await anyio.to_thread.run_sync(_publish, partial, path, whole)
         return digest.hexdigest(), size, kind
     raise ImageCheckError(
         f"the result is not a whole PNG or JPEG ({problem}; {size} bytes)", url=url, job_id=job_id
     )
 
 
-def _publish(partial: Path, path: Path) -> None:
-    """Atomically replace ``path``, then make the rename itself durable."""
+def _publish(partial: Path, path: Path, whole: bytes | None = None) -> None:
+    """Write ``whole`` (if given) to ``partial`` and sync it; atomically replace ``path``
+    with it, then make the rename itself durable."""
+    if whole is not None:
+        with partial.open("wb") as file:
+            file.write(whole)
+            file.flush()
+            os.fsync(file.fileno())
     os.replace(partial, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:

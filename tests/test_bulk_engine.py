@@ -282,10 +282,10 @@ async def test_a_journal_that_cannot_be_written_stops_the_run_and_names_the_lost
     could not be recorded (they exist on the server), never a raw group."""
     commit = _journal.Journal._commit
 
-    def full(self: _journal.Journal, batch: list[Any]) -> None:
+    async def full(self: _journal.Journal, batch: list[Any]) -> None:
         if any("INTO jobs" in write.sql for write in batch):
             raise sqlite3.OperationalError("database or disk is full")
-        commit(self, batch)
+        await commit(self, batch)
 
     monkeypatch.setattr(_journal.Journal, "_commit", full)
     emulator = Emulator(FAST)

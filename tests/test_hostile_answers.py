@@ -14,7 +14,7 @@ import pytest
 import sniffio
 
 import akool_async as ak
-from akool_async import AkoolClient, RetryPolicy
+from akool_async import AkoolClient, RetryPolicy, _download
 
 from .hostile import (
     HostileServer,
@@ -132,6 +132,16 @@ async def test_deeply_nested_json_is_unreadable(transport: str, call: str, body:
 
 
 GOOD_IMAGES = {"png": png("good", 16), "jpeg": jpeg()}
+
+
+@pytest.fixture(params=["held in memory", "streamed to disk"])
+def spool(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download is held in memory up to SPOOL_BYTES (one thread hop), else streamed to
+    disk chunk by chunk: every check holds either way."""
+    if request.param == "streamed to disk":
+        monkeypatch.setattr(_download, "SPOOL_BYTES", 0)
+
+
 BAD_IMAGES = {
     "png with garbage after the signature": png()[:8] + b"\x00" * 100 + png()[8:],
     "png with a corrupt chunk": png()[:40] + b"\x00" + png()[41:],
@@ -141,6 +151,7 @@ BAD_IMAGES = {
 
 
 @pytest.mark.parametrize("kind", GOOD_IMAGES, ids=GOOD_IMAGES.keys())
+@pytest.mark.usefixtures("spool")
 async def test_whole_images_are_saved(transport: str, kind: str, tmp_path: Path) -> None:
     """A whole PNG or JPEG is saved, into folders made for it."""
     body = GOOD_IMAGES[kind]
@@ -152,6 +163,7 @@ async def test_whole_images_are_saved(transport: str, kind: str, tmp_path: Path)
 
 
 @pytest.mark.parametrize("body", BAD_IMAGES.values(), ids=BAD_IMAGES.keys())
+@pytest.mark.usefixtures("spool")
 async def test_broken_images_are_never_saved(transport: str, body: bytes, tmp_path: Path) -> None:
     """A body that is not one whole image fails its check on every attempt; nothing stays."""
     with serving(always(answer(body, content_type="image/png"))) as server:
@@ -163,6 +175,7 @@ async def test_broken_images_are_never_saved(transport: str, body: bytes, tmp_pa
 
 
 @pytest.mark.parametrize("shape", ["declared", "streamed"])
+@pytest.mark.usefixtures("spool")
 async def test_an_oversized_download_is_refused(transport: str, shape: str, tmp_path: Path) -> None:
     """A result over max_download_bytes is a DownloadError, not retried, nothing kept."""
 
@@ -186,6 +199,7 @@ async def test_an_oversized_download_is_refused(transport: str, shape: str, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.usefixtures("spool")
 async def test_a_trickled_download_ends_at_its_deadline(transport: str, tmp_path: Path) -> None:
     """A result trickled byte by byte does not hold download(timeout=0.3) open."""
     with serving(trickle(png("slow", 2), content_type="image/png")) as server:

@@ -32,7 +32,15 @@ from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
 from ._identity import fingerprint_of
 from ._journal_schema import open_journal
-from ._journal_writes import LAZY_COMMIT, Guard, Write, holds
+from ._journal_writes import (
+    LAZY_COMMIT,
+    Guard,
+    Write,
+    apply,
+    begin_at_once,
+    commit_waiting,
+    finish,
+)
 from ._rows import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
@@ -144,10 +152,11 @@ class Journal:
             batch, self._pending = self._pending, []
             self._committing = True
             try:
-                await self._run(self._commit, batch)
-            except (sqlite3.Error, OSError, UnicodeError) as exc:
-                # Disk full, read-only, corrupted: every write from now on fails at once
-                # (the run stops submitting); the writer stays, so nothing hangs on it.
+                async with self._thread:  # nobody else on the connection meanwhile
+                    await self._commit(batch)
+            except Exception as exc:  # whatever it is: no write may hang on it
+                # Disk full, read-only, corrupted (or a bug): every write from now on fails
+                # at once (the run stops submitting); the writer stays, so nothing hangs.
                 self._failure = exc
             finally:
                 self._committing = False
@@ -155,25 +164,28 @@ class Journal:
                     if write.done is not None:
                         write.done.set()
 
-    def _commit(self, batch: list[Write]) -> None:
-        assert self._connection is not None
-        connection = self._connection
+    async def _commit(self, batch: list[Write]) -> None:
+        """One transaction: all of the batch or none (the caller holds ``_thread``). On the
+        event loop (quick statements; a thread would wait for the GIL at each one while the
+        loop is busy), but for what may block: an intent's sync, another process's lock."""
+        connection = self._open()
         synced = any(write.sync for write in batch)
         if synced is not self._synced:
             connection.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
             self._synced = synced
-        # One transaction: all of it or none. IMMEDIATE: the write lock is taken first, so
-        # another process's commit never makes this one fail half way.
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            for write in batch:
-                if write.guard is not None and not holds(connection, write.guard):
-                    write.lost = True
-                    continue
-                if write.apply is not None:
-                    write.result = write.apply(connection)
-                else:
-                    connection.execute(write.sql, write.params)
+        if not begin_at_once(connection):
+            await anyio.to_thread.run_sync(commit_waiting, connection, batch)
+            return
+        with anyio.CancelScope(shield=True):  # begun: never left half way
+            try:
+                apply(connection, batch)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            if synced:
+                await anyio.to_thread.run_sync(finish, connection)
+            else:
+                finish(connection)
 
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None,

@@ -1,6 +1,7 @@
 """The writes a bulk journal's one writer commits in groups (``Journal``): each a
 statement, or a step that reads as well (a claim); guarded ones only while their item's
-claim holds."""
+claim holds. And the steps of a group's transaction (``begin_at_once``, ``apply``,
+``finish``; ``commit_waiting`` all of them, waiting for the write lock)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,51 @@ def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
         (guard.key, guard.fence, guard.owner, SYSTEM_CLOCK.wall()),
     ).fetchone()
     return row is not None
+
+
+BUSY_MS = 60_000  # how long a commit waits for another process's write lock (in a thread)
+
+
+def begin_at_once(connection: sqlite3.Connection) -> bool:
+    """``BEGIN IMMEDIATE`` (the write lock first, so another process's commit never makes
+    this one fail half way) unless another process holds the lock: False, nothing begun."""
+    connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    return True
+
+
+def apply(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:
+    """The batch's writes, in the transaction begun: a guarded one only while its claim
+    holds (else marked ``lost``, nothing written)."""
+    for write in batch:
+        if write.guard is not None and not holds(connection, write.guard):
+            write.lost = True
+            continue
+        if write.apply is not None:
+            write.result = write.apply(connection)
+        else:
+            connection.execute(write.sql, write.params)
+
+
+def finish(connection: sqlite3.Connection) -> None:
+    """Commit the transaction begun (rolled back if that fails: a full disk)."""
+    try:
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def commit_waiting(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:
+    """The batch in one transaction, waiting for the write lock if need be (a thread's)."""
+    with connection:
+        connection.execute("BEGIN IMMEDIATE")
+        apply(connection, batch)
