@@ -4,6 +4,7 @@ wait, presses whose answer was lost, against the in-process emulator."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,73 @@ async def test_a_claim_taken_over_after_its_lease_cannot_write_an_intent(tmp_pat
             await first.write(mine, [intent])
         await second.write(theirs, [intent])
         assert await second.state_of("id:a") == "submitting"
+
+
+async def test_a_new_items_intent_takes_its_claim_or_finds_it_held_or_recorded(
+    tmp_path: Path,
+) -> None:
+    """``claim_and_intend`` (a new item, claimed by its intent in one commit): held by
+    another process, it takes nothing and writes nothing; recorded meanwhile, it takes
+    the claim but writes no intent and answers the state; else claim and intent, both
+    committed (another reader finds them)."""
+    intent = CreateIntent({"prompt": "a fox"}, ())
+    path = tmp_path / "journal.sqlite"
+    async with BulkJournal(path) as first, BulkJournal(path) as second:
+        theirs = await second.claim("id:a", lease=60)
+        assert theirs is not None
+        assert await first.claim_and_intend("id:a", intent, lease=60) == (None, None)
+        assert await first.state_of("id:a") is None  # nothing written
+        await second.write(theirs, [intent])
+        await second.release(theirs)
+        await second.flush()
+        mine, state = await first.claim_and_intend("id:a", intent, lease=60)
+        assert mine is not None
+        assert mine.fence == theirs.fence + 1
+        assert state == "submitting"  # left as the other process recorded it
+        fresh, none = await first.claim_and_intend("id:b", intent, lease=60, line=7)
+        assert fresh is not None
+        assert none is None
+        with sqlite3.connect(path) as db:
+            row = db.execute("SELECT state, line FROM items WHERE key = 'id:b'").fetchone()
+            owner = db.execute("SELECT owner FROM claims WHERE key = 'id:b'").fetchone()
+        assert row == ("submitting", 7)
+        assert owner == (first.owner,)
+
+
+async def test_every_claim_held_is_renewed_while_its_tree_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs that take three leases: one task renews every claim held (one transaction),
+    so no item's lease runs out while its tree runs; each is released at its end."""
+    lease = 0.3
+    emulator = Emulator(attrs.evolve(FAST, time_scale=30))  # 30 s jobs: 1 s here
+    path = tmp_path / "journal.sqlite"
+    both_created, submitted = anyio.Event(), _journal.Journal.submitted
+
+    async def counting(self: _journal.Journal, key: str, *args: Any, **kwargs: Any) -> None:
+        await submitted(self, key, *args, **kwargs)
+        with sqlite3.connect(path) as db:
+            if db.execute("SELECT COUNT(*) FROM jobs").fetchone() == (2,):
+                both_created.set()
+
+    def leases() -> list[tuple[str, int, float]]:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT key, fence, lease_until FROM claims ORDER BY key").fetchall()
+
+    monkeypatch.setattr(_journal.Journal, "submitted", counting)
+    async with (
+        emulator,
+        emulator.client(rate_limit=None) as client,
+        run_bulk(client, items(2), out_dir=tmp_path, lease=lease) as run,
+    ):
+        await both_created.wait()
+        await anyio.sleep(2 * lease)  # past the first lease of each, still running
+        held, now = leases(), time.time()
+        results = [result async for result in run]
+    assert [result.state for result in results] == ["done", "done"]
+    assert [(key, fence) for key, fence, _ in held] == [("id:req-1", 1), ("id:req-2", 1)]
+    assert all(until > now for _, _, until in held)  # renewed: never ran out
+    assert all(until == 0 for _, _, until in leases())  # released
 
 
 async def test_a_claim_reads_the_items_state_in_its_own_transaction(tmp_path: Path) -> None:

@@ -32,15 +32,7 @@ from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
 from ._identity import fingerprint_of
 from ._journal_schema import open_journal
-from ._journal_writes import (
-    LAZY_COMMIT,
-    Guard,
-    Write,
-    apply,
-    begin_at_once,
-    commit_waiting,
-    finish,
-)
+from ._journal_writes import LAZY_COMMIT, Guard, Write, apply, begin_at_once, commit_waiting, finish
 from ._rows import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
