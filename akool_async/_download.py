@@ -124,29 +124,31 @@ async def _download_once(
     # The writer's pid in the name: a resume removes the parts of dead processes only.
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
-        saved = await _fetch(transport, url, partial, path, timeout, job_id=job_id,
-                             max_bytes=max_bytes)  # fmt: skip
+        digest, size, content_type, kind, whole = await _fetch(
+            transport, url, partial, timeout, job_id=job_id, max_bytes=max_bytes
+        )
+        await anyio.to_thread.run_sync(_publish, partial, path, whole)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
         raise
-    return DownloadedImage(path, *saved)
+    return DownloadedImage(path, digest, size, content_type, kind)
 
 
 async def _fetch(
-    transport: Transport, url: str, partial: Path, path: Path, timeout: float, *,
-    job_id: str | None, max_bytes: int,
-) -> tuple[str, int, str, str]:  # fmt: skip
-    """Stream the result through ``partial`` to ``path`` within one deadline: digest,
-    size, type, kind."""
+    transport: Transport, url: str, partial: Path, timeout: float, *, job_id: str | None,
+    max_bytes: int,
+) -> tuple[str, int, str, str, bytes | None]:  # fmt: skip
+    """Stream the result within one deadline: digest, size, type, kind, and the bytes
+    (None: they are in ``partial``, synced)."""
     with anyio.move_on_after(timeout):
         async with transport.stream(url, timeout=timeout) as response:
             _check_status(response, url, job_id, max_bytes)
             content_type = response.headers.get("content-type", "").split(";")[0].strip()
-            digest, size, kind = await _write(
-                response, partial, path, url=url, job_id=job_id, max_bytes=max_bytes
+            digest, size, kind, whole = await _write(
+                response, partial, url=url, job_id=job_id, max_bytes=max_bytes
             )
-            return digest, size, content_type, kind
+            return digest, size, content_type, kind, whole
     raise RequestTimeoutError(
         f"the result did not arrive within {timeout:g} s", endpoint="download", job_id=job_id
     )
@@ -192,11 +194,10 @@ def _too_large(url: str, job_id: str | None, max_bytes: int) -> DownloadError:
 
 
 async def _write(
-    response: StreamedResponse, partial: Path, path: Path, *, url: str, job_id: str | None,
-    max_bytes: int,
-) -> tuple[str, int, str]:  # fmt: skip
-    """Check the body as it streams, and put it at ``path`` through ``partial`` (in one
-    thread hop up to ``SPOOL_BYTES``: see the module); digest, size and kind."""
+    response: StreamedResponse, partial: Path, *, url: str, job_id: str | None, max_bytes: int
+) -> tuple[str, int, str, bytes | None]:
+    """Check the body as it streams; digest, size, kind and the bytes, held up to
+    ``SPOOL_BYTES`` (None: larger, written to ``partial`` and synced)."""
     digest = hashlib.sha256()
     walker = ImageWalker()
     size = 0
@@ -231,9 +232,7 @@ async def _write(
     except ValueError as exc:
         problem = str(exc)
     else:
-        whole = None if file is not None else b"".join(spooled)
-        await anyio.to_thread.run_sync(_publish, partial, path, whole)
-        return digest.hexdigest(), size, kind
+        return digest.hexdigest(), size, kind, None if file is not None else b"".join(spooled)
     raise ImageCheckError(
         f"the result is not a whole PNG or JPEG ({problem}; {size} bytes)", url=url, job_id=job_id
     )

@@ -12,6 +12,7 @@ import anyio
 import attrs
 import pytest
 
+from akool_async import AkoolClient
 from akool_async._exceptions import ClaimLostError
 from akool_async._journal_protocol import Claim, CreateIntent
 from akool_async.bulk import _journal, _tree, run_bulk
@@ -44,6 +45,50 @@ async def test_a_create_slower_than_the_stop_wait_is_done_when_not_stopping(
     assert [r.state for r in results] == ["done"] * 2
     assert run.summary.uncertain == 0
     assert emulator.counters.requests[CREATE] == 2
+
+
+async def test_a_grids_parts_saved_before_a_stop_are_journalled_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A V follow-up's four parts are saved image by image; stopped while the last one
+    downloads, the three on disk are in the journal already (a resume keeps them, never
+    fetching them again or saving beside them)."""
+    download_to = AkoolClient.download_to
+    last_part = anyio.Event()
+
+    async def stalling(self: AkoolClient, source: Any, choose: Any, **kwargs: Any) -> Any:
+        chosen: list[Path] = []
+
+        def noting() -> Any:  # in the download's thread
+            chosen.append(Path(choose()))
+            return chosen[0]
+
+        saved = await download_to(self, source, noting, **kwargs)
+        if chosen[0].name.endswith("-V1-4.png"):
+            last_part.set()
+            await anyio.sleep_forever()  # the run is stopped meanwhile
+        return saved
+
+    monkeypatch.setattr(AkoolClient, "download_to", stalling)
+    emulator = Emulator(FAST)
+    async with emulator:
+        async with (
+            emulator.client(rate_limit=None) as client,
+            run_bulk(client, items(1, follow_ups=["V1"]), out_dir=tmp_path) as run,
+        ):
+            await last_part.wait()
+            run.stop(cancel_in_flight=True)
+            assert [result async for result in run] == []
+        sql = ("SELECT i.idx FROM images i JOIN jobs j USING (job_id)"
+               " WHERE j.button = 'V1' AND i.path IS NOT NULL ORDER BY i.idx")  # fmt: skip
+        parts = journal(tmp_path, sql)
+        assert parts == [(1,), (2,), (3,)]
+        monkeypatch.setattr(AkoolClient, "download_to", download_to)
+        again, _ = await bulk(emulator, items(1, follow_ups=["V1"]), tmp_path)
+    assert [r.state for r in again] == ["done"]
+    saved = sorted(path.name for path in tmp_path.glob("id-req-1/*.png"))
+    assert saved == ["1-V1-1.png", "1-V1-2.png", "1-V1-3.png", "1-V1-4.png", "1.png"]
+    assert emulator.counters.requests["image"] == 1 + 4 + 1  # the 4th part fetched again
 
 
 async def test_a_create_answering_while_the_run_stops_has_its_ids_journalled(

@@ -85,8 +85,6 @@ class ItemRunner:
             except _NotOurs as refused:
                 if refused.claim is not None:  # recorded meanwhile: go by what it is now
                     return await self._held(item, refused.claim, refused.state)
-                if not wait:
-                    return None
         # Another process may have worked on it meanwhile: its state as the file had it
         # when the claim was taken.
         claim, state = await self._claim(item, wait=wait)
@@ -175,6 +173,8 @@ class ItemRunner:
         """The item created and followed, once the budget allows it (else held back)."""
         cost = item.request.batch_quantity * self.budget.image_cost
         if not self.budget.reserve(cost):
+            if claim is None:  # held back only once claimed (another process may do it)
+                raise _NotOurs(None, None)
             self.stats.over_budget += 1
             await self.journal.note_line(item.line, ItemState.BUDGET, HELD_BACK)
             return held_back(item)

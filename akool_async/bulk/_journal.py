@@ -8,11 +8,11 @@ server may have created it) and is not submitted again unless asked to.
 SQLite in WAL mode, written by one writer task that commits in groups: writes that guard
 against paying twice wait for their commit, status changes and downloads ride along with
 the next one (``LAZY_COMMIT`` at the latest). A transaction either happened or did not, so
-the journal is consistent whenever the process dies. A commit holding an intent is synced
-to disk (``synchronous=FULL``: a power cut cannot lose it); the others (``NORMAL``) are in
-the file as soon as committed, safe from the process's death, and synced with the next
-intent's (the WAL is written in order), so a power cut never loses an intent, only what
-came after the last one (to be polled or fetched again, or an uncertain item).
+the journal is consistent whenever the process dies. A commit holding an intent or the
+ids an answer brought is synced to disk (``synchronous=FULL``: a power cut cannot lose
+it); the others (``NORMAL``: statuses, downloads) are in the file as soon as committed,
+safe from the process's death, and synced with the next synced one (the WAL is written
+in order): a power cut loses only what came after it, to be polled or fetched again.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ class Journal:
             try:
                 apply(connection, batch)
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite may have rolled it back itself
+                    connection.execute("ROLLBACK")
                 raise
             if synced:
                 await anyio.to_thread.run_sync(finish, connection)
@@ -223,15 +224,17 @@ class Journal:
                 f" ({type(self._failure).__name__}: {self._failure})"
             ) from self._failure
 
-    async def committed(self, *, hurry: bool = False) -> None:
+    async def committed(self, *, hurry: bool = False, sync: bool = False) -> None:
         """Wait until everything written so far is committed (a batch being committed too),
-        riding along with the writer's next group commit unless told to ``hurry``."""
-        if self._pending or self._committing:
-            await self._enqueue(Write("SELECT 1", (), anyio.Event(), None), hurry=hurry)
+        riding along with the writer's next group commit unless told to ``hurry``; with
+        ``sync``, synced to disk too (see ``Write``)."""
+        if self._pending or self._committing or sync:
+            write = Write("SELECT 1", (), anyio.Event(), None, sync=sync)
+            await self._enqueue(write, hurry=hurry)
 
-    async def flush(self) -> None:
+    async def flush(self, *, sync: bool = False) -> None:
         """``committed`` now: a reader of its own must find everything written so far."""
-        await self.committed(hurry=True)
+        await self.committed(hurry=True, sync=sync)
 
     # -- items --------------------------------------------------------------------------
 
@@ -270,12 +273,13 @@ class Journal:
                  None if job.create_time is None else job.create_time / 1000, now),
                 durable=False,
             )  # fmt: skip
-        if parent_id is None:
+        if parent_id is None:  # synced: a power cut must not lose what was paid for
             await self._change(key, ItemState.SUBMITTED)
             await self._write("UPDATE items SET state = ?, updated = ? WHERE key = ?",
-                              (ItemState.SUBMITTED.value, now, key), durable=True)  # fmt: skip
+                              (ItemState.SUBMITTED.value, now, key), durable=True,
+                              sync=True)  # fmt: skip
         else:
-            await self.flush()
+            await self.flush(sync=True)
 
     async def item_state(self, key: str, state: ItemState, error: str | None = None) -> None:
         await self._change(key, state)

@@ -188,7 +188,7 @@ class BulkJournal(Journal):
                 else:
                     state = ItemState.UNCERTAIN if uncertain else ItemState.REFUSED
                     await self.item_state(key, state, error)
-                    await self.flush()  # as durable as the ids would have been
+                    await self.flush(sync=True)  # as durable as the ids would be
             case jp.PressIntent(parent_id, button):
                 await self.press_intent(key, parent_id, button.value, guard=self._guard(claim))
             case jp.PressSettled(parent_id, button, child, _, uncertain):

@@ -37,8 +37,9 @@ class Write:
     guard: Guard | None = None
     lost: bool = False  # the guard did not hold: nothing was written
     # Synced to disk with its commit (an intent: a power cut must not lose it, or the
-    # create it announces would be sent again). Other commits survive the process's death
-    # (they are in the file, its cache); a power cut keeps them up to the last synced one.
+    # create it announces would be sent again; the ids an answer brought: paid for). Other
+    # commits survive the process's death (they are in the file, its cache); a power cut
+    # keeps them up to the last synced one.
     sync: bool = False
     # Instead of ``sql``: a step that reads as well as writes, in the batch's transaction
     # (a claim), its answer in ``result``.
@@ -66,7 +67,7 @@ def begin_at_once(connection: sqlite3.Connection) -> bool:
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any kind of busy
             raise
         return False
     finally:

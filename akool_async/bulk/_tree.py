@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from .. import _follow_events as ev
@@ -155,7 +156,6 @@ class TreeDriver:
         self.intended = False  # the create's intent is in the journal
         self.left_running = False  # a job timed out: the item stays submitted, to resume
         self.held_back = False  # a press over budget: the item stays submitted, to resume
-        self._arrived: deque[Arrival] = deque()  # downloads' outcomes, for the machine
         self._folder: Path | None = None  # the item's folder, checked (``_place``)
 
     async def run(self, history: jp.History | None) -> ItemResult:
@@ -169,8 +169,6 @@ class TreeDriver:
             while pending or not machine.settled:
                 if pending:
                     await self._execute(pending.popleft(), pending, watch)
-                elif self._arrived:
-                    await self._handle(*self._arrived.popleft(), pending)
                 else:
                     await self._handle(*await self._outcome(watch), pending)
         finally:
@@ -207,11 +205,15 @@ class TreeDriver:
             job = self.seen[action.job_id]
             event = await fio.look_up(action.job_id, lambda: self.runner.client.with_buttons(job))
             await self._handle(event, SYSTEM_CLOCK.wall(), pending)
-        elif isinstance(action, ev.Download):
-            for image in action.images:  # handed to the machine once the actions before are run
-                reused = await self._reuse(action.job_id, image.index)
-                outcome = reused or await self._fetch(action, image)
-                self._arrived.append((outcome, SYSTEM_CLOCK.wall()))
+        elif isinstance(action, ev.Download):  # one image a turn, recorded before the next
+            image, rest = action.images[0], action.images[1:]
+            outcome = await self._reuse(action.job_id, image.index) or await self._fetch(
+                action, image
+            )
+            if rest:
+                pending.appendleft(attrs.evolve(action, images=rest))
+            self._count(outcome)
+            pending.extendleft(reversed(self.machine.handle(outcome, SYSTEM_CLOCK.wall())))
         elif isinstance(action, ev.Record):
             await self._record(action.entry)
 
@@ -276,15 +278,17 @@ class TreeDriver:
         else:
             await self.runner.journal.write(self.claim, [action.intent])
         self.intended = True
+        # Its commit is shielded: a stop that came meanwhile must still keep it unsent.
+        await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def _answered(self, action: ev.Create | ev.Press, event: ev.Event,
                         pending: deque[ev.Action]) -> None:  # fmt: skip
         """The machine's records of an answer, written at once (the ids above all)."""
         if isinstance(event, ev.CreateFailed) and not event.sent and not event.job_ids:
-            if not self.intended:  # refused before it left: its intent is recorded all the same
-                await self._intend(action)
             if isinstance(event.error, AuthenticationError | ConnectError):
                 self.runner.on_fatal(event.error)  # every other create would meet it too
+            if not self.intended:  # refused before it left: its intent is recorded all the same
+                await self._intend(action)
         if isinstance(event, ev.Created | ev.CreateFailed) and (
             isinstance(event, ev.Created) or event.job_ids
         ):
