@@ -154,7 +154,11 @@ class BulkJournal(Journal):
                         lost.add(claim.key)
             return lost
 
-        found: set[str] = await self._run(extend)
+        try:
+            found: set[str] = await self._run(extend)
+        except (sqlite3.Error, OSError) as exc:  # as a failed commit: the run stops, cleanly
+            self._failure = exc
+            self._check_failure()
         return found
 
     async def release(self, claim: jp.Claim) -> None:
