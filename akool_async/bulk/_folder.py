@@ -169,13 +169,10 @@ def pid_alive(pid: str | None) -> bool:
     return True
 
 
-def free_target(folder: Path, path: Path, ours: bool = False, *, made: bool = False) -> Path:
-    """Make ``folder`` (unless ``made`` already); ``path`` (in it), or the first free
-    ``<stem>~<n><suffix>`` when a file is there already: a save never replaces a file it
-    did not make (``ours``: the journal recorded this file as this image, now damaged: it
-    is replaced)."""
-    if not made:
-        folder.mkdir(parents=True, exist_ok=True)
+def free_target(path: Path, ours: bool = False) -> Path:
+    """``path`` (in a folder that exists), or the first free ``<stem>~<n><suffix>`` beside it when
+    a file is there already: a save never replaces a file it did not make (``ours``: the
+    journal recorded this file as this image, now damaged: it is replaced)."""
     target, n = path, 1
     while target.exists() and not (ours and target == path):
         n += 1

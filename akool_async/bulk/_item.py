@@ -105,9 +105,8 @@ class ItemRunner:
             with lost, contextlib.suppress(ClaimLostError):
                 result = await self._run(item, state, claim)
         finally:
-            self.leases.drop(claim)
-            await self.journal.release(claim)
-        return self._taken_over(item) if result is None or lost.cancelled_caught else result
+            await self._let_go(claim)
+        return self._ended(item, result, lost)
 
     async def _fresh(self, item: BulkItem) -> ItemResult:
         """A new item's create, its claim taken by its intent (``_NotOurs`` if it cannot
@@ -132,11 +131,19 @@ class ItemRunner:
                 result = await self._create(item, None, take)
         finally:
             if claimed is not None:
-                self.leases.drop(claimed)
-                await self.journal.release(claimed)
-        return self._taken_over(item) if result is None or lost.cancelled_caught else result
+                await self._let_go(claimed)
+        return self._ended(item, result, lost)
 
-    def _taken_over(self, item: BulkItem) -> ItemResult:
+    async def _let_go(self, claim: jp.Claim) -> None:
+        self.leases.drop(claim)
+        await self.journal.release(claim)
+
+    def _ended(self, item: BulkItem, result: ItemResult | None,
+               lost: anyio.CancelScope) -> ItemResult:  # fmt: skip
+        """``result``, unless the item was taken over (its claim lost, or refused at its
+        intent: nothing was sent)."""
+        if result is not None and not lost.cancelled_caught:
+            return result
         self.stats.skipped += 1
         return _result(item, ItemState.SKIPPED, error=TAKEN_OVER)
 

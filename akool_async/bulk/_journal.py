@@ -30,9 +30,10 @@ import anyio.abc
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
+from . import _journal_writes as transaction
 from ._identity import fingerprint_of
 from ._journal_schema import open_journal
-from ._journal_writes import LAZY_COMMIT, Guard, Write, apply, begin_at_once, commit_waiting, finish
+from ._journal_writes import LAZY_COMMIT, Guard, Write
 from ._rows import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
@@ -165,20 +166,19 @@ class Journal:
         if synced is not self._synced:
             connection.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
             self._synced = synced
-        if not begin_at_once(connection):
-            await anyio.to_thread.run_sync(commit_waiting, connection, batch)
+        if not transaction.begin_at_once(connection):
+            await anyio.to_thread.run_sync(transaction.commit_waiting, connection, batch)
             return
         with anyio.CancelScope(shield=True):  # begun: never left half way
             try:
-                apply(connection, batch)
+                transaction.apply(connection, batch)
             except BaseException:
-                if connection.in_transaction:  # SQLite may have rolled it back itself
-                    connection.execute("ROLLBACK")
+                transaction.roll_back(connection)
                 raise
             if synced:
-                await anyio.to_thread.run_sync(finish, connection)
+                await anyio.to_thread.run_sync(transaction.finish, connection)
             else:
-                finish(connection)
+                transaction.finish(connection)
 
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._clock import SYSTEM_CLOCK
 from ._identity import migrate
+from ._journal_writes import BUSY_MS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -35,7 +36,7 @@ def open_journal(path: Path) -> tuple[sqlite3.Connection, int]:
     """The journal at ``path`` (made if missing), and this run's number in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=60.0
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_MS / 1000
     )  # another process may hold the lock
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")  # until a commit needs no sync

@@ -93,9 +93,14 @@ def finish(connection: sqlite3.Connection) -> None:
     try:
         connection.execute("COMMIT")
     except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
+
+
+def roll_back(connection: sqlite3.Connection) -> None:
+    """End the transaction begun, undone (unless SQLite already rolled it back itself)."""
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
 
 
 def commit_waiting(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:

@@ -212,7 +212,6 @@ class TreeDriver:
             )
             if rest:
                 pending.appendleft(attrs.evolve(action, images=rest))
-            self._count(outcome)
             pending.extendleft(reversed(self.machine.handle(outcome, SYSTEM_CLOCK.wall())))
         elif isinstance(action, ev.Record):
             await self._record(action.entry)
@@ -359,7 +358,7 @@ class TreeDriver:
             folder.mkdir(parents=True, exist_ok=True)
             self._folder = folder
         path = self._folder / name
-        return path, free_target(self._folder, path, ours=Path(earlier) == path, made=True)
+        return path, free_target(path, ours=Path(earlier) == path)
 
     # -- resuming and ending ------------------------------------------------------------
 
