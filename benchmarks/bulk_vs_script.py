@@ -9,6 +9,10 @@ process, ``--time-scale 1000``, real HTTP, no rate limit), the same prompts (bat
 - script: ``_plain_bulk.py``, one ``asyncio.gather`` over an ``AkoolClient``: create,
   ``wait``, ``download_images`` to disk.
 
+Both run with their modules' bytecode compiled beforehand, as an installed package has it
+(``bytecode_cached``: not compiled again by each process, as ``PYTHONDONTWRITEBYTECODE``
+would have it).
+
 Per run: wall seconds, prompts/s, the client process's CPU per prompt (user + system, from
 ``os.wait4``: the emulator's is not counted), its voluntary context switches per prompt,
 API requests per prompt (the emulator's count: both should poll alike) and, for bulk,
@@ -43,6 +47,7 @@ import anyio
 from _common import NO_PIN, emulator_process, pin_client  # benchmarks/ is on sys.path
 from _rounds import Figures, interleave, parser, ratios
 
+import akool_async
 from akool_async import ImageJob, ImageStatus
 from akool_async.bulk._journal import Journal
 from akool_async.bulk._manifest import write_manifest
@@ -68,6 +73,17 @@ if real is not None:
     _runner.write_manifest = timed
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def bytecode_cached(folder: Path) -> None:
+    """Run both as an installed package runs: its modules compiled once (pip compiles them
+    at install), not afresh by every process (``PYTHONDONTWRITEBYTECODE``, an editable
+    install). The bytecode goes under ``folder``, never into the source tree."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    sources = [str(Path(akool_async.__file__).parent), str(HERE / "_plain_bulk.py")]
+    compile_all = [sys.executable, "-m", "compileall", "-q", *sources]
+    subprocess.run(compile_all, check=True, stdout=subprocess.DEVNULL)
 
 
 def write_prompts(path: Path, count: int) -> None:
@@ -181,6 +197,7 @@ def main() -> None:
                      f"{CONCURRENCY}, poll floor {args.floor} s, time scale 1000, "
                      f"{args.image_side} px images; {pin_client()}")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
+        bytecode_cached(Path(folder))
         for size in sizes:
             one = functools.partial(run, size=size, folder=Path(folder), floor=args.floor,
                                     side=args.image_side)  # fmt: skip

@@ -128,3 +128,16 @@ def test_inside_refuses_escapes(tmp_path: Path) -> None:
     """A path resolving outside the root is refused."""
     with pytest.raises(ValueError, match="outside"):
         inside(tmp_path, tmp_path / ".." / "elsewhere")
+
+
+def test_inside_refuses_an_entry_of_the_root_that_links_outside(tmp_path: Path) -> None:
+    """An item folder's name is a plain entry of the root; a link there is resolved."""
+    root, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / "id-x").symlink_to(elsewhere)
+    with pytest.raises(ValueError, match="outside"):
+        inside(root, root / "id-x")
+    (root / "id-y").symlink_to(root / "line-000001")
+    assert inside(root, root / "id-y") == root / "id-y"  # a link that stays inside
+    assert inside(root, root / "id-z") == root / "id-z"  # not made yet

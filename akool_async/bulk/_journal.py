@@ -1,18 +1,20 @@
 """The bulk run's journal: what was asked, created, seen and saved, in SQLite.
 
 Nothing is lost and nothing is paid twice because of the order of writes: the intent to
-create is committed before the create is sent, and the job ids as soon as they come back.
-A run killed between the two leaves an intent without ids: the item is *uncertain* (the
-server may have created it) and is not submitted again unless asked to.
+create is committed before the create is sent, and the job ids with the next group commit
+once they come back (their jobs are polled meanwhile). A run killed between the two
+leaves an intent without ids: the item is *uncertain* (the server may have created it)
+and is not submitted again unless asked to.
 
-SQLite in WAL mode, written by one writer task that commits in groups: writes that guard
-against paying twice wait for their commit, status changes and downloads ride along with
-the next one (``LAZY_COMMIT`` at the latest). A transaction either happened or did not, so
-the journal is consistent whenever the process dies. A commit holding an intent or the
-ids an answer brought is synced to disk (``synchronous=FULL``: a power cut cannot lose
-it); the others (``NORMAL``: statuses, downloads) are in the file as soon as committed,
-safe from the process's death, and synced with the next synced one (the WAL is written
-in order): a power cut loses only what came after it, to be polled or fetched again.
+SQLite in WAL mode, written by one writer task that commits in groups: an intent's
+commit is waited for, and is made at once; the ids, status changes and downloads ride
+along with the next one (``LAZY_COMMIT`` at the latest). A transaction either happened or
+did not, so the journal is consistent whenever the process dies. A commit holding an
+intent or the ids an answer brought is synced to disk (``synchronous=FULL``: a power cut
+cannot lose it), on the event loop while the disk syncs quickly (``SyncedCommits``); the
+others (``NORMAL``: statuses, downloads) are in the file as soon as committed, safe from
+the process's death, and synced with the next synced one (the WAL is written in order):
+a power cut loses only what came after it, to be polled or fetched again.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Journal:
         self._failure: BaseException | None = None
         self._committing = False  # a batch is on its way to the file
         self._synced = True  # the connection's commits are synced to disk (``Write.sync``)
+        self._syncs = transaction.SyncedCommits()  # on the loop or in a thread
         self._tasks: anyio.abc.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self.run = 0  # this run's number: a key it already recorded is a duplicate
@@ -129,7 +132,10 @@ class Journal:
         return state
 
     async def _run(self, function: Any, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(function, *args, limiter=self._thread)
+        """``function(*args)`` on the journal's one thread, ``patiently``."""
+        return await anyio.to_thread.run_sync(
+            transaction.patiently, self._connection, function, *args, limiter=self._thread
+        )
 
     # -- writing ------------------------------------------------------------------------
 
@@ -160,7 +166,8 @@ class Journal:
     async def _commit(self, batch: list[Write]) -> None:
         """One transaction: all of the batch or none (the caller holds ``_thread``). On the
         event loop (quick statements; a thread would wait for the GIL at each one while the
-        loop is busy), but for what may block: an intent's sync, another process's lock."""
+        loop is busy), but for what may block: a slow disk's sync (``SyncedCommits``),
+        another process's lock."""
         connection = self._open()
         synced = any(write.sync for write in batch)
         if synced is not self._synced:
@@ -176,16 +183,16 @@ class Journal:
                 transaction.roll_back(connection)
                 raise
             if synced:
-                await anyio.to_thread.run_sync(transaction.finish, connection)
+                await self._syncs.finish(connection)
             else:
                 transaction.finish(connection)
 
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None,
-        sync: bool = False,
+        sync: bool = False, hurry: bool = True,
     ) -> None:  # fmt: skip
         write = Write(sql, params, anyio.Event() if durable or guard else None, guard, sync=sync)
-        await self._enqueue(write)
+        await self._enqueue(write, hurry=hurry)
         if write.lost:
             assert guard is not None
             raise ClaimLostError(guard.key, guard.fence)
@@ -229,7 +236,7 @@ class Journal:
         riding along with the writer's next group commit unless told to ``hurry``; with
         ``sync``, synced to disk too (see ``Write``)."""
         if self._pending or self._committing or sync:
-            write = Write("SELECT 1", (), anyio.Event(), None, sync=sync)
+            write = Write("", (), anyio.Event(), None, sync=sync)
             await self._enqueue(write, hurry=hurry)
 
     async def flush(self, *, sync: bool = False) -> None:
@@ -263,7 +270,8 @@ class Journal:
 
     async def submitted(self, key: str, jobs: Iterable[ImageJob], *, parent_id: str | None = None,
                         button: str | None = None) -> None:  # fmt: skip
-        """The ids a create answered with: committed at once."""
+        """The ids a create answered with, synced with the writer's next group commit (the
+        next intent's, at most ``LAZY_COMMIT`` later): their jobs are polled meanwhile."""
         now = SYSTEM_CLOCK.wall()
         for position, job in enumerate(jobs, start=1):
             await self._write(
@@ -277,9 +285,9 @@ class Journal:
             await self._change(key, ItemState.SUBMITTED)
             await self._write("UPDATE items SET state = ?, updated = ? WHERE key = ?",
                               (ItemState.SUBMITTED.value, now, key), durable=True,
-                              sync=True)  # fmt: skip
+                              sync=True, hurry=False)  # fmt: skip
         else:
-            await self.flush(sync=True)
+            await self.committed(sync=True)
 
     async def item_state(self, key: str, state: ItemState, error: str | None = None) -> None:
         await self._change(key, state)
@@ -340,16 +348,6 @@ class Journal:
         await self._write("UPDATE jobs SET error = ?, finished = ? WHERE job_id = ?",
                           (error, SYSTEM_CLOCK.wall(), job_id), durable=False)  # fmt: skip
 
-    async def saved(
-        self, job_id: str, path: str, sha256: str, size: int, near_expiry: bool
-    ) -> None:
-        await self._write(
-            "UPDATE jobs SET path = ?, sha256 = ?, size = ?, near_expiry = ?, error = NULL"
-            " WHERE job_id = ?",
-            (path, sha256, size, int(near_expiry), job_id),
-            durable=False,
-        )
-
     # -- a job's images (a grid's parts, each saved on its own) -------------------------
 
     async def job_images(
@@ -368,15 +366,14 @@ class Journal:
 
     async def image_saved(self, job_id: str, index: int, path: str, sha256: str, *, size: int,
                           near_expiry: bool) -> None:  # fmt: skip
-        """Image ``index`` of a job is on disk; the first image is the job's own file too."""
+        """Image ``index`` of a job is on disk (its row only: the job's own ``path``
+        columns are read from journals from before per-image rows, never written now)."""
         await self._write(
             "UPDATE images SET path = ?, sha256 = ?, size = ?, near_expiry = ?, error = NULL"
             " WHERE job_id = ? AND idx = ?",
             (path, sha256, size, int(near_expiry), job_id, index),
             durable=False,
         )
-        if index == 1:
-            await self.saved(job_id, path, sha256, size, near_expiry)
 
     async def image_error(self, job_id: str, index: int, error: str) -> None:
         await self._write(

@@ -51,4 +51,5 @@ def open_journal(path: Path) -> tuple[sqlite3.Connection, int]:
     with connection:
         connection.execute("BEGIN IMMEDIATE")
         cursor = connection.execute("INSERT INTO runs (started) VALUES (?)", (SYSTEM_CLOCK.wall(),))
-        return connection, int(cursor.lastrowid or 0)
+    connection.execute("PRAGMA busy_timeout = 0")  # on the event loop: see ``BUSY_MS``
+    return connection, int(cursor.lastrowid or 0)

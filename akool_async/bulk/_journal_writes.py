@@ -57,21 +57,33 @@ def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
     return row is not None
 
 
-BUSY_MS = 60_000  # how long a commit waits for another process's write lock (in a thread)
+# How long what runs in a thread waits for another process's lock (``patiently``). On the
+# event loop the connection never waits (busy timeout 0, set by ``open_journal``).
+BUSY_MS = 60_000
+
+
+def patiently(connection: sqlite3.Connection | None, function: Callable[..., Any],
+              *args: Any) -> Any:  # fmt: skip
+    """``function(*args)`` (in a thread), waiting up to ``BUSY_MS`` for another process's
+    lock on ``connection`` (None: not open yet, or closed)."""
+    if connection is None:
+        return function(*args)
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    try:
+        return function(*args)
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
 
 
 def begin_at_once(connection: sqlite3.Connection) -> bool:
     """``BEGIN IMMEDIATE`` (the write lock first, so another process's commit never makes
     this one fail half way) unless another process holds the lock: False, nothing begun."""
-    connection.execute("PRAGMA busy_timeout = 0")
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any kind of busy
             raise
         return False
-    finally:
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
     return True
 
 
@@ -84,7 +96,7 @@ def apply(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:
             continue
         if write.apply is not None:
             write.result = write.apply(connection)
-        else:
+        elif write.sql:  # none: a mark that waits for the commit (``Journal.committed``)
             connection.execute(write.sql, write.params)
 
 
@@ -97,6 +109,43 @@ def finish(connection: sqlite3.Connection) -> None:
         raise
 
 
+# A synced commit (an fsync) that takes less than this runs on the event loop: blocking it
+# that long costs less than a thread hop, whose worker waits for the GIL at both ends (up
+# to the switch interval, 5 ms, each time) while the loop is busy. A slower one sends the
+# next ``THREAD_TURNS`` synced commits to a thread; then the loop is tried again.
+SYNC_ON_LOOP = 0.002
+THREAD_TURNS = 32
+
+
+def thread_turns(turns_left: int, seconds: float | None) -> int:
+    """The synced commits still to run in a thread, after one that took ``seconds`` on
+    the loop (None: it ran in a thread)."""
+    if seconds is None:
+        return max(0, turns_left - 1)
+    return THREAD_TURNS if seconds > SYNC_ON_LOOP else 0
+
+
+class SyncedCommits:
+    """Where a synced commit runs: on the loop while the disk syncs quickly, else in a
+    worker thread (``thread_turns``); ``clock`` times those on the loop."""
+
+    def __init__(self, clock: Callable[[], float] = SYSTEM_CLOCK.now) -> None:
+        self.turns_left = 0
+        self._clock = clock
+
+    async def finish(self, connection: sqlite3.Connection) -> None:
+        """``finish`` the transaction begun, its commit synced to disk."""
+        if self.turns_left:
+            self.turns_left = thread_turns(self.turns_left, None)
+            await anyio.to_thread.run_sync(finish, connection)
+            return
+        started = self._clock()
+        try:
+            finish(connection)
+        finally:
+            self.turns_left = thread_turns(0, self._clock() - started)
+
+
 def roll_back(connection: sqlite3.Connection) -> None:
     """End the transaction begun, undone (unless SQLite already rolled it back itself)."""
     if connection.in_transaction:
@@ -105,6 +154,10 @@ def roll_back(connection: sqlite3.Connection) -> None:
 
 def commit_waiting(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:
     """The batch in one transaction, waiting for the write lock if need be (a thread's)."""
-    with connection:
-        connection.execute("BEGIN IMMEDIATE")
-        apply(connection, batch)
+
+    def commit() -> None:
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            apply(connection, batch)
+
+    patiently(connection, commit)

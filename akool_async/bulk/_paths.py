@@ -47,7 +47,10 @@ GRID = 0  # the index of a job's 2x2 grid among its saved images
 
 
 def inside(root: Path, path: Path) -> Path:
-    """``path`` if it resolves inside ``root``; refuse anything else."""
+    """``path`` if it resolves inside ``root``; refuse anything else. An entry of ``root``
+    that is no link (one ``lstat``: an item's folder) needs no resolving."""
+    if path.parent == root and path.name not in ("", ".", "..") and not path.is_symlink():
+        return path
     resolved_root, resolved = root.resolve(), path.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:
         raise ValueError(f"refusing a path outside the output folder: {path}")

@@ -197,10 +197,9 @@ class TreeDriver:
     async def _execute(self, action: ev.Action, pending: deque[ev.Action],
                        watch: WatchSet) -> None:  # fmt: skip
         if isinstance(action, ev.Create | ev.Press):
-            await self._send(action, pending)
+            await self._send(action, pending, watch)
         elif isinstance(action, ev.Watch):
-            self.runner.stats.running += 1
-            fio.watch(watch, action)
+            self._watch(watch, action)
         elif isinstance(action, ev.LookUpButtons):
             job = self.seen[action.job_id]
             event = await fio.look_up(action.job_id, lambda: self.runner.client.with_buttons(job))
@@ -216,6 +215,10 @@ class TreeDriver:
         elif isinstance(action, ev.Record):
             await self._record(action.entry)
 
+    def _watch(self, watch: WatchSet, action: ev.Watch) -> None:
+        self.runner.stats.running += 1
+        fio.watch(watch, action)
+
     async def _record(self, entry: jp.Entry) -> None:
         if isinstance(entry, jp.JobError) and entry.left_running:
             self.left_running = True  # not ended: the journal keeps it running, to resume
@@ -228,7 +231,8 @@ class TreeDriver:
 
     # -- creates and presses ------------------------------------------------------------
 
-    async def _send(self, action: ev.Create | ev.Press, pending: deque[ev.Action]) -> None:
+    async def _send(self, action: ev.Create | ev.Press, pending: deque[ev.Action],
+                    watch: WatchSet) -> None:  # fmt: skip
         """Send a create or press, its intent journalled first; its answer and what the
         machine records of it are written shielded, so a stop cannot lose its ids."""
         runner, sending = self.runner, self.runner.sending
@@ -262,7 +266,7 @@ class TreeDriver:
             jobs = event.jobs if isinstance(event, ev.Created) else ()
             jobs = event.children if isinstance(event, ev.Pressed) else jobs
             with anyio.CancelScope(shield=True):
-                await self._answered(action, event, pending)
+                await self._answered(action, event, pending, watch)
         finally:
             sending.done(scope)
             runner.budget.settle(cost, jobs, button=isinstance(action, ev.Press))
@@ -281,8 +285,9 @@ class TreeDriver:
         await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def _answered(self, action: ev.Create | ev.Press, event: ev.Event,
-                        pending: deque[ev.Action]) -> None:  # fmt: skip
-        """The machine's records of an answer, written at once (the ids above all)."""
+                        pending: deque[ev.Action], watch: WatchSet) -> None:  # fmt: skip
+        """The machine's records of an answer, written at once (the ids above all). Its
+        jobs are watched first: their first poll need not wait for the ids' commit."""
         if isinstance(event, ev.CreateFailed) and not event.sent and not event.job_ids:
             if isinstance(event.error, AuthenticationError | ConnectError):
                 self.runner.on_fatal(event.error)  # every other create would meet it too
@@ -297,9 +302,12 @@ class TreeDriver:
         try:
             with said_if_unrecorded(self.item, _ids(event), what):  # a warning names them
                 for follow in actions:
+                    if isinstance(follow, ev.Watch):
+                        self._watch(watch, follow)
+                for follow in actions:
                     if isinstance(follow, ev.Record) and follow.entry.durable:
                         await self._record(follow.entry)
-                    else:
+                    elif not isinstance(follow, ev.Watch):
                         pending.append(follow)
         except JournalWriteError:
             # Created, and its ids cannot be recorded: they must not be lost silently.
