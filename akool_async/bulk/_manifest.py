@@ -25,14 +25,7 @@ import attrs
 
 from .._models import ImageStatus
 from ._journal import Journal
-from ._rows import (
-    IMAGE_COLUMNS_QUALIFIED,
-    JOB_COLUMNS_QUALIFIED,
-    JOB_FIELDS,
-    ImageRecord,
-    image_of,
-    job_of,
-)
+from ._rows import IMAGE_COLUMNS_QUALIFIED, IMAGE_FIELDS, JOB_COLUMNS_QUALIFIED, JOB_FIELDS
 from ._states import ItemState
 
 
@@ -134,12 +127,15 @@ def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> Image
     connection = sqlite3.connect(journal)  # a reader of its own: the writer goes on
     try:
         with partial.open("w", encoding="utf-8") as file:
+            inside = _Relative(out_dir)
             for user_id, line, prompt, state, *columns in connection.execute(_ROWS):
-                job = job_of(tuple(columns[:width]))
-                image = None if columns[width] is None else image_of(tuple(columns[width:]))
-                row = {"id": user_id, "line": line, "prompt": prompt, **attrs.asdict(job),
-                       "image": image}  # fmt: skip
-                record = {**_record(row, out_dir), "state": state}
+                job = dict(zip(JOB_FIELDS, columns[:width], strict=True))
+                image = None
+                if columns[width] is not None:
+                    image = dict(zip(IMAGE_FIELDS, columns[width:], strict=True))
+                row = {"id": user_id, "line": line, "prompt": prompt, **job}
+                record = _record(row, image, inside)
+                record["state"] = state
                 if record["job_id"] in credited:
                     record["credits"] = None
                 elif record["job_id"] is not None:
@@ -188,26 +184,45 @@ def _count(counts: ImageCounts, record: dict[str, Any]) -> None:
         counts.reasons[_reason(record)] += 1
 
 
-def _record(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+# A job's status as the manifest names it (a status outside the enum is refused, as ever).
+_STATUS_NAMES = {status.value: status.name.lower() for status in ImageStatus}
+
+
+class _Relative:
+    """Paths as the manifest gives them: relative to the output folder (a journalled path
+    is under it: its prefix is cut; any other goes through ``os.path.relpath``)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir, self._prefix = out_dir, os.path.join(out_dir, "")
+
+    def __call__(self, path: str) -> str:
+        if path.startswith(self._prefix) and os.path.isabs(path):
+            return os.path.normpath(path[len(self._prefix) :])
+        return os.path.relpath(path, self.out_dir)
+
+
+def _record(row: dict[str, Any], image: dict[str, Any] | None,
+            relative: _Relative) -> dict[str, Any]:  # fmt: skip
+    """A row of the manifest: ``row`` a job's columns (and its item's), ``image`` one
+    image's (None: a job with no image listed)."""
     status = row["status"]
-    name = ImageStatus(status).name.lower() if status is not None else None
-    image: ImageRecord | None = row["image"]
-    saved = row if image is None else attrs.asdict(image)
+    name = None if status is None else _STATUS_NAMES.get(status) or ImageStatus(status).name.lower()
+    saved = row if image is None else image
     error = saved["error"]
     ok = status == ImageStatus.COMPLETED and saved["path"] is not None and error is None
     path = saved["path"]
     return {
         "id": row["id"], "line": row["line"], "prompt": row["prompt"], "job_id": row["job_id"],
-        "index": None if image is None else image.index,
-        "kind": None if image is None else image.kind,
+        "index": None if image is None else image["index"],
+        "kind": None if image is None else image["kind"],
         "parent_id": row["parent_id"], "button": row["button"], "status": name, "ok": ok,
-        "url": saved["url"], "path": os.path.relpath(path, out_dir) if path else None,
+        "url": saved["url"], "path": relative(path) if path else None,
         "sha256": saved["sha256"], "size": saved["size"], "credits": row["credits"],
         "submitted": row["submitted"], "finished": row["finished"],
         "seconds": None if row["finished"] is None or row["submitted"] is None
         else round(row["finished"] - row["submitted"], 3),
-        "near_expiry": saved["near_expiry"], "error": error,
-        "parts_missing": image is not None and image.parts_missing,
+        "near_expiry": bool(saved["near_expiry"]), "error": error,
+        "parts_missing": image is not None and bool(image["parts_missing"]),
     }  # fmt: skip
 
 
