@@ -7,8 +7,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import anyio
 import pytest
 
+from akool_async import ImageJob, ImageStatus
+from akool_async.bulk import _journal
 from akool_async.bulk import _journal_writes as writes
 
 
@@ -47,3 +50,30 @@ async def test_synced_commits_run_on_the_loop_until_one_is_slow(
     assert loop not in threads[2 : 2 + writes.THREAD_TURNS]
     assert threads[2 + writes.THREAD_TURNS :] == [loop]  # tried on the loop again
     assert connection.execute("SELECT COUNT(*) FROM t").fetchone() == (writes.THREAD_TURNS + 3,)
+
+
+async def test_a_stopping_runs_journal_commits_a_creates_ids_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create's ids ride along with the next group commit; once the run stops
+    (``hurry``), they are committed at once: an exit could cut them off."""
+    monkeypatch.setattr(_journal, "LAZY_COMMIT", 3600.0)  # no commit comes by the clock
+    job = ImageJob(id="job1", status=ImageStatus.QUEUEING, deduction_credit=1)
+    async with _journal.Journal(tmp_path / "journal.sqlite") as journal:
+        await journal.intent("id:a", 1, "a", {"prompt": "a red fox"}, ())  # committed at once
+        recorded = anyio.Event()
+
+        async def ids() -> None:
+            await journal.submitted("id:a", [job])
+            recorded.set()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ids)
+            await anyio.wait_all_tasks_blocked()
+            assert not recorded.is_set()  # riding along: no other commit comes
+            journal.hurry()
+            with anyio.fail_after(30):
+                await recorded.wait()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        assert db.execute("SELECT state FROM items").fetchall() == [("submitted",)]
+        assert db.execute("SELECT job_id FROM jobs").fetchall() == [("job1",)]

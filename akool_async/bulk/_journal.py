@@ -6,15 +6,15 @@ once they come back (their jobs are polled meanwhile). A run killed between the 
 leaves an intent without ids: the item is *uncertain* (the server may have created it)
 and is not submitted again unless asked to.
 
-SQLite in WAL mode, written by one writer task that commits in groups: an intent's
-commit is waited for, and is made at once; the ids, status changes and downloads ride
-along with the next one (``LAZY_COMMIT`` at the latest). A transaction either happened or
-did not, so the journal is consistent whenever the process dies. A commit holding an
-intent or the ids an answer brought is synced to disk (``synchronous=FULL``: a power cut
-cannot lose it), on the event loop while the disk syncs quickly (``SyncedCommits``); the
-others (``NORMAL``: statuses, downloads) are in the file as soon as committed, safe from
-the process's death, and synced with the next synced one (the WAL is written in order):
-a power cut loses only what came after it, to be polled or fetched again.
+SQLite in WAL mode, written by one writer task that commits in groups: an intent is
+committed at once; the ids, statuses and downloads ride along with the next commit
+(``LAZY_COMMIT`` at the latest; at once when the run stops: ``hurry``). A transaction
+happened or did not: the journal is consistent whenever the process dies. A commit
+holding an intent or ids is synced to disk (``synchronous=FULL``: a power cut cannot lose
+it), on the event loop while the disk syncs quickly (``SyncedCommits``); the others
+(``NORMAL``) are in the file once committed, safe from the process's death, and synced
+with the next synced one (the WAL is written in order): a power cut loses only what came
+after it, to be polled or fetched again.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class Journal:
         self._wake = anyio.Event()  # a write waits for its commit: commit now
         self._nudge = anyio.Event()  # something is pending: commit within LAZY_COMMIT
         self._failure: BaseException | None = None
+        self._hurried = False  # the run is stopping: every write commits at once (``hurry``)
         self._committing = False  # a batch is on its way to the file
         self._synced = True  # the connection's commits are synced to disk (``Write.sync``)
         self._syncs = transaction.SyncedCommits()  # on the loop or in a thread
@@ -209,12 +210,17 @@ class Journal:
             await self._enqueue(write)
         return write.result
 
+    def hurry(self) -> None:
+        """Commit every write at once from now on (stopping: a lazy one could be cut off)."""
+        self._hurried = True
+        self._wake.set()
+
     async def _enqueue(self, write: Write, *, hurry: bool = True) -> None:
         self._check_failure()
         self._pending.append(write)
         self._nudge.set()
         if write.done is not None:
-            if hurry:
+            if hurry or self._hurried:
                 self._wake.set()
             await write.done.wait()
             self._check_failure()

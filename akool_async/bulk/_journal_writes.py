@@ -14,8 +14,9 @@ import attrs
 
 from .._clock import SYSTEM_CLOCK
 
-# The longest a write nobody waits for (a status, a download) stays uncommitted: what a
-# crash can lose of them, to be polled or fetched again by a resume.
+# The longest a write that does not hurry the writer (a status, a download, a create's ids)
+# stays uncommitted, unless another's commit takes it along first: what a crash can lose of
+# them (polled or fetched again by a resume; a create's ids lost leave it uncertain).
 LAZY_COMMIT = 0.05
 
 

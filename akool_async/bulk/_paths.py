@@ -8,6 +8,7 @@ every path is checked to stay inside the output folder."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -47,9 +48,11 @@ GRID = 0  # the index of a job's 2x2 grid among its saved images
 
 
 def inside(root: Path, path: Path) -> Path:
-    """``path`` if it resolves inside ``root``; refuse anything else. An entry of ``root``
-    that is no link (one ``lstat``: an item's folder) needs no resolving."""
-    if path.parent == root and path.name not in ("", ".", "..") and not path.is_symlink():
+    """``path`` if it resolves inside ``root``; refuse anything else. On POSIX, an entry
+    of ``root`` that is no link (one ``lstat``: an item's folder) needs no resolving (on
+    Windows a junction is no link to ``is_symlink``, and is resolved)."""
+    plain = path.parent == root and path.name not in ("", ".", "..")
+    if plain and os.name == "posix" and not path.is_symlink():
         return path
     resolved_root, resolved = root.resolve(), path.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:

@@ -70,6 +70,7 @@ class BulkRun:
         self._results = results
         self._cancel: anyio.CancelScope | None = None
         self._sending: Sending | None = None  # creates and presses on their way
+        self._journal: Journal | None = None
 
     def __aiter__(self) -> AsyncIterator[ItemResult]:
         return self._results.__aiter__()
@@ -84,9 +85,12 @@ class BulkRun:
             self._cancel.cancel()
 
     def _stop_sending(self) -> None:
-        """From now on, a create or press on its way has a bounded time to answer."""
+        """From now on, a create or press on its way has a bounded time to answer, and
+        the ids it brings are committed at once."""
         if self._sending is not None:
             self._sending.stop()
+        if self._journal is not None:
+            self._journal.hurry()
 
     def _abort(self, error: AkoolError) -> None:
         """An error every request would meet (credentials refused): stop at once."""
@@ -159,7 +163,7 @@ async def run_bulk(
             resubmit_uncertain=resubmit_uncertain, save_grid=save_grid,
             on_fatal=run._abort, job_timeout=job_timeout, lease=lease,
         )  # fmt: skip
-        run._sending = runner.sending
+        run._sending, run._journal = runner.sending, book
         try:
             async with anyio.create_task_group() as tasks:
                 run._cancel = tasks.cancel_scope

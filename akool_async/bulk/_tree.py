@@ -286,8 +286,9 @@ class TreeDriver:
 
     async def _answered(self, action: ev.Create | ev.Press, event: ev.Event,
                         pending: deque[ev.Action], watch: WatchSet) -> None:  # fmt: skip
-        """The machine's records of an answer, written at once (the ids above all). Its
-        jobs are watched first: their first poll need not wait for the ids' commit."""
+        """The machine's records of an answer, written before anything else of the tree
+        is done (the ids above all: synced, with the journal's next group commit). Its
+        jobs are watched first: their first poll need not wait for that commit."""
         if isinstance(event, ev.CreateFailed) and not event.sent and not event.job_ids:
             if isinstance(event.error, AuthenticationError | ConnectError):
                 self.runner.on_fatal(event.error)  # every other create would meet it too
@@ -356,8 +357,8 @@ class TreeDriver:
     def _place(self, name: str, earlier: str) -> tuple[Path, Path]:
         """Where image ``name`` goes and the free file it is saved to (``free_target``;
         ``earlier``: the file the journal recorded for it). In a thread: the item's folder
-        is resolved, once per item, to check it stays in the output folder (I/O); ``name``
-        (``image_name``: safe characters only) is a plain file name in it."""
+        is made and checked to stay in the output folder (``item_folder``), once per item
+        (I/O); ``name`` (``image_name``: safe characters only) is a plain file name in it."""
         if name in ("", ".", "..") or Path(name).name != name:
             raise ValueError(f"refusing an image name that is not a plain file name: {name!r}")
         if self._folder is None:
