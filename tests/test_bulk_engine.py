@@ -411,3 +411,23 @@ async def test_a_journal_that_cannot_be_written_stops_the_run_and_names_the_lost
     assert set(error.job_ids) <= set(emulator.backend.jobs)
     assert all(job_id in error.message for job_id in error.job_ids)
     assert emulator.counters.requests[CREATE] <= 2  # nothing sent after the failure
+
+
+async def test_a_creates_ids_are_journalled_even_when_watching_its_jobs_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create's jobs are watched before its ids are written (their first poll need not
+    wait for that commit); if watching fails, the ids are still journalled, paid for."""
+
+    def broken(watch_set: object, action: object) -> None:
+        raise RuntimeError("the watch set broke")
+
+    monkeypatch.setattr(_tree.fio, "watch", broken)
+    emulator = Emulator(FAST)
+    async with emulator:
+        with pytest.raises(BaseException) as raised:  # noqa: PT011 - however it is grouped
+            await bulk(emulator, items(1), tmp_path)
+    assert raised.group_contains(RuntimeError, match="the watch set broke")
+    assert emulator.counters.requests[CREATE] == 1
+    assert len(journal(tmp_path, "SELECT job_id FROM jobs")) == 1  # the one job created
+    assert journal(tmp_path, "SELECT state FROM items") == [("submitted",)]

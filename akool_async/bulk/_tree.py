@@ -302,14 +302,16 @@ class TreeDriver:
         what = "create" if isinstance(action, ev.Create) else f"press of {action.button.value}"
         try:
             with said_if_unrecorded(self.item, _ids(event), what):  # a warning names them
-                for follow in actions:
-                    if isinstance(follow, ev.Watch):
-                        self._watch(watch, follow)
-                for follow in actions:
-                    if isinstance(follow, ev.Record) and follow.entry.durable:
-                        await self._record(follow.entry)
-                    elif not isinstance(follow, ev.Watch):
-                        pending.append(follow)
+                try:
+                    for follow in actions:
+                        if isinstance(follow, ev.Watch):
+                            self._watch(watch, follow)
+                finally:  # whatever came of the watches, the ids are written
+                    for follow in actions:
+                        if isinstance(follow, ev.Record) and follow.entry.durable:
+                            await self._record(follow.entry)
+                        elif not isinstance(follow, ev.Watch):
+                            pending.append(follow)
         except JournalWriteError:
             # Created, and its ids cannot be recorded: they must not be lost silently.
             self.runner.unrecorded.extend(_ids(event))
