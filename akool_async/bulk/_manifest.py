@@ -127,14 +127,14 @@ def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> Image
     connection = sqlite3.connect(journal)  # a reader of its own: the writer goes on
     try:
         with partial.open("w", encoding="utf-8") as file:
-            inside = _Relative(out_dir)
+            relative = _Relative(out_dir)
             for user_id, line, prompt, state, *columns in connection.execute(_ROWS):
                 job = dict(zip(JOB_FIELDS, columns[:width], strict=True))
                 image = None
                 if columns[width] is not None:
                     image = dict(zip(IMAGE_FIELDS, columns[width:], strict=True))
                 row = {"id": user_id, "line": line, "prompt": prompt, **job}
-                record = _record(row, image, inside)
+                record = _record(row, image, relative)
                 record["state"] = state
                 if record["job_id"] in credited:
                     record["credits"] = None

@@ -366,6 +366,8 @@ class TreeDriver:
         if self._folder is None:
             out_dir, item = self.runner.out_dir, self.item
             folder = item_folder(out_dir, item.user_id, item.line)
+            # Made here, not left to ``download_to``: a folder the disk refuses is a local
+            # fault (``OSError``: the run stops, to resume), not an image that failed.
             folder.mkdir(parents=True, exist_ok=True)
             self._folder = folder
         path = self._folder / name
