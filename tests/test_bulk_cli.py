@@ -128,6 +128,7 @@ def test_killed_at_random_resumes_without_paying_twice_or_losing_an_image(
         result = bulk(env, str(source), "--out", str(out), "--resume", *FAST_ARGS)
         if result.returncode == 0:
             break
+    assert result.returncode in (0, 1), result.stderr  # done, or some lines uncertain
     states = item_states(out)
     uncertain = [key for key, state in states.items() if state == "uncertain"]
     assert len(uncertain) <= 8  # the client's cap on requests in flight at the kill

@@ -7,6 +7,7 @@ from __future__ import annotations
 import array
 import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -261,6 +262,40 @@ def test_a_journal_belongs_to_its_output_folder(
     assert run(str(source), "--out", str(out), "--resume", "-q") == 0
     assert [part.exists() for part in (*dead, live)] == [False, False, True]
     assert {path: path.read_bytes() for path in out.rglob("*.png")} == images
+    assert not emulator.counters.duplicate_creates
+
+
+# Makes a database and dies mid-transaction, its pages spilled to the file: the rollback
+# journal beside it is hot (what a bulk killed while its journal turned to WAL leaves).
+KILLED_MAKING_A_DATABASE = """
+import os, signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size = 1")
+db.execute("BEGIN IMMEDIATE")
+db.execute("CREATE TABLE items (key TEXT PRIMARY KEY, state TEXT)")
+for n in range(50):
+    db.execute("INSERT INTO items VALUES (?, 'done')", (f"id:r{n}" + "-" * 4000,))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.long
+def test_a_journal_left_hot_by_a_process_killed_making_it_is_resumed(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """--resume after a process was killed while it made the journal: SQLite's hot rollback
+    journal is rolled back (a read-only look cannot), the journal is empty and the folder
+    holds no results, so the run goes on and sends each line once."""
+    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
+    out.mkdir()
+    journal = out / "journal.sqlite"
+    made = subprocess.run([sys.executable, "-c", KILLED_MAKING_A_DATABASE, str(journal)],
+                          check=False)  # fmt: skip
+    assert made.returncode == -signal.SIGKILL
+    assert journal.with_name("journal.sqlite-journal").stat().st_size > 0  # hot
+    assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+    assert item_states(out) == {f"id:r{n}": "done" for n in range(3)}
+    assert emulator.counters.requests[CREATE] == 3
     assert not emulator.counters.duplicate_creates
 
 

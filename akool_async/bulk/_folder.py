@@ -6,7 +6,9 @@ checked against what was asked (``prepare_folder``).
   overwrite its images with other bytes.
 - With ``resume``, a journal that cannot be read (not a SQLite database, no permission)
   is refused, naming the file; so is a missing or empty journal while the folder holds
-  results: the run would not know them and would pay for every line again.
+  results: the run would not know them and would pay for every line again. A journal a
+  killed process left mid-transaction is not unreadable: it is rolled back first, as any
+  SQLite opening does.
 - A resume removes the ``.part`` files that downloads of a dead process left behind (a
   partial file's name carries the id of the process writing it: another live process's
   downloads are left alone).
@@ -89,23 +91,43 @@ def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
 
 
 def journal_state(path: Path) -> JournalState | Unreadable:
-    """Whether the journal is there, and holds items; read only."""
+    """Whether the journal is there, and holds items. Read only, but for the recovery any
+    opening makes after a crash: a process killed while it made the journal leaves a hot
+    rollback journal beside it, which a read-only connection cannot roll back."""
     try:
         if not path.exists():
             return JournalState.MISSING
         if path.is_file() and path.stat().st_size == 0:
             return JournalState.EMPTY
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except OSError as exc:
+        return Unreadable(_why(exc))
+    return _read_state(path)
+
+
+def _read_state(path: Path) -> JournalState | Unreadable:
+    try:
+        return _recorded(path, mode="ro")
+    except (OSError, sqlite3.Error) as exc:
+        if getattr(exc, "sqlite_errorname", None) not in _NEEDS_RECOVERY:
+            return Unreadable(_why(exc))
+    try:
+        return _recorded(path, mode="rw")  # rolled back, as the run's own opening would
     except (OSError, sqlite3.Error) as exc:
         return Unreadable(_why(exc))
+
+
+# A crash's leftovers that only a connection that may write can clear.
+_NEEDS_RECOVERY = frozenset({"SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"})
+
+
+def _recorded(path: Path, *, mode: str) -> JournalState:
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
     try:
         tables = {name for (name,) in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
         if "items" not in tables:
             return JournalState.EMPTY
         kept = connection.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
-    except sqlite3.Error as exc:
-        return Unreadable(_why(exc))
     finally:
         connection.close()
     return JournalState.KEPT if kept else JournalState.EMPTY
