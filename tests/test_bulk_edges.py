@@ -292,6 +292,7 @@ def test_a_journal_left_hot_by_a_process_killed_making_it_is_resumed(
     made = subprocess.run([sys.executable, "-c", KILLED_MAKING_A_DATABASE, str(journal)],
                           check=False)  # fmt: skip
     assert made.returncode == -signal.SIGKILL
+    assert journal.stat().st_size > 0  # pages spilled: else no journal beside it is hot
     assert journal.with_name("journal.sqlite-journal").stat().st_size > 0  # hot
     assert run(str(source), "--out", str(out), "--resume", "-q") == 0
     assert item_states(out) == {f"id:r{n}": "done" for n in range(3)}

@@ -7,8 +7,8 @@ checked against what was asked (``prepare_folder``).
 - With ``resume``, a journal that cannot be read (not a SQLite database, no permission)
   is refused, naming the file; so is a missing or empty journal while the folder holds
   results: the run would not know them and would pay for every line again. A journal a
-  killed process left mid-transaction is not unreadable: it is rolled back first, as any
-  SQLite opening does.
+  killed process left mid-transaction is not unreadable: it is rolled back first, as the
+  run's own (read-write) opening would; with or without ``resume``.
 - A resume removes the ``.part`` files that downloads of a dead process left behind (a
   partial file's name carries the id of the process writing it: another live process's
   downloads are left alone).
@@ -116,7 +116,9 @@ def _read_state(path: Path) -> JournalState | Unreadable:
         return Unreadable(_why(exc))
 
 
-# A crash's leftovers that only a connection that may write can clear.
+# A crash's leftovers that only a connection that may write can clear: a hot rollback
+# journal; a WAL index to rebuild when the ``-shm`` file cannot be written (then the
+# read-write retry fails too, and the journal is reported unreadable).
 _NEEDS_RECOVERY = frozenset({"SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"})
 
 
