@@ -105,6 +105,7 @@ def journal_state(path: Path) -> JournalState | Unreadable:
 
 
 def _read_state(path: Path) -> JournalState | Unreadable:
+    """Read only; read-write when only that can clear what a crash left (see below)."""
     try:
         return _recorded(path, mode="ro")
     except (OSError, sqlite3.Error) as exc:
@@ -123,6 +124,7 @@ _NEEDS_RECOVERY = frozenset({"SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVE
 
 
 def _recorded(path: Path, *, mode: str) -> JournalState:
+    """What a connection opened in ``mode`` (``ro``, ``rw``: never made) finds recorded."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
     try:
         tables = {name for (name,) in connection.execute(
