@@ -190,7 +190,9 @@ class ItemRunner:
 
 class _NotOurs(Exception):  # not an error: the item goes another way
     """A new item's intent found it claimed by another process (``claim`` None) or
-    recorded meanwhile (``claim`` taken, ``state`` what it is): nothing was sent."""
+    recorded meanwhile (``claim`` taken, ``state`` what it is), or the budget would hold it
+    back (both None: it is held back once claimed, as another process may do it): nothing
+    was sent."""
 
     def __init__(self, claim: jp.Claim | None, state: ItemState | None) -> None:
         super().__init__(claim, state)
