@@ -300,6 +300,56 @@ def test_a_journal_left_hot_by_a_process_killed_making_it_is_resumed(
     assert not emulator.counters.duplicate_creates
 
 
+# Holds the journal so that no other connection can read it (an exclusive locking mode),
+# until its standard input closes.
+HOLDING_A_DATABASE = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA locking_mode = EXCLUSIVE")
+db.execute("BEGIN EXCLUSIVE")
+db.execute("UPDATE runs SET started = started")
+print("held", flush=True)
+sys.stdin.read()
+db.execute("COMMIT")
+"""
+
+
+@pytest.mark.long
+def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadable(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """--resume while another process holds the journal locked, past the wait: one line
+    saying so (exit 2), not "cannot be read, restore it from a backup"; nothing sent, the
+    journal untouched. Once it lets go, the resume goes on."""
+    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:2]))
+    assert run(str(source), "--out", str(out), "-q") == 0
+    source.write_text("".join(lines))
+    journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
+    monkeypatch.setattr("akool_async.bulk._folder.JOURNAL_WAIT", 0.2)
+    holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
+    with subprocess.Popen(
+        holding, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        assert run(str(source), "--out", str(out), "--resume", "-q") == 2
+        holder.stdin.close()
+    assert holder.returncode == 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: the journal {journal} is held locked by another process")
+    assert "waited 0.2 s" in line
+    assert "restore" not in line
+    assert emulator.counters.requests[CREATE] == creates
+    assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+    assert item_states(out) == {f"id:r{n}": "done" for n in range(3)}
+    assert emulator.counters.requests[CREATE] == creates + 1
+    assert not emulator.counters.duplicate_creates
+
+
 FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IMMUTABLE_FL = 0x80086601, 0x40086602, 0x10
 
 

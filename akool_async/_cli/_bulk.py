@@ -29,6 +29,7 @@ from .._requests import parse_buttons
 from ..bulk import BulkRun, BulkStats, ItemState, Summary, read_items, run_bulk
 from ..bulk._folder import (
     FolderHasResultsError,
+    JournalBusyError,
     JournalExistsError,
     JournalUnreadableError,
     prepare_folder,
@@ -144,7 +145,7 @@ def _belongs(out: Path, journal: Path, *, resume: bool) -> None:
         raise CLIError(
             f"{journal} exists: pass --resume to continue it, or choose another --out"
         ) from None
-    except (FolderHasResultsError, JournalUnreadableError) as exc:
+    except (FolderHasResultsError, JournalBusyError, JournalUnreadableError) as exc:
         raise CLIError(exc.message) from None
 
 

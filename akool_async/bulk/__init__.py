@@ -5,7 +5,12 @@ runs them with a journal (see ``_journal``) and writes a manifest. The command l
 ``akool-async bulk`` is built on these.
 """
 
-from ._folder import FolderHasResultsError, JournalExistsError, JournalUnreadableError
+from ._folder import (
+    FolderHasResultsError,
+    JournalBusyError,
+    JournalExistsError,
+    JournalUnreadableError,
+)
 from ._input import BulkItem, InputProblem, parse_record, read_items
 from ._manifest import Summary
 from ._results import BulkStats, ImageResult, ItemResult
@@ -21,6 +26,7 @@ __all__ = [
     "InputProblem",
     "ItemResult",
     "ItemState",
+    "JournalBusyError",
     "JournalExistsError",
     "JournalUnreadableError",
     "Summary",

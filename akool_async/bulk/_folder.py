@@ -8,7 +8,9 @@ checked against what was asked (``prepare_folder``).
   is refused, naming the file; so is a missing or empty journal while the folder holds
   results: the run would not know them and would pay for every line again. A journal a
   killed process left mid-transaction is not unreadable: it is rolled back first, as the
-  run's own (read-write) opening would; with or without ``resume``.
+  run's own (read-write) opening would; with or without ``resume``. One another process
+  holds locked is waited for as long as the run's own opening would wait (``BUSY_MS``),
+  then refused as busy, never as unreadable.
 - A resume removes the ``.part`` files that downloads of a dead process left behind (a
   partial file's name carries the id of the process writing it: another live process's
   downloads are left alone).
@@ -26,6 +28,7 @@ from pathlib import Path
 import attrs
 
 from .._exceptions import AkoolError
+from ._journal_writes import BUSY_MS
 
 MANIFEST = "manifest.jsonl"
 _ITEM_FOLDER = re.compile(r"(id|line)-")
@@ -53,6 +56,12 @@ class JournalUnreadableError(AkoolError):
     hint = "Restore it from a backup, or move it aside and run into another output folder"
 
 
+class JournalBusyError(AkoolError):
+    """Another process holds the journal locked, and kept it so while this one waited."""
+
+    hint = "Run again once the other process lets go of the journal"
+
+
 class JournalState(enum.Enum):
     MISSING = "missing"
     EMPTY = "empty"
@@ -62,12 +71,25 @@ class JournalState(enum.Enum):
 @attrs.frozen
 class Unreadable:
     reason: str
+    busy: bool = False  # locked by another process all the while it was waited for
 
 
-def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
+# How long the check waits for another process's lock: as long as opening the journal would.
+JOURNAL_WAIT = BUSY_MS / 1000
+
+
+def prepare_folder(out_dir: Path, journal: Path, *, resume: bool,
+                   wait: float | None = None) -> int:  # fmt: skip
     """Refuse a folder and journal that do not belong together (see the module); on
-    resume, remove dead downloads' ``.part`` files. How many were removed."""
-    state = journal_state(journal)
+    resume, remove dead downloads' ``.part`` files. How many were removed. ``wait``:
+    seconds to wait for another process's lock on the journal (None: ``JOURNAL_WAIT``)."""
+    wait = JOURNAL_WAIT if wait is None else wait
+    state = journal_state(journal, wait=wait)
+    if isinstance(state, Unreadable) and state.busy:
+        raise JournalBusyError(
+            f"the journal {journal} is held locked by another process ({state.reason},"
+            f" waited {wait:g} s): run again once it lets go"
+        )
     if isinstance(state, Unreadable):
         raise JournalUnreadableError(
             f"the journal {journal} cannot be read ({state.reason}): restore it from a backup,"
@@ -90,10 +112,11 @@ def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
     return remove_dead_parts(out_dir) if resume else 0
 
 
-def journal_state(path: Path) -> JournalState | Unreadable:
+def journal_state(path: Path, *, wait: float = JOURNAL_WAIT) -> JournalState | Unreadable:
     """Whether the journal is there, and holds items. Read only, but for the recovery any
     opening makes after a crash: a process killed while it made the journal leaves a hot
-    rollback journal beside it, which a read-only connection cannot roll back."""
+    rollback journal beside it, which a read-only connection cannot roll back. Another
+    process's lock is waited for up to ``wait`` seconds."""
     try:
         if not path.exists():
             return JournalState.MISSING
@@ -101,20 +124,26 @@ def journal_state(path: Path) -> JournalState | Unreadable:
             return JournalState.EMPTY
     except OSError as exc:
         return Unreadable(_why(exc))
-    return _read_state(path)
+    return _read_state(path, wait)
 
 
-def _read_state(path: Path) -> JournalState | Unreadable:
+def _read_state(path: Path, wait: float) -> JournalState | Unreadable:
     """Read only; read-write when only that can clear what a crash left (see below)."""
     try:
-        return _recorded(path, mode="ro")
+        return _recorded(path, mode="ro", wait=wait)
     except (OSError, sqlite3.Error) as exc:
         if getattr(exc, "sqlite_errorname", None) not in _NEEDS_RECOVERY:
-            return Unreadable(_why(exc))
+            return _unreadable(exc)
     try:
-        return _recorded(path, mode="rw")  # rolled back, as the run's own opening would
+        return _recorded(path, mode="rw", wait=wait)  # rolled back, as the run's opening would
     except (OSError, sqlite3.Error) as exc:
-        return Unreadable(_why(exc))
+        return _unreadable(exc)
+
+
+def _unreadable(error: OSError | sqlite3.Error) -> Unreadable:
+    """Why the journal could not be read; busy: another process held it locked."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return Unreadable(_why(error), busy=name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")))
 
 
 # A crash's leftovers that only a connection that may write can clear: a hot rollback
@@ -123,9 +152,11 @@ def _read_state(path: Path) -> JournalState | Unreadable:
 _NEEDS_RECOVERY = frozenset({"SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"})
 
 
-def _recorded(path: Path, *, mode: str) -> JournalState:
-    """What a connection opened in ``mode`` (``ro``, ``rw``: never made) finds recorded."""
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
+def _recorded(path: Path, *, mode: str, wait: float) -> JournalState:
+    """What a connection opened in ``mode`` (``ro``, ``rw``: never made) finds recorded,
+    waiting up to ``wait`` seconds for another process's lock."""
+    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    connection = sqlite3.connect(uri, uri=True, timeout=wait)
     try:
         tables = {name for (name,) in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
@@ -210,13 +241,14 @@ def same_or_beside(wanted: Path, saved: Path, sha256: str) -> Path:
     """Where an image saved beside ``wanted`` (taken) ends: at ``wanted`` when that holds
     the same bytes (an earlier run saved it, and died before recording it), else beside."""
     existing = wanted.with_suffix(saved.suffix)
-    if saved != existing and existing.is_file() and _sha256(existing) == sha256:
+    if saved != existing and existing.is_file() and sha256_of(existing) == sha256:
         saved.unlink()
         return existing
     return saved
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, in hex (read a MiB at a time)."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while block := file.read(1 << 20):

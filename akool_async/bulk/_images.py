@@ -3,12 +3,12 @@ it is not fetched again), and a JPEG result saved under ``.jpg``."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import anyio
 
 from .._download import DownloadedImage
+from ._folder import sha256_of
 
 
 async def verified(name: str, sha256: str) -> bool:
@@ -16,13 +16,7 @@ async def verified(name: str, sha256: str) -> bool:
     path = Path(name)
 
     def check() -> bool:
-        if not path.is_file():
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            while block := file.read(1 << 20):
-                digest.update(block)
-        return digest.hexdigest() == sha256
+        return path.is_file() and sha256_of(path) == sha256
 
     return await anyio.to_thread.run_sync(check)
 

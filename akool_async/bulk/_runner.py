@@ -129,8 +129,9 @@ async def run_bulk(
     An existing journal is continued only with ``resume=True`` (else
     ``JournalExistsError``), as on the command line; a folder holding results no journal
     continues is refused (``FolderHasResultsError``), as is a journal that cannot be read
-    (``JournalUnreadableError``): see ``_folder``. An authentication error stops the
-    run at once and is raised once the manifest is written.
+    (``JournalUnreadableError``), or one another process holds locked for as long as the
+    journal's own opening would wait (``JournalBusyError``): see ``_folder``. An
+    authentication error stops the run at once and is raised once the manifest is written.
 
     ``budget``: credits (above 0) the output folder may spend over all its runs; lines it
     would exceed are answered ``ItemState.BUDGET``, to the end of the input.
