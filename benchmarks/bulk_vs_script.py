@@ -20,9 +20,10 @@ API requests per prompt (the emulator's count: both should poll alike) and, for 
 the seconds spent in ``write_manifest``. Ratios are bulk over script, round by round
 (issue 12's goals: CPU per prompt at most x1.10, wall at most x1.05).
 
-Every run's output stays on disk until the benchmark ends (see ``run``). Leave a few
-minutes after deleting many files (a test suite's) before running it: ext4 passes over
-recently freed inodes, and both contenders' system time grows with them.
+Every run's output stays on disk until the benchmark ends (see ``run``). Leave five
+minutes after deleting many files (a test suite's, another benchmark's) before running
+it: an ext4 without a journal passes over recently freed inodes, and both contenders'
+system time grows with them.
 
 Then the manifest alone: a journal of N rows (one image per row, done) built through the
 journal's own API, and ``write_manifest`` timed on it, per row (flat is the goal).
@@ -120,9 +121,10 @@ def run(kind: str, size: int, folder: Path, floor: float, side: int) -> dict[str
     if not source.exists():
         write_prompts(source, size)
     arguments = ("--time-scale", "1000", "--credits", "1e12", "--image-max-side", str(side))
-    # Kept until the whole benchmark ends: a run must not pay for another's deletions (ext4
-    # skips the inodes freed in the last minutes when it allocates: a deleted run's 3,500
-    # files made the next run's system time grow 1.1 -> 3.2 s over four runs, for both).
+    # Kept until the whole benchmark ends: a run must not pay for another's deletions (an
+    # ext4 without a journal, as this machine's, passes over the inodes freed in the last
+    # five minutes when it allocates: deleting each run's 3,500 files made the script's
+    # system time grow 1.1 -> 3.2 s over four runs in a row; kept, 1.1-1.3 s).
     out = tempfile.mkdtemp(dir=folder, prefix=f"{kind}-")
     with emulator_process(*arguments) as server:
         env = {**os.environ, "AKOOL_API_KEY": server.api_key, "AKOOL_BASE_URL": server.base_url,

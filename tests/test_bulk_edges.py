@@ -317,17 +317,20 @@ db.execute("COMMIT")
 @pytest.mark.long
 def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadable(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """--resume while another process holds the journal locked, past the wait: one line
-    saying so (exit 2), not "cannot be read, restore it from a backup"; nothing sent, the
-    journal untouched. Once it lets go, the resume goes on."""
+    """--resume while another process holds the journal locked, past the wait: a warning
+    that it waits, then one error line saying so (exit 2), not "cannot be read, restore it
+    from a backup"; nothing sent, the journal untouched. Once it lets go, the resume goes
+    on."""
     source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
     lines = source.read_text().splitlines(keepends=True)
     source.write_text("".join(lines[:2]))
     assert run(str(source), "--out", str(out), "-q") == 0
     source.write_text("".join(lines))
     journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
+    with contextlib.closing(sqlite3.connect(journal)) as db:  # closed: the holder needs it
+        before = dict(db.execute("SELECT key, state FROM items").fetchall())
     monkeypatch.setattr("akool_async.bulk._folder.JOURNAL_WAIT", 0.2)
     holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
     with subprocess.Popen(
@@ -339,11 +342,15 @@ def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadabl
         assert run(str(source), "--out", str(out), "--resume", "-q") == 2
         holder.stdin.close()
     assert holder.returncode == 0
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    (waiting,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert waiting.startswith(f"the journal {journal} is held locked by another process:")
+    errors = capsys.readouterr().err.strip().splitlines()
+    (line,) = [text for text in errors if text.startswith("error:")]
     assert line.startswith(f"error: the journal {journal} is held locked by another process")
     assert "waited 0.2 s" in line
     assert "restore" not in line
     assert emulator.counters.requests[CREATE] == creates
+    assert item_states(out) == before
     assert run(str(source), "--out", str(out), "--resume", "-q") == 0
     assert item_states(out) == {f"id:r{n}": "done" for n in range(3)}
     assert emulator.counters.requests[CREATE] == creates + 1

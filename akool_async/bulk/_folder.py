@@ -8,9 +8,10 @@ checked against what was asked (``prepare_folder``).
   is refused, naming the file; so is a missing or empty journal while the folder holds
   results: the run would not know them and would pay for every line again. A journal a
   killed process left mid-transaction is not unreadable: it is rolled back first, as the
-  run's own (read-write) opening would; with or without ``resume``. One another process
-  holds locked is waited for as long as the run's own opening would wait (``BUSY_MS``),
-  then refused as busy, never as unreadable.
+  run's own (read-write) opening would; with or without ``resume``. A journal another
+  process holds locked is waited for as long as the run's own opening would wait
+  (``JOURNAL_WAIT``; in slices, so that Ctrl-C is heard, and with a warning), then
+  refused as busy, never as unreadable.
 - A resume removes the ``.part`` files that downloads of a dead process left behind (a
   partial file's name carries the id of the process writing it: another live process's
   downloads are left alone).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import os
 import re
 import sqlite3
@@ -27,8 +29,11 @@ from pathlib import Path
 
 import attrs
 
+from .._clock import SYSTEM_CLOCK
 from .._exceptions import AkoolError
-from ._journal_writes import BUSY_MS
+from ._journal_writes import BUSY_SECONDS, is_busy
+
+log = logging.getLogger("akool_async")
 
 MANIFEST = "manifest.jsonl"
 _ITEM_FOLDER = re.compile(r"(id|line)-")
@@ -71,24 +76,31 @@ class JournalState(enum.Enum):
 @attrs.frozen
 class Unreadable:
     reason: str
-    busy: bool = False  # locked by another process all the while it was waited for
+
+
+@attrs.frozen
+class Busy:
+    """Another process held the journal locked all the while it was waited for."""
+
+    reason: str
 
 
 # How long the check waits for another process's lock: as long as opening the journal would.
-JOURNAL_WAIT = BUSY_MS / 1000
+JOURNAL_WAIT = BUSY_SECONDS
+# SQLite's own wait for a lock cannot be interrupted: the check waits in slices, Ctrl-C is
+# heard between them; the first is short, so that a warning says it waits.
+_FIRST_SLICE, _SLICE = 0.1, 1.0
 
 
-def prepare_folder(out_dir: Path, journal: Path, *, resume: bool,
-                   wait: float | None = None) -> int:  # fmt: skip
+def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
     """Refuse a folder and journal that do not belong together (see the module); on
-    resume, remove dead downloads' ``.part`` files. How many were removed. ``wait``:
-    seconds to wait for another process's lock on the journal (None: ``JOURNAL_WAIT``)."""
-    wait = JOURNAL_WAIT if wait is None else wait
+    resume, remove dead downloads' ``.part`` files. How many were removed."""
+    wait = JOURNAL_WAIT
     state = journal_state(journal, wait=wait)
-    if isinstance(state, Unreadable) and state.busy:
+    if isinstance(state, Busy):
         raise JournalBusyError(
             f"the journal {journal} is held locked by another process ({state.reason},"
-            f" waited {wait:g} s): run again once it lets go"
+            f" waited {wait:g} s): run again once that process lets go of it"
         )
     if isinstance(state, Unreadable):
         raise JournalUnreadableError(
@@ -112,7 +124,7 @@ def prepare_folder(out_dir: Path, journal: Path, *, resume: bool,
     return remove_dead_parts(out_dir) if resume else 0
 
 
-def journal_state(path: Path, *, wait: float = JOURNAL_WAIT) -> JournalState | Unreadable:
+def journal_state(path: Path, *, wait: float) -> JournalState | Unreadable | Busy:
     """Whether the journal is there, and holds items. Read only, but for the recovery any
     opening makes after a crash: a process killed while it made the journal leaves a hot
     rollback journal beside it, which a read-only connection cannot roll back. Another
@@ -127,23 +139,39 @@ def journal_state(path: Path, *, wait: float = JOURNAL_WAIT) -> JournalState | U
     return _read_state(path, wait)
 
 
-def _read_state(path: Path, wait: float) -> JournalState | Unreadable:
+def _read_state(path: Path, wait: float) -> JournalState | Unreadable | Busy:
+    """``_read_once`` until it finds the journal not busy, or ``wait`` seconds are over."""
+    deadline, step, warned = SYSTEM_CLOCK.now() + wait, min(_FIRST_SLICE, wait), False
+    while True:
+        state = _read_once(path, step)
+        left = deadline - SYSTEM_CLOCK.now()
+        if not isinstance(state, Busy) or left <= 0:
+            return state
+        if not warned:  # say why nothing happens
+            log.warning("the journal %s is held locked by another process: waiting up to"
+                        " %g s for it", path, wait)  # fmt: skip
+            warned = True
+        step = min(_SLICE, left)
+
+
+def _read_once(path: Path, wait: float) -> JournalState | Unreadable | Busy:
     """Read only; read-write when only that can clear what a crash left (see below)."""
     try:
         return _recorded(path, mode="ro", wait=wait)
     except (OSError, sqlite3.Error) as exc:
         if getattr(exc, "sqlite_errorname", None) not in _NEEDS_RECOVERY:
-            return _unreadable(exc)
+            return _failed(exc)
     try:
         return _recorded(path, mode="rw", wait=wait)  # rolled back, as the run's opening would
     except (OSError, sqlite3.Error) as exc:
-        return _unreadable(exc)
+        return _failed(exc)
 
 
-def _unreadable(error: OSError | sqlite3.Error) -> Unreadable:
-    """Why the journal could not be read; busy: another process held it locked."""
-    name = getattr(error, "sqlite_errorname", "") or ""
-    return Unreadable(_why(error), busy=name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")))
+def _failed(error: OSError | sqlite3.Error) -> Unreadable | Busy:
+    """Why the journal could not be read: busy (another process holds it locked), or not."""
+    if isinstance(error, sqlite3.Error) and is_busy(error):
+        return Busy(_why(error))
+    return Unreadable(_why(error))
 
 
 # A crash's leftovers that only a connection that may write can clear: a hot rollback

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .._clock import SYSTEM_CLOCK
 from ._identity import migrate
-from ._journal_writes import BUSY_MS
+from ._journal_writes import BUSY_SECONDS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -36,7 +36,7 @@ def open_journal(path: Path) -> tuple[sqlite3.Connection, int]:
     """The journal at ``path`` (made if missing), and this run's number in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=BUSY_MS / 1000
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
     )  # another process may hold the lock
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")  # until a commit needs no sync

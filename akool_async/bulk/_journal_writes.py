@@ -61,6 +61,12 @@ def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
 # How long what runs in a thread waits for another process's lock (``patiently``). On the
 # event loop the connection never waits (busy timeout 0, set by ``open_journal``).
 BUSY_MS = 60_000
+BUSY_SECONDS = BUSY_MS / 1000
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """Whether ``error`` is SQLite's busy (another connection holds the lock), of any kind."""
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def patiently(connection: sqlite3.Connection | None, function: Callable[..., Any],
@@ -82,7 +88,7 @@ def begin_at_once(connection: sqlite3.Connection) -> bool:
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any kind of busy
+        if not is_busy(exc):
             raise
         return False
     return True
