@@ -18,6 +18,7 @@ import attrs
 import pytest
 
 from akool_async._cli import main
+from akool_async.bulk import _folder
 from akool_async.emulator import Emulator, Faults, Fixed
 from akool_async.emulator._state import ScaledClock
 
@@ -220,11 +221,13 @@ def test_a_refusal_that_proves_nothing_is_uncertain_and_never_sent_again(
 
 @pytest.mark.long
 def test_a_journal_belongs_to_its_output_folder(
-    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     """A folder with results and a journal missing, empty or damaged is refused in one
     line (exit 2) with or without --resume: never started over, no image rewritten, no
-    create sent again. A resume removes the .part files dead downloads left."""
+    create sent again. A resume removes the .part files dead downloads left, looking
+    into the item folders once."""
     source, out = prompts(tmp_path / "p.jsonl", 4), tmp_path / "out"
     assert run(str(source), "--out", str(out), "-q") == 0
     images = {path: path.read_bytes() for path in out.rglob("*.png")}
@@ -259,7 +262,11 @@ def test_a_journal_belongs_to_its_output_folder(
     live = folder / f".7.png.{os.getpid()}-0a1b2c3d.part"
     for part in (*dead, live):
         part.write_bytes(b"\x89PNG partial")
+    scans: list[Path] = []
+    scan = _folder.remove_dead_parts
+    monkeypatch.setattr(_folder, "remove_dead_parts", lambda out: scans.append(out) or scan(out))
     assert run(str(source), "--out", str(out), "--resume", "-q") == 0
+    assert scans == [out]  # the command line's check does not clean up: the run does, once
     assert [part.exists() for part in (*dead, live)] == [False, False, True]
     assert {path: path.read_bytes() for path in out.rglob("*.png")} == images
     assert not emulator.counters.duplicate_creates

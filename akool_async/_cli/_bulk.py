@@ -32,7 +32,7 @@ from ..bulk._folder import (
     JournalBusyError,
     JournalExistsError,
     JournalUnreadableError,
-    prepare_folder,
+    check_folder,
 )
 from ..bulk._input import count_records
 from ._checks import input_file, output_folder, poll_floor
@@ -138,9 +138,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _belongs(out: Path, journal: Path, *, resume: bool) -> None:
-    """The journal and the folder's results go together (``bulk._folder``), or exit 2."""
+    """The journal and the folder's results go together (``bulk._folder``), or exit 2,
+    before anything starts (``run_bulk`` checks again, and cleans the folder up)."""
     try:
-        prepare_folder(out, journal, resume=resume)
+        check_folder(out, journal, resume=resume)
     except JournalExistsError:
         raise CLIError(
             f"{journal} exists: pass --resume to continue it, or choose another --out"

@@ -93,8 +93,14 @@ _FIRST_SLICE, _SLICE = 0.1, 1.0
 
 
 def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
-    """Refuse a folder and journal that do not belong together (see the module); on
-    resume, remove dead downloads' ``.part`` files. How many were removed."""
+    """``check_folder``; then, on resume, remove dead downloads' ``.part`` files (a look
+    into every item folder: done once a run). How many were removed."""
+    check_folder(out_dir, journal, resume=resume)
+    return remove_dead_parts(out_dir) if resume else 0
+
+
+def check_folder(out_dir: Path, journal: Path, *, resume: bool) -> None:
+    """Refuse a folder and journal that do not belong together (see the module)."""
     wait = JOURNAL_WAIT
     state = journal_state(journal, wait=wait)
     if isinstance(state, Busy):
@@ -121,7 +127,6 @@ def prepare_folder(out_dir: Path, journal: Path, *, resume: bool) -> int:
             f"{out_dir} holds the results of an earlier run ({found}): pass --resume to"
             " continue them, or choose another --out"
         )
-    return remove_dead_parts(out_dir) if resume else 0
 
 
 def journal_state(path: Path, *, wait: float) -> JournalState | Unreadable | Busy:
