@@ -18,7 +18,9 @@ Per run: wall seconds, prompts/s, the client process's CPU per prompt (user + sy
 state does not swing), its voluntary context switches per prompt,
 API requests per prompt (the emulator's count: both should poll alike) and, for bulk,
 the seconds spent in ``write_manifest``. Ratios are bulk over script, round by round
-(issue 12's goals: CPU per prompt at most x1.10, wall at most x1.05).
+(issue 12's goals: CPU per prompt at most x1.10, wall at most x1.05). With
+``--attribute``, a third contender splits bulk's extra cost: bulk with its journal's work
+per item left out (claims made up, nothing written: a diagnostic, not a way to run).
 
 Every run's output stays on disk until the benchmark ends (see ``run``). Leave five
 minutes after deleting many files (a test suite's, another benchmark's) before running
@@ -30,7 +32,7 @@ journal's own API, and ``write_manifest`` timed on it, per row (flat is the goal
 
     python benchmarks/bulk_vs_script.py [--sizes 1000] [--rounds 2] [--floor 0.05]
         [--image-side 64] [--manifest-rows 10000,100000] [--manifest-rounds 1] [--unpinned]
-        [--json PATH]
+        [--attribute] [--json PATH]
 
 (about 4 minutes; issue 12's sizes, about 15: ``--sizes 1000,5000 --manifest-rows
 10000,100000,200000 --manifest-rounds 2``)
@@ -60,6 +62,7 @@ from akool_async.bulk._manifest import write_manifest
 from akool_async.bulk._states import ItemState
 
 CONCURRENCY, RATE = 16, 100_000.0
+UNJOURNALLED = "bulk without its journal"  # ``--attribute``'s contender
 HERE = Path(__file__).parent
 
 # ``akool-async bulk`` with its ``write_manifest`` timed (seconds appended to MANIFEST_TIMES)
@@ -78,6 +81,29 @@ if real is not None:
                 out.write(f"{time.perf_counter() - started}\\n")
     _runner.write_manifest = timed
 sys.exit(main(sys.argv[1:]))
+"""
+
+# ``--attribute``: the same, with the journal's work per item left out (a diagnostic, never
+# a way to run: an item's claim is made up, its intent, ids, statuses and files are never
+# written, so nothing could be resumed). Bulk over it is what the journal costs; it over
+# the script, what the rest of the runner costs (its tree driver, follow machine, workers).
+_UNJOURNALLED = """
+import math
+import anyio.lowlevel
+from akool_async import _journal_protocol as jp
+from akool_async.bulk import _journal, _journal_follow
+
+async def claim_and_intend(self, key, intent, **_):
+    await anyio.lowlevel.checkpoint()
+    return jp.Claim(key, 1, math.inf), None
+
+async def nothing(self, *args, **kwargs):
+    return None
+
+_journal_follow.BulkJournal.claim_and_intend = claim_and_intend
+_journal_follow.BulkJournal.write = nothing
+_journal_follow.BulkJournal.release = nothing
+_journal.Journal.committed = nothing
 """
 
 
@@ -116,7 +142,8 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, Any]:
 
 
 def run(kind: str, size: int, folder: Path, floor: float, side: int) -> dict[str, float]:
-    """One run of ``kind`` (bulk or script) on ``size`` prompts, on a fresh emulator."""
+    """One run of ``kind`` (bulk, script, or ``UNJOURNALLED``) on ``size`` prompts, on a
+    fresh emulator."""
     source = folder / f"prompts-{size}.jsonl"
     if not source.exists():
         write_prompts(source, size)
@@ -129,8 +156,9 @@ def run(kind: str, size: int, folder: Path, floor: float, side: int) -> dict[str
     with emulator_process(*arguments) as server:
         env = {**os.environ, "AKOOL_API_KEY": server.api_key, "AKOOL_BASE_URL": server.base_url,
                "MANIFEST_TIMES": str(Path(out) / "manifest-times")}  # fmt: skip
-        if kind == "bulk":
-            command = [sys.executable, "-c", _TIMED_BULK, "bulk", str(source), "--out", out,
+        if kind in ("bulk", UNJOURNALLED):
+            code = _TIMED_BULK if kind == "bulk" else _UNJOURNALLED + _TIMED_BULK
+            command = [sys.executable, "-c", code, "bulk", str(source), "--out", out,
                        "--quiet", "--concurrency", str(CONCURRENCY), "--rate", str(RATE),
                        "--poll-floor", str(floor)]  # fmt: skip
         else:
@@ -198,6 +226,9 @@ def main() -> None:
                            help="journal rows for the manifest figure (issue 12: "
                            "10000,100000,200000; '' to skip)")  # fmt: skip
     arguments.add_argument("--manifest-rounds", type=int, default=1)
+    arguments.add_argument("--attribute", action="store_true",
+                           help="a third contender: bulk with the journal's work per item "
+                           "left out (a diagnostic: what the journal costs, and the rest)")  # fmt: skip
     arguments.add_argument("--unpinned", action="store_true",
                            help="pin nothing: the client's threads and the emulator share "
                            "the cores, as a user's client runs (bulk's extra thread "
@@ -214,11 +245,11 @@ def main() -> None:
         for size in sizes:
             one = functools.partial(run, size=size, folder=Path(folder), floor=args.floor,
                                     side=args.image_side)  # fmt: skip
-            contenders = {kind: functools.partial(one, kind) for kind in ("bulk", "script")}
-            runs = interleave(args.rounds, contenders)
+            kinds = ("bulk", "script") + ((UNJOURNALLED,) if args.attribute else ())
+            runs = interleave(args.rounds, {kind: functools.partial(one, kind) for kind in kinds})
             for kind, rounds in runs.items():
                 for figure in rounds[0]:
-                    if not (kind == "script" and figure == "manifest s"):
+                    if not (kind != "bulk" and figure == "manifest s"):
                         report.add(f"{size} prompts, {kind}: {figure}",
                                    [r[figure] for r in rounds], "")  # fmt: skip
             for figure in ("cpu ms/prompt", "user cpu ms/prompt", "wall s",
@@ -226,6 +257,12 @@ def main() -> None:
                 ours = [r[figure] for r in runs["bulk"]]
                 report.add(f"{size} prompts: {figure}, bulk over script",
                            ratios(ours, [r[figure] for r in runs["script"]]), "x")  # fmt: skip
+                if args.attribute:  # the journal's share, and the rest's
+                    bare = [r[figure] for r in runs[UNJOURNALLED]]
+                    report.add(f"{size} prompts: {figure}, bulk over {UNJOURNALLED}",
+                               ratios(ours, bare), "x")  # fmt: skip
+                    report.add(f"{size} prompts: {figure}, {UNJOURNALLED} over script",
+                               ratios(bare, [r[figure] for r in runs["script"]]), "x")  # fmt: skip
         manifest_rows = [int(rows) for rows in args.manifest_rows.split(",") if rows]
         journals = {rows: Path(folder) / f"journal-{rows}" / "journal.sqlite"
                     for rows in manifest_rows}  # fmt: skip
