@@ -84,9 +84,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 # ``--attribute``: the same, with the journal's work per item left out (a diagnostic, never
-# a way to run: an item's claim is made up, its intent, ids, statuses and files are never
-# written, so nothing could be resumed). Bulk over it is what the journal costs; it over
-# the script, what the rest of the runner costs (its tree driver, follow machine, workers).
+# a way to run: an item's claim is made up, and its intent, ids, statuses and saved files
+# are never recorded, though the images are saved, so nothing could be resumed). Bulk over
+# it is what the journal costs (and the manifest and gallery rows, empty here); it over the
+# script, what the rest of the runner costs (its tree driver, follow machine, workers).
 _UNJOURNALLED = """
 import math
 import anyio.lowlevel
