@@ -4,15 +4,19 @@ fence), a killed one's items are taken over, and nothing is ever created twice."
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import sqlite3
 import subprocess
 import time
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import anyio
 import attrs
 import pytest
 
+from akool_async.bulk._journal_follow import BulkJournal
 from akool_async.emulator import Emulator, Faults
 
 from .test_bulk_cli import CLI, FAST, bulk, item_errors, item_states, prompts, served, unmeasured
@@ -43,6 +47,46 @@ def both_sending(
     while server.counters.requests[CREATE] < 12:  # both processes' workers sending
         time.sleep(0.05)  # polling for the signal point, not timing a race
     return pair
+
+
+OPENERS, ROUNDS = 4, 100
+
+
+def open_each_round(folder: Path, start: Barrier) -> None:
+    """In a process of its own: each round, once every opener is ready, open that round's
+    new journal (as a run does first) and close it."""
+
+    async def opened(path: Path) -> None:
+        async with BulkJournal(path):
+            pass
+
+    try:
+        for round_ in range(ROUNDS):
+            start.wait()
+            anyio.run(opened, folder / str(round_) / "journal.sqlite")
+    except BaseException:
+        start.abort()  # the others stop at once, not at the barrier's timeout
+        raise
+
+
+def test_processes_opening_one_new_journal_at_once_all_open_it(tmp_path: Path) -> None:
+    """Four processes open one new journal at the same moment, 100 times over: every open
+    succeeds, and each of them is one run in the file. (Switching a new file to WAL
+    fails at once, not after the busy timeout, while another opener holds its lock: about
+    one open in eleven failed so before they were tried again.)"""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(OPENERS, timeout=60)
+    openers = [context.Process(target=open_each_round, args=(tmp_path, start))
+               for _ in range(OPENERS)]  # fmt: skip
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(timeout=120)
+    assert [opener.exitcode for opener in openers] == [0] * OPENERS
+    for round_ in range(ROUNDS):
+        with sqlite3.connect(tmp_path / str(round_) / "journal.sqlite") as db:
+            assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (OPENERS,)
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 @pytest.mark.long

@@ -56,23 +56,20 @@ class Identities:
 
 def migrate(connection: sqlite3.Connection) -> None:
     """Rekey the items of a journal from before fingerprints (``line:<n>``) by their
-    fingerprint, in one transaction, and fill in every item's fingerprint."""
+    fingerprint, and fill in every item's fingerprint: in the caller's write transaction
+    (another process opening the journal at once finds it done)."""
     rows = connection.execute(
         "SELECT key, request, follow_ups FROM items WHERE fingerprint IS NULL ORDER BY line"
     ).fetchall()
-    if not rows:
-        return
     seen: Counter[str] = Counter()
-    with connection:
-        connection.execute("BEGIN IMMEDIATE")
-        for key, request, follow_ups in rows:
-            buttons = [b for b in (follow_ups or "").split(",") if b]
-            digest = fingerprint_of(json.loads(request or "{}"), buttons)
-            new = key
-            if key.startswith("line:"):
-                new, seen[digest] = line_key(digest, seen[digest]), seen[digest] + 1
-                for table, column in (("jobs", "item_key"), ("presses", "item_key")):
-                    connection.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?",  # noqa: S608
-                                       (new, key))  # fmt: skip
-            connection.execute("UPDATE items SET key = ?, fingerprint = ? WHERE key = ?",
-                               (new, digest, key))  # fmt: skip
+    for key, request, follow_ups in rows:
+        buttons = [b for b in (follow_ups or "").split(",") if b]
+        digest = fingerprint_of(json.loads(request or "{}"), buttons)
+        new = key
+        if key.startswith("line:"):
+            new, seen[digest] = line_key(digest, seen[digest]), seen[digest] + 1
+            for table, column in (("jobs", "item_key"), ("presses", "item_key")):
+                connection.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?",  # noqa: S608
+                                   (new, key))  # fmt: skip
+        connection.execute("UPDATE items SET key = ?, fingerprint = ? WHERE key = ?",
+                           (new, digest, key))  # fmt: skip

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import stamina
+
 from .._clock import SYSTEM_CLOCK
 from ._identity import migrate
-from ._journal_writes import BUSY_SECONDS
+from ._journal_writes import BUSY_SECONDS, is_busy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -32,22 +34,39 @@ CREATE TABLE IF NOT EXISTS presses (
 """
 
 
+def _in_wal_mode(connection: sqlite3.Connection) -> None:
+    """``journal_mode=WAL``, tried again while another process opening a new journal holds
+    its lock (for up to ``BUSY_SECONDS``): SQLite fails the switch at once, without its busy
+    timeout, as two openers waiting on each other's lock could wait forever."""
+    for attempt in stamina.retry_context(
+        on=_busy, attempts=None, timeout=BUSY_SECONDS, wait_initial=0.002, wait_max=0.05,
+        wait_jitter=0.01,
+    ):  # fmt: skip
+        with attempt:
+            connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _busy(error: Exception) -> bool:
+    return isinstance(error, sqlite3.Error) and is_busy(error)
+
+
 def open_journal(path: Path) -> tuple[sqlite3.Connection, int]:
     """The journal at ``path`` (made if missing), and this run's number in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
     )  # another process may hold the lock
-    connection.execute("PRAGMA journal_mode=WAL")
+    _in_wal_mode(connection)
     connection.execute("PRAGMA synchronous=FULL")  # until a commit needs no sync
-    connection.executescript(SCHEMA)
-    with connection:  # one opener at a time: two processes may open an old journal
+    with connection:  # one opener at a time: two processes may open a new or old journal
         connection.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA.split(";"):
+            connection.execute(statement)
         columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
         for column, kind in (("fingerprint", "TEXT"), ("seen", "INTEGER"), ("sent", "REAL")):
             if column not in columns:  # a journal from before identities
                 connection.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-    migrate(connection)
+        migrate(connection)
     with connection:
         connection.execute("BEGIN IMMEDIATE")
         cursor = connection.execute("INSERT INTO runs (started) VALUES (?)", (SYSTEM_CLOCK.wall(),))
