@@ -35,6 +35,7 @@ from .test_bulk_cli import (
     served,
     unmeasured,
 )
+from .test_cli import as_from_a_terminal
 
 FAST_IN_PROCESS = ["--rate", "3000", "--concurrency", "8"]
 
@@ -362,6 +363,44 @@ def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadabl
     assert item_states(out) == {f"id:r{n}": "done" for n in range(3)}
     assert emulator.counters.requests[CREATE] == creates + 1
     assert not emulator.counters.duplicate_creates
+
+
+@pytest.mark.long
+def test_ctrl_c_while_waiting_for_a_locked_journal_ends_at_once_with_nothing_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Ctrl-C while a --resume waits for the journal another process holds locked (60 s
+    by default): it ends with "interrupted" and exit 130, long before the wait is over
+    (which would end with exit 2); nothing sent, the journal untouched."""
+    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:2]))
+    assert run(str(source), "--out", str(out), "-q") == 0
+    source.write_text("".join(lines))
+    journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
+    with contextlib.closing(sqlite3.connect(journal)) as db:  # closed: the holder needs it
+        before = dict(db.execute("SELECT key, state FROM items").fetchall())
+    holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
+    resuming = [*CLI, str(source), "--out", str(out), "--resume", "-q", *FAST_IN_PROCESS]
+    with subprocess.Popen(
+        holding, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        resume = subprocess.Popen(resuming, env=unmeasured(dict(os.environ)), text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  preexec_fn=as_from_a_terminal)  # fmt: skip  # noqa: PLW1509 (only signal.signal)
+        assert resume.stderr is not None
+        waiting = resume.stderr.readline()  # it waits: the warning says so
+        assert f"the journal {journal} is held locked by another process" in waiting
+        resume.send_signal(signal.SIGINT)
+        _, rest = resume.communicate(timeout=_folder.JOURNAL_WAIT / 2)
+        holder.stdin.close()
+    assert resume.returncode == 130, rest
+    assert rest.strip().splitlines() == ["interrupted"]
+    assert emulator.counters.requests[CREATE] == creates
+    assert item_states(out) == before
 
 
 FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IMMUTABLE_FL = 0x80086601, 0x40086602, 0x10
