@@ -388,14 +388,17 @@ def test_ctrl_c_while_waiting_for_a_locked_journal_ends_at_once_with_nothing_sen
         assert holder.stdout is not None
         assert holder.stdin is not None
         assert holder.stdout.readline() == "held\n"
-        resume = subprocess.Popen(resuming, env=unmeasured(dict(os.environ)), text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  preexec_fn=as_from_a_terminal)  # fmt: skip  # noqa: PLW1509 (only signal.signal)
-        assert resume.stderr is not None
-        waiting = resume.stderr.readline()  # it waits: the warning says so
-        assert f"the journal {journal} is held locked by another process" in waiting
-        resume.send_signal(signal.SIGINT)
-        _, rest = resume.communicate(timeout=_folder.JOURNAL_WAIT / 2)
+        with subprocess.Popen(resuming, env=unmeasured(dict(os.environ)), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=as_from_a_terminal) as resume:  # fmt: skip  # noqa: PLW1509 (only signal.signal)
+            try:  # a test that fails leaves no process running (nor its pipes open)
+                assert resume.stderr is not None
+                waiting = resume.stderr.readline()  # it waits: the warning says so
+                assert f"the journal {journal} is held locked by another process" in waiting
+                resume.send_signal(signal.SIGINT)
+                _, rest = resume.communicate(timeout=_folder.JOURNAL_WAIT / 2)
+            finally:
+                resume.kill()  # nothing once it has ended
         holder.stdin.close()
     assert resume.returncode == 130, rest
     assert rest.strip().splitlines() == ["interrupted"]
