@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -650,8 +650,6 @@ def test_illegal_before_start_and_after_end() -> None:
 
 # -- never twice ---------------------------------------------------------------------------
 
-_ids = itertools.count()
-
 
 @st.composite
 def runs(draw: st.DrawFn) -> tuple[FollowMachine, list[ev.Event], list[list[ev.Action]]]:
@@ -671,6 +669,7 @@ def runs(draw: st.DrawFn) -> tuple[FollowMachine, list[ev.Event], list[list[ev.A
         presses_known = tuple(jp.KnownPress(r, b, None) for r, b in intended)
         outputs = [machine.resume(jp.History(known, presses_known), 0.0)]
     jobs: list[str] = list(machine.jobs)
+    ids = itertools.count()  # new jobs' ids: the same again when hypothesis replays the run
     presses: list[tuple[str, Button]] = []
     images: list[tuple[str, int]] = []
     for step in range(draw(st.integers(0, 40))):
@@ -680,7 +679,7 @@ def runs(draw: st.DrawFn) -> tuple[FollowMachine, list[ev.Event], list[list[ev.A
             elif isinstance(action, ev.Download):
                 images += [(action.job_id, i.index) for i in action.images]
         junk = draw(st.integers(0, 4)) == 0  # mostly answers to what was asked, some junk
-        event = draw(st.sampled_from(_options(machine, jobs, presses, images, n, junk)))
+        event = draw(st.sampled_from(_options(machine, jobs, presses, images, n, junk, ids)))
         events.append(event)
         before = snapshot(machine)
         try:
@@ -699,6 +698,7 @@ def _options(
     images: list[tuple[str, int]],
     n: int,
     junk: bool,
+    ids: Iterator[int],
 ) -> list[ev.Event]:
     """Events that may come next: answers to open actions, or (``junk``) any at all."""
     states, press_states = machine.jobs, machine.presses
@@ -706,7 +706,7 @@ def _options(
     options: list[ev.Event] = [ev.Cancelled()] if junk else []
     if junk or create_open:
         options += [
-            ev.Created(tuple(queued(f"r{next(_ids)}") for _ in range(n))),
+            ev.Created(tuple(queued(f"r{next(ids)}") for _ in range(n))),
             ev.CreateFailed(ValueError(), sent=True),
             ev.CreateFailed(ValueError(), sent=False),
         ]
@@ -731,7 +731,7 @@ def _options(
     for p, b in presses:
         if junk or press_states.get((p, b)) is PressState.SENDING:
             options += [
-                ev.Pressed(p, b, (queued(f"c{next(_ids)}"),)),
+                ev.Pressed(p, b, (queued(f"c{next(ids)}"),)),
                 ev.PressFailed(p, b, ValueError(), sent=True),
                 ev.PressFailed(p, b, ValueError(), sent=False),
             ]
