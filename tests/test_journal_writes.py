@@ -3,16 +3,25 @@ quickly (a thread hop would cost more), in a worker thread for a while after a s
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
+import sys
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from akool_async import ImageJob, ImageStatus
+from akool_async._journal_protocol import Claim
 from akool_async.bulk import _journal
 from akool_async.bulk import _journal_writes as writes
+from akool_async.bulk._journal import JournalWriteError
+from akool_async.bulk._journal_follow import BulkJournal
 
 
 def test_a_quick_commit_keeps_them_on_the_loop_a_slow_one_sends_the_next_to_threads() -> None:
@@ -77,3 +86,92 @@ async def test_a_stopping_runs_journal_commits_a_creates_ids_at_once(
     with sqlite3.connect(tmp_path / "journal.sqlite") as db:
         assert db.execute("SELECT state FROM items").fetchall() == [("submitted",)]
         assert db.execute("SELECT job_id FROM jobs").fetchall() == [("job1",)]
+
+
+# Holds the journal's write lock, as a process stopped in the middle of a commit would
+# (Ctrl-Z, a debugger, a paused machine), until its standard input closes.
+HOLDING_THE_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+"""
+
+
+@contextlib.asynccontextmanager
+async def holding_the_write_lock(path: Path) -> AsyncIterator[anyio.abc.Process]:
+    """A process holding ``path``'s write lock until its standard input closes (on leaving,
+    at the latest)."""
+    command = [sys.executable, "-c", HOLDING_THE_WRITE_LOCK, str(path)]
+    async with await anyio.open_process(command) as holder:
+        assert holder.stdout is not None
+        said = await BufferedByteReceiveStream(holder.stdout).receive_until(b"\n", 64)
+        assert said == b"held"
+        yield holder
+
+
+class WaitingWarnings(logging.Handler):
+    """The journal's warnings that it waits for another process's lock; ``enough`` is set
+    at the ``count``-th."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+        self.count, self.enough = count, anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:  # on the loop: the journal's writer
+        if "held locked by another process" in record.getMessage():
+            self.messages.append(record.getMessage())
+            if len(self.messages) >= self.count:
+                self.enough.set()
+
+
+async def test_a_write_waits_as_long_as_another_process_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock past the busy timeout, again and again: the
+    claim waits on (a warning each time), taken once the lock is let go; nothing fails
+    (it used to stop the run after one timeout, losing the ids of creates on their way)."""
+    monkeypatch.setattr(writes, "BUSY_MS", 100)  # the busy timeout: 0.1 s, not 60
+    monkeypatch.setattr(writes, "BUSY_SECONDS", 0.1)
+    warnings = WaitingWarnings(count=3)
+    logger = logging.getLogger("akool_async")
+    logger.addHandler(warnings)
+    path = tmp_path / "journal.sqlite"
+    claimed: list[Claim | None] = []
+    try:
+        async with BulkJournal(path) as journal, holding_the_write_lock(path) as holder:
+
+            async def claim() -> None:
+                claimed.append(await journal.claim("id:a", lease=60))
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(claim)
+                with anyio.fail_after(30):
+                    await warnings.enough.wait()  # three timeouts over: still waiting
+                assert not claimed
+                assert holder.stdin is not None
+                await holder.stdin.aclose()  # it lets go
+            assert journal.failure is None
+    finally:
+        logger.removeHandler(warnings)
+    (taken,) = claimed
+    assert taken is not None
+    assert taken.fence == 1
+    assert warnings.messages[0].startswith(f"the journal {path} has been held locked")
+
+
+async def test_a_stopping_run_waits_for_a_held_lock_once_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the run stops (``hurry``: Ctrl-C), a lock held past one busy timeout fails the
+    write with ``JournalWriteError``: the stop is not held up for as long as it is held."""
+    monkeypatch.setattr(writes, "BUSY_MS", 100)
+    monkeypatch.setattr(writes, "BUSY_SECONDS", 0.1)
+    path = tmp_path / "journal.sqlite"
+    async with BulkJournal(path) as journal, holding_the_write_lock(path):
+        journal.hurry()
+        with anyio.fail_after(30), pytest.raises(JournalWriteError, match="database is locked"):
+            await journal.claim("id:a", lease=60)

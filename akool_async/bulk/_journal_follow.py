@@ -8,6 +8,7 @@ committed; the others ride along with the writer's next group commit.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -138,13 +139,13 @@ class BulkJournal(Journal):
     async def renew_all(self, claims: Sequence[jp.Claim], *, lease: float) -> set[str]:
         """Extend the lease of each of ``claims`` (one transaction for all); the keys of
         those another process took over (their lease ran out: this one was stalled)."""
-        until = SYSTEM_CLOCK.wall() + lease
 
         def extend() -> set[str]:
             connection, lost = self._open(), set()
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
-                now = SYSTEM_CLOCK.wall()
+                now = SYSTEM_CLOCK.wall()  # after any wait for another process's lock
+                until = now + lease
                 for claim in claims:
                     if not connection.execute(
                         "UPDATE claims SET lease_until = ? WHERE key = ? AND fence = ?"
@@ -155,7 +156,7 @@ class BulkJournal(Journal):
             return lost
 
         try:
-            found: set[str] = await self._run(extend)
+            found: set[str] = await self._waiting_out_locks(functools.partial(self._run, extend))
         except (sqlite3.Error, OSError) as exc:  # as a failed commit: the run stops, cleanly
             self._failure = exc
             self._check_failure()
