@@ -23,7 +23,7 @@ from .test_bulk_cli import CLI, FAST, bulk, item_errors, item_states, prompts, s
 
 CREATE = "createBySourcePrompt"
 SLOW = attrs.evolve(FAST, time_scale=40)  # a job takes ~0.75 s: the runs overlap
-ARGS = ["--rate", "3000", "--concurrency", "6", "--quiet", "--resume"]
+ARGS = ["--rate", "3000", "--concurrency", "6", "--resume"]
 
 
 def runs_of_items(out: Path) -> dict[int, int]:
@@ -32,8 +32,10 @@ def runs_of_items(out: Path) -> dict[int, int]:
         return dict(db.execute("SELECT run, COUNT(*) FROM items GROUP BY run").fetchall())
 
 
-def started(env: dict[str, str], source: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*CLI, str(source), "--out", str(out), *ARGS, *extra], env=env,
+def started(env: dict[str, str], source: Path, out: Path, *extra: str,
+            quiet: bool = True) -> subprocess.Popen[str]:  # fmt: skip
+    args = [*ARGS, "--quiet"] if quiet else ARGS
+    return subprocess.Popen([*CLI, str(source), "--out", str(out), *args, *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
@@ -92,13 +94,17 @@ def test_processes_opening_one_new_journal_at_once_all_open_it(tmp_path: Path) -
 @pytest.mark.long
 def test_two_processes_on_one_folder_share_the_work_and_never_pay_twice(tmp_path: Path) -> None:
     """Started together on one folder: both end well, every item done once, each process
-    did part of the work, 0 duplicate creates."""
+    did part of the work, 0 duplicate creates; neither calls the items the other took
+    "no longer in the input"."""
     with served(SLOW) as (server, served_env):
         env = unmeasured(served_env)
         source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
-        first, second = started(env, source, out), started(env, source, out)
+        first, second = (started(env, source, out, quiet=False) for _ in range(2))
         outputs = [process.communicate(timeout=240) for process in (first, second)]
         assert [first.returncode, second.returncode] == [0, 0], outputs
+        summaries = [out_text for out_text, _ in outputs]
+        assert all("done:" in text for text in summaries), summaries  # a summary each
+        assert not [text for text in summaries if "no longer in the input" in text], summaries
         assert set(item_states(out).values()) == {"done"}, item_errors(out)
         assert len(item_states(out)) == 24
         assert server.counters.requests["createBySourcePrompt"] == 24

@@ -33,6 +33,9 @@ _VERDICTS = {"done": ItemState.DONE, "failed": ItemState.FAILED,
              "uncertain": ItemState.UNCERTAIN, "refused": ItemState.REFUSED}  # fmt: skip
 
 
+# The item is in this run's input: not "no longer in the input" (``gone``).
+_SEEN = "UPDATE items SET seen = MAX(COALESCE(seen, 0), ?) WHERE key = ?"
+
 _LINE_NOTES = """CREATE TABLE IF NOT EXISTS line_notes (
     line INTEGER PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL)"""
 
@@ -89,12 +92,15 @@ class BulkJournal(Journal):
     def _take(
         self, connection: sqlite3.Connection, key: str, lease: float
     ) -> tuple[jp.Claim | None, str | None]:
-        """In the writer's transaction (``BEGIN IMMEDIATE``: one claim at a time)."""
+        """In the writer's transaction (``BEGIN IMMEDIATE``: one claim at a time). An item
+        recorded already (another process's, maybe since this one read its input) is
+        marked seen by this run, whoever takes it: it is in this run's input."""
         row = connection.execute(
             "SELECT fence, owner, lease_until FROM claims WHERE key = ?", (key,)
         ).fetchone()
         now = SYSTEM_CLOCK.wall()
         if row is not None and row[1] != self.owner and row[2] > now and _alive(row[1]):
+            self._seen_here(connection, key)
             return None, None
         fence, until = (0 if row is None else int(row[0])) + 1, now + lease
         connection.execute(
@@ -104,7 +110,12 @@ class BulkJournal(Journal):
             (key, fence, self.owner, until),
         )
         state = connection.execute("SELECT state FROM items WHERE key = ?", (key,)).fetchone()
+        if state is not None:
+            self._seen_here(connection, key)
         return jp.Claim(key, fence, until), None if state is None else str(state[0])
+
+    def _seen_here(self, connection: sqlite3.Connection, key: str) -> None:
+        connection.execute(_SEEN, (self.run, key))
 
     async def claim_and_intend(
         self, key: str, intent: jp.CreateIntent, *, lease: float, line: int = 0,
