@@ -322,6 +322,36 @@ db.execute("COMMIT")
 """
 
 
+@contextlib.contextmanager
+def held_locked(journal: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``journal`` locked, until the block is left."""
+    holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
+    with subprocess.Popen(
+        holding, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        yield holder
+        holder.stdin.close()
+
+
+def two_of_three_done(
+    emulator: Emulator, tmp_path: Path
+) -> tuple[Path, Path, Path, int, dict[str, str]]:
+    """An input of three lines, a run into ``out`` having done the first two: the input,
+    ``out``, its journal, the creates sent so far, and each item's state."""
+    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:2]))
+    assert run(str(source), "--out", str(out), "-q") == 0
+    source.write_text("".join(lines))
+    journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
+    with contextlib.closing(sqlite3.connect(journal)) as db:  # closed: a holder needs it
+        before = dict(db.execute("SELECT key, state FROM items").fetchall())
+    return source, out, journal, creates, before
+
+
 @pytest.mark.long
 def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadable(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -331,24 +361,10 @@ def test_a_journal_another_process_holds_locked_is_refused_as_busy_not_unreadabl
     that it waits, then one error line saying so (exit 2), not "cannot be read, restore it
     from a backup"; nothing sent, the journal untouched. Once it lets go, the resume goes
     on."""
-    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
-    lines = source.read_text().splitlines(keepends=True)
-    source.write_text("".join(lines[:2]))
-    assert run(str(source), "--out", str(out), "-q") == 0
-    source.write_text("".join(lines))
-    journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
-    with contextlib.closing(sqlite3.connect(journal)) as db:  # closed: the holder needs it
-        before = dict(db.execute("SELECT key, state FROM items").fetchall())
+    source, out, journal, creates, before = two_of_three_done(emulator, tmp_path)
     monkeypatch.setattr("akool_async.bulk._folder.JOURNAL_WAIT", 0.2)
-    holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
-    with subprocess.Popen(
-        holding, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdin is not None
-        assert holder.stdout.readline() == "held\n"
+    with held_locked(journal) as holder:
         assert run(str(source), "--out", str(out), "--resume", "-q") == 2
-        holder.stdin.close()
     assert holder.returncode == 0
     (waiting,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert waiting.startswith(f"the journal {journal} is held locked by another process:")
@@ -372,34 +388,22 @@ def test_ctrl_c_while_waiting_for_a_locked_journal_ends_at_once_with_nothing_sen
     """Ctrl-C while a --resume waits for the journal another process holds locked (60 s
     by default): it ends with "interrupted" and exit 130, long before the wait is over
     (which would end with exit 2); nothing sent, the journal untouched."""
-    source, out = prompts(tmp_path / "p.jsonl", 3), tmp_path / "out"
-    lines = source.read_text().splitlines(keepends=True)
-    source.write_text("".join(lines[:2]))
-    assert run(str(source), "--out", str(out), "-q") == 0
-    source.write_text("".join(lines))
-    journal, creates = out / "journal.sqlite", emulator.counters.requests[CREATE]
-    with contextlib.closing(sqlite3.connect(journal)) as db:  # closed: the holder needs it
-        before = dict(db.execute("SELECT key, state FROM items").fetchall())
-    holding = [sys.executable, "-c", HOLDING_A_DATABASE, str(journal)]
+    source, out, journal, creates, before = two_of_three_done(emulator, tmp_path)
     resuming = [*CLI, str(source), "--out", str(out), "--resume", "-q", *FAST_IN_PROCESS]
-    with subprocess.Popen(
-        holding, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdin is not None
-        assert holder.stdout.readline() == "held\n"
-        with subprocess.Popen(resuming, env=unmeasured(dict(os.environ)), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              preexec_fn=as_from_a_terminal) as resume:  # fmt: skip  # noqa: PLW1509 (only signal.signal)
-            try:  # a test that fails leaves no process running (nor its pipes open)
-                assert resume.stderr is not None
-                waiting = resume.stderr.readline()  # it waits: the warning says so
-                assert f"the journal {journal} is held locked by another process" in waiting
-                resume.send_signal(signal.SIGINT)
-                _, rest = resume.communicate(timeout=_folder.JOURNAL_WAIT / 2)
-            finally:
-                resume.kill()  # nothing once it has ended
-        holder.stdin.close()
+    with (
+        held_locked(journal),
+        subprocess.Popen(resuming, env=unmeasured(dict(os.environ)), text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=as_from_a_terminal) as resume,  # noqa: PLW1509 (only signal.signal)
+    ):  # fmt: skip
+        try:  # a test that fails leaves no process running (nor its pipes open)
+            assert resume.stderr is not None
+            waiting = resume.stderr.readline()  # it waits: the warning says so
+            assert f"the journal {journal} is held locked by another process" in waiting
+            resume.send_signal(signal.SIGINT)
+            _, rest = resume.communicate(timeout=_folder.JOURNAL_WAIT / 2)
+        finally:
+            resume.kill()  # nothing once it has ended
     assert resume.returncode == 130, rest
     assert rest.strip().splitlines() == ["interrupted"]
     assert emulator.counters.requests[CREATE] == creates
