@@ -20,13 +20,11 @@ after it, to be polled or fetched again.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -48,9 +46,6 @@ from ._rows import (
     job_of,
 )
 from ._states import FINISHED, ItemState, check_transition
-
-log = logging.getLogger("akool_async")
-_T = TypeVar("_T")
 
 # A create's intent: the item's row, state submitting (see ``Journal.intent``).
 _INTENT = (
@@ -180,10 +175,7 @@ class Journal:
             connection.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
             self._synced = synced
         if not transaction.begin_at_once(connection):
-            waiting = functools.partial(
-                anyio.to_thread.run_sync, transaction.commit_waiting, connection, batch
-            )
-            await self._waiting_out_locks(waiting)
+            await transaction.commit_when_free(connection, batch, self.path, lambda: self._hurried)
             return
         with anyio.CancelScope(shield=True):  # begun: never left half way
             try:
@@ -195,23 +187,6 @@ class Journal:
                 await self._syncs.finish(connection)
             else:
                 transaction.finish(connection)
-
-    async def _waiting_out_locks(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
-        """``attempt()`` (a thread waiting ``BUSY_SECONDS`` for another process's lock),
-        again for as long as that process holds the lock while the run goes on, with a
-        warning each time: a stopped process (Ctrl-Z, a debugger, a paused machine) holds
-        it, and giving up would lose what was paid for. Once the run stops (``hurry``),
-        one wait only."""
-        waited = 0.0
-        while True:
-            try:
-                return await attempt()
-            except sqlite3.OperationalError as exc:
-                if not transaction.is_busy(exc) or self._hurried:
-                    raise
-            waited += transaction.BUSY_SECONDS
-            log.warning("the journal %s has been held locked by another process for %g s"
-                        " (is it stopped?): still waiting for it", self.path, waited)  # fmt: skip
 
     async def _write(
         self, sql: str, params: Sequence[Any], *, durable: bool, guard: Guard | None = None,

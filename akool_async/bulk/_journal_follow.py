@@ -24,7 +24,7 @@ from .._exceptions import ClaimLostError
 from .._models import Button, ImageJob, ImageStatus
 from ._folder import pid_alive
 from ._journal import Journal
-from ._journal_writes import Guard
+from ._journal_writes import Guard, waiting_out_locks
 from ._results import failed_job
 from ._rows import JobRecord
 from ._states import ItemState, check_transition
@@ -167,7 +167,8 @@ class BulkJournal(Journal):
             return lost
 
         try:
-            found: set[str] = await self._waiting_out_locks(functools.partial(self._run, extend))
+            attempt = functools.partial(self._run, extend)
+            found: set[str] = await waiting_out_locks(attempt, self.path, lambda: self._hurried)
         except (sqlite3.Error, OSError) as exc:  # as a failed commit: the run stops, cleanly
             self._failure = exc
             self._check_failure()

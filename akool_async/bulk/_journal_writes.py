@@ -1,18 +1,25 @@
 """The writes a bulk journal's one writer commits in groups (``Journal``): each a
 statement, or a step that reads as well (a claim); guarded ones only while their item's
 claim holds. And the steps of a group's transaction (``begin_at_once``, ``apply``,
-``finish``; ``commit_waiting`` all of them, waiting for the write lock)."""
+``finish``; ``commit_waiting`` all of them, waiting for the write lock; ``commit_when_free``
+for as long as another process holds it)."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 import attrs
 
 from .._clock import SYSTEM_CLOCK
+
+log = logging.getLogger("akool_async")
+_T = TypeVar("_T")
 
 # The longest a write that does not hurry the writer (a status, a download, a create's ids)
 # stays uncommitted, unless another's commit takes it along first: what a crash can lose of
@@ -80,6 +87,25 @@ def patiently(connection: sqlite3.Connection | None, function: Callable[..., Any
         return function(*args)
     finally:
         connection.execute("PRAGMA busy_timeout = 0")
+
+
+async def waiting_out_locks(
+    attempt: Callable[[], Awaitable[_T]], path: Path, stopping: Callable[[], bool]
+) -> _T:
+    """``attempt()`` (a thread that waits ``BUSY_SECONDS`` for another process's lock on
+    the journal at ``path``), again for as long as that process holds the lock, with a
+    warning each time: a stopped process (Ctrl-Z, a debugger, a paused machine) holds it,
+    and giving up would lose what was paid for. Once ``stopping()``, one wait only."""
+    waited = 0.0
+    while True:
+        try:
+            return await attempt()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or stopping():
+                raise
+        waited += BUSY_SECONDS
+        log.warning("the journal %s has been held locked by another process for %g s"
+                    " (is it stopped?): still waiting for it", path, waited)  # fmt: skip
 
 
 def begin_at_once(connection: sqlite3.Connection) -> bool:
@@ -157,6 +183,15 @@ def roll_back(connection: sqlite3.Connection) -> None:
     """End the transaction begun, undone (unless SQLite already rolled it back itself)."""
     if connection.in_transaction:
         connection.execute("ROLLBACK")
+
+
+async def commit_when_free(
+    connection: sqlite3.Connection, batch: Sequence[Write], path: Path,
+    stopping: Callable[[], bool],
+) -> None:  # fmt: skip
+    """``commit_waiting`` in a thread, for as long as it takes (``waiting_out_locks``)."""
+    attempt = functools.partial(anyio.to_thread.run_sync, commit_waiting, connection, batch)
+    await waiting_out_locks(attempt, path, stopping)
 
 
 def commit_waiting(connection: sqlite3.Connection, batch: Sequence[Write]) -> None:
