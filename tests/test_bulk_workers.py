@@ -144,6 +144,34 @@ def test_a_killed_worker_s_items_are_taken_over_then_resumed_without_paying_twic
         assert not server.counters.duplicate_creates
 
 
+def write_locked(journal: Path) -> bool:
+    """Whether a process holds the journal's write lock now (a probe that does not wait)."""
+    probe = sqlite3.connect(journal, isolation_level=None, timeout=0)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return True
+    else:
+        probe.execute("ROLLBACK")
+        return False
+    finally:
+        probe.close()
+
+
+def stop_without_the_write_lock(process: subprocess.Popen[str], journal: Path) -> None:
+    """SIGSTOP ``process`` at a moment it does not hold the journal's write lock: stopped
+    holding it, it would keep every other process waiting for it (as a stopped process
+    does), where this test wants the other to go on."""
+    while True:
+        assert process.poll() is None
+        process.send_signal(signal.SIGSTOP)
+        while Path(f"/proc/{process.pid}/stat").read_text().split(") ")[1][0] != "T":
+            time.sleep(0.01)  # polling for the stop to take effect, not timing a race
+        if not write_locked(journal):  # held: by it, or for a moment by the other
+            return
+        process.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.long
 def test_a_stalled_worker_loses_its_items_at_its_lease_and_sends_nothing_more(
     tmp_path: Path,
@@ -157,7 +185,7 @@ def test_a_stalled_worker_loses_its_items_at_its_lease_and_sends_nothing_more(
         env = unmeasured(served_env)
         source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
         stalled, other = both_sending(server, env, source, out)
-        stalled.send_signal(signal.SIGSTOP)
+        stop_without_the_write_lock(stalled, out / "journal.sqlite")
         server.set_faults(Faults())
         try:
             other_out = other.communicate(timeout=240)  # it waits out the stalled leases
