@@ -124,8 +124,11 @@ def _write_all(journal: Path, out_dir: Path, partial: Path, path: Path) -> Image
     counts = ImageCounts()
     credited: set[str] = set()  # a job's credits on its first row only: sums count it once
     width = len(JOB_FIELDS)
-    connection = sqlite3.connect(journal)  # a reader of its own: the writer goes on
+    # A reader of its own (the writer goes on), in one read transaction: another process
+    # recording an item's first job between two queries would leave it out of both.
+    connection = sqlite3.connect(journal, isolation_level=None)
     try:
+        connection.execute("BEGIN")
         with partial.open("w", encoding="utf-8") as file:
             relative = _Relative(out_dir)
             for user_id, line, prompt, state, *columns in connection.execute(_ROWS):
