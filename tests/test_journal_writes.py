@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
@@ -17,11 +17,14 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from akool_async import ImageJob, ImageStatus
+from akool_async import _journal_protocol as jp
+from akool_async._clock import SYSTEM_CLOCK
 from akool_async._journal_protocol import Claim
 from akool_async.bulk import _journal
 from akool_async.bulk import _journal_writes as writes
 from akool_async.bulk._journal import JournalWriteError
 from akool_async.bulk._journal_follow import BulkJournal
+from akool_async.bulk._states import ItemState
 
 
 def test_a_quick_commit_keeps_them_on_the_loop_a_slow_one_sends_the_next_to_threads() -> None:
@@ -128,50 +131,82 @@ class WaitingWarnings(logging.Handler):
                 self.enough.set()
 
 
-async def test_a_write_waits_as_long_as_another_process_holds_the_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another process holds the write lock past the busy timeout, again and again: the
-    claim waits on (a warning each time), taken once the lock is let go; nothing fails
-    (it used to stop the run after one timeout, losing the ids of creates on their way)."""
-    monkeypatch.setattr(writes, "BUSY_MS", 100)  # the busy timeout: 0.1 s, not 60
+@pytest.fixture
+def waiting(monkeypatch: pytest.MonkeyPatch) -> Iterator[WaitingWarnings]:
+    """A busy timeout of 0.1 s, not 60; the journal's warnings that it waits, the third
+    setting ``enough``."""
+    monkeypatch.setattr(writes, "BUSY_MS", 100)
     monkeypatch.setattr(writes, "BUSY_SECONDS", 0.1)
     warnings = WaitingWarnings(count=3)
     logger = logging.getLogger("akool_async")
     logger.addHandler(warnings)
+    yield warnings
+    logger.removeHandler(warnings)
+
+
+async def test_a_write_waits_as_long_as_another_process_holds_the_lock(
+    tmp_path: Path, waiting: WaitingWarnings
+) -> None:
+    """Another process holds the write lock past the busy timeout, again and again: the
+    claim waits on (a warning each time), taken once the lock is let go; nothing fails
+    (it used to stop the run after one timeout, losing the ids of creates on their way)."""
     path = tmp_path / "journal.sqlite"
     claimed: list[Claim | None] = []
-    try:
-        async with BulkJournal(path) as journal, holding_the_write_lock(path) as holder:
+    async with BulkJournal(path) as journal, holding_the_write_lock(path) as holder:
 
-            async def claim() -> None:
-                claimed.append(await journal.claim("id:a", lease=60))
+        async def claim() -> None:
+            claimed.append(await journal.claim("id:a", lease=60))
 
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(claim)
-                with anyio.fail_after(30):
-                    await warnings.enough.wait()  # three timeouts over: still waiting
-                assert not claimed
-                assert holder.stdin is not None
-                await holder.stdin.aclose()  # it lets go
-            assert journal.failure is None
-    finally:
-        logger.removeHandler(warnings)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(claim)
+            with anyio.fail_after(30):
+                await waiting.enough.wait()  # three timeouts over: still waiting
+            assert not claimed
+            assert holder.stdin is not None
+            await holder.stdin.aclose()  # it lets go
+        assert journal.failure is None
     (taken,) = claimed
     assert taken is not None
     assert taken.fence == 1
-    assert warnings.messages[0].startswith(f"the journal {path} has been held locked")
+    assert waiting.messages[0].startswith(f"the journal {path} has been held locked")
+
+
+async def test_a_claim_whose_lease_ran_out_waiting_for_the_lock_is_kept(
+    tmp_path: Path, waiting: WaitingWarnings
+) -> None:
+    """The claim's lease runs out while another process holds the lock (so nobody could
+    take the item over): once it is let go, the renewal keeps the claim and its intent is
+    written. The wait loses no item (it used to drop every claim whose lease ran out)."""
+    path = tmp_path / "journal.sqlite"
+    async with BulkJournal(path) as journal:
+        claim = await journal.claim("id:a", lease=0.2)
+        assert claim is not None
+        lost: list[set[str]] = []
+        async with holding_the_write_lock(path) as holder:
+
+            async def renew() -> None:
+                lost.append(await journal.renew_all([claim], lease=60))
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(renew)
+                with anyio.fail_after(30):
+                    await waiting.enough.wait()  # 0.3 s of timeouts: the lease ran out
+                assert SYSTEM_CLOCK.wall() > claim.lease_until
+                assert holder.stdin is not None
+                await holder.stdin.aclose()
+        assert lost == [set()]
+        await journal.write(claim, [jp.CreateIntent({"prompt": "a red fox"}, ())])  # guarded
+        assert await journal.state_of("id:a") is ItemState.SUBMITTING
 
 
 async def test_a_stopping_run_waits_for_a_held_lock_once_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, waiting: WaitingWarnings
 ) -> None:
     """Once the run stops (``hurry``: Ctrl-C), a lock held past one busy timeout fails the
     write with ``JournalWriteError``: the stop is not held up for as long as it is held."""
-    monkeypatch.setattr(writes, "BUSY_MS", 100)
-    monkeypatch.setattr(writes, "BUSY_SECONDS", 0.1)
     path = tmp_path / "journal.sqlite"
     async with BulkJournal(path) as journal, holding_the_write_lock(path):
         journal.hurry()
         with anyio.fail_after(30), pytest.raises(JournalWriteError, match="database is locked"):
             await journal.claim("id:a", lease=60)
+    assert not waiting.messages

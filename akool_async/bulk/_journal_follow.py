@@ -149,19 +149,20 @@ class BulkJournal(Journal):
 
     async def renew_all(self, claims: Sequence[jp.Claim], *, lease: float) -> set[str]:
         """Extend the lease of each of ``claims`` (one transaction for all); the keys of
-        those another process took over (their lease ran out: this one was stalled)."""
+        those another process took over (their lease ran out: this one was stalled). One
+        whose lease ran out but that nobody took (this one waited for another's lock) is
+        extended: its fence and owner are unchanged (``holds``)."""
 
         def extend() -> set[str]:
             connection, lost = self._open(), set()
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
-                now = SYSTEM_CLOCK.wall()  # after any wait for another process's lock
-                until = now + lease
+                until = SYSTEM_CLOCK.wall() + lease  # after any wait for another's lock
                 for claim in claims:
                     if not connection.execute(
                         "UPDATE claims SET lease_until = ? WHERE key = ? AND fence = ?"
-                        " AND owner = ? AND lease_until > ?",
-                        (until, claim.key, claim.fence, self.owner, now),
+                        " AND owner = ?",
+                        (until, claim.key, claim.fence, self.owner),
                     ).rowcount:
                         lost.add(claim.key)
             return lost

@@ -29,8 +29,8 @@ LAZY_COMMIT = 0.05
 
 @attrs.frozen
 class Guard:
-    """A write that may only happen while its item is claimed: ``fence`` by ``owner``,
-    with the lease still running (an intent: a process that lost its claim sends nothing)."""
+    """A write that may only happen while its item is claimed: ``fence`` by ``owner``, not
+    taken over since (an intent: a process that lost its claim sends nothing)."""
 
     key: str
     fence: int
@@ -56,11 +56,13 @@ class Write:
 
 
 def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
-    """Whether ``guard``'s claim is still the item's, its lease running (in the writing
-    transaction: no other process can take the item over in between)."""
+    """Whether ``guard``'s claim is still the item's (in the writing transaction: no other
+    process can take the item over in between). Its fence and owner say so, its lease
+    need not still run: a takeover raises the fence, and a lease that ran out while this
+    process waited for another's lock (``waiting_out_locks``) was taken by nobody."""
     row = connection.execute(
-        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ? AND lease_until > ?",
-        (guard.key, guard.fence, guard.owner, SYSTEM_CLOCK.wall()),
+        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ?",
+        (guard.key, guard.fence, guard.owner),
     ).fetchone()
     return row is not None
 
