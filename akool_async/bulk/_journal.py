@@ -34,17 +34,9 @@ from .._exceptions import AkoolError, ClaimLostError
 from .._models import ImageJob
 from . import _journal_writes as transaction
 from ._identity import fingerprint_of
+from ._journal_reads import JournalReads
 from ._journal_schema import open_journal
 from ._journal_writes import LAZY_COMMIT, Guard, Write
-from ._rows import (
-    IMAGE_COLUMNS,
-    JOB_COLUMNS,
-    ImageRecord,
-    JobRecord,
-    Press,
-    image_of,
-    job_of,
-)
 from ._states import FINISHED, ItemState, check_transition
 
 # A create's intent: the item's row, state submitting (see ``Journal.intent``).
@@ -55,12 +47,6 @@ _INTENT = (
     " sent = excluded.sent,"
     " updated = excluded.updated, run = excluded.run, line = excluded.line,"
     " fingerprint = excluded.fingerprint, seen = MAX(COALESCE(seen, 0), excluded.seen)"
-)
-
-# Items that may have nothing to show: failed, refused, uncertain or never answered.
-_UNFINISHED = tuple(
-    state.value
-    for state in (ItemState.FAILED, ItemState.REFUSED, ItemState.UNCERTAIN, ItemState.SUBMITTING)
 )
 
 
@@ -75,7 +61,7 @@ class JournalWriteError(AkoolError):
         self.job_ids = job_ids
 
 
-class Journal:
+class Journal(JournalReads):
     """Open with ``async with Journal(path) as journal`` (inside a task group it writes from)."""
 
     def __init__(self, path: Path) -> None:
@@ -88,6 +74,7 @@ class Journal:
         self._failure: BaseException | None = None
         self._hurried = False  # the run is stopping: every write commits at once (``hurry``)
         self._committing = False  # a batch is on its way to the file
+        self._closed = False  # the writer is gone: nothing more is committed
         self._synced = True  # the connection's commits are synced to disk (``Write.sync``)
         self._syncs = transaction.SyncedCommits()  # on the loop or in a thread
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -142,6 +129,17 @@ class Journal:
 
     async def _writer(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         task_status.started()
+        try:
+            await self._write_batches()
+        finally:  # closed, or cancelled from outside: no write may wait for a commit
+            self._closed = True
+            if self._pending:
+                self._failure = self._failure or JournalWriteError("closed before committing")
+            for write in self._pending:
+                if write.done is not None:
+                    write.done.set()
+
+    async def _write_batches(self) -> None:
         while True:
             await self._nudge.wait()
             # Writes nobody waits for ride along with the next one somebody does (one
@@ -158,6 +156,9 @@ class Journal:
                 # Disk full, read-only, corrupted (or a bug): every write from now on fails
                 # at once (the run stops submitting); the writer stays, so nothing hangs.
                 self._failure = exc
+            except BaseException:  # cancelled from outside: committed or not, none may count
+                self._failure = self._failure or JournalWriteError("cancelled while committing")
+                raise
             finally:
                 self._committing = False
                 for write in batch:
@@ -217,6 +218,8 @@ class Journal:
 
     async def _enqueue(self, write: Write, *, hurry: bool = True) -> None:
         self._check_failure()
+        if self._closed:
+            raise JournalWriteError(f"the journal {self.path} is closed")
         self._pending.append(write)
         self._nudge.set()
         if write.done is not None:
@@ -389,13 +392,6 @@ class Journal:
         )
         await self.job_error(job_id, error)
 
-    async def images_of(self, job_id: str) -> list[ImageRecord]:
-        rows = await self._query(
-            f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx",  # noqa: S608
-            (job_id,),
-        )
-        return [image_of(row) for row in rows]
-
     # -- reading ------------------------------------------------------------------------
 
     async def states(self, keys: Sequence[str]) -> dict[str, tuple[ItemState, int | None]]:
@@ -410,34 +406,6 @@ class Journal:
             if state not in FINISHED:
                 self._states[key] = state
         return found
-
-    async def jobs_of(self, key: str) -> list[JobRecord]:
-        rows = await self._query(f"SELECT {JOB_COLUMNS} FROM jobs WHERE item_key = ?"  # noqa: S608
-                                 " ORDER BY submitted, position", (key,))  # fmt: skip
-        return [job_of(row) for row in rows]
-
-    async def presses_of(self, key: str) -> list[Press]:
-        rows = await self._query(
-            "SELECT parent_id, button, child_id FROM presses WHERE item_key = ?", (key,)
-        )
-        return [Press(*row) for row in rows]
-
-    async def credits_spent(self) -> float:
-        rows = await self._query("SELECT COALESCE(SUM(credits), 0) FROM jobs", ())
-        return float(rows[0][0])
-
-    async def unfinished_without_jobs(self) -> list[tuple[Any, ...]]:
-        """(line, user id, prompt, state, error) of requests that failed, were refused or are
-        uncertain with no job to show, in line order (for the gallery)."""
-        return await self._query(
-            "SELECT line, user_id, prompt, state, error FROM items WHERE state IN (?, ?, ?, ?)"
-            " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.item_key = items.key) ORDER BY line",
-            _UNFINISHED,
-        )
-
-    async def count_states(self) -> dict[ItemState, int]:
-        rows = await self._query("SELECT state, COUNT(*) FROM items GROUP BY state", ())
-        return {ItemState(state): count for state, count in rows}
 
     async def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         await self.flush()
