@@ -565,7 +565,7 @@ def test_retry_failed_sends_failed_requests_again_and_nothing_else(
 ) -> None:
     """A resume skips failed requests; --resume --retry-failed sends exactly those again
     (not the done ones), keeps the failed attempts in the manifest as retried, and a
-    later resume sends nothing."""
+    later resume sends nothing, nor calls the attempts "no longer in the input"."""
     source, out = prompts(tmp_path / "p.jsonl", 4), tmp_path / "out"
     lines = source.read_text().splitlines(keepends=True)
     source.write_text("".join(lines[:2]))
@@ -592,6 +592,7 @@ def test_retry_failed_sends_failed_requests_again_and_nothing_else(
         assert run(str(source), "--out", str(out), "--resume", "--retry-failed") == 0
         assert second.counters.requests[CREATE] == 4
         assert not second.counters.duplicate_creates
+        assert "no longer in the input" not in capsys.readouterr().out  # the attempts: not
     rows = manifest(out)
     assert {r["id"] for r in rows if r["ok"]} == {f"r{n}" for n in range(4)}
     assert [r["state"] for r in rows if not r["ok"]] == ["retried"] * 2  # the attempts, kept

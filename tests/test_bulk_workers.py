@@ -16,7 +16,9 @@ import anyio
 import attrs
 import pytest
 
+from akool_async import ImageJob, ImageStatus
 from akool_async.bulk._journal_follow import BulkJournal
+from akool_async.bulk._states import ItemState
 from akool_async.emulator import Emulator, Faults
 
 from .test_bulk_cli import CLI, FAST, bulk, item_errors, item_states, prompts, served, unmeasured
@@ -89,6 +91,33 @@ def test_processes_opening_one_new_journal_at_once_all_open_it(tmp_path: Path) -
         with sqlite3.connect(tmp_path / str(round_) / "journal.sqlite") as db:
             assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (OPENERS,)
             assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_failed_line_is_retried_once_by_two_processes_that_read_it_failed(
+    tmp_path: Path,
+) -> None:
+    """Two processes with --retry-failed on one folder read item ``id:a`` failed. One
+    retries it, and that attempt fails too; the other's retry then changes nothing (the
+    attempt it read is set aside already) and goes by the journal: one retry for the
+    line, not two (it used to set the new failure aside too, and send the line again)."""
+    path, request = tmp_path / "journal.sqlite", {"prompt": "a red fox"}
+    async with BulkJournal(path) as first:
+        await first.intent("id:a", 1, "a", request, ())
+        await first.submitted("id:a", [ImageJob(id="j1", status=ImageStatus.QUEUEING)])
+        await first.item_state("id:a", ItemState.FAILED, "the job failed")
+    async with BulkJournal(path) as one, BulkJournal(path) as other:
+        read_by_one = (await one.recorded(["id:a"]))["id:a"]
+        read_by_other = (await other.recorded(["id:a"]))["id:a"]
+        assert await other.retry("id:a", read_by_other.run)
+        await other.intent("id:a", 1, "a", request, ())
+        await other.submitted("id:a", [ImageJob(id="j2", status=ImageStatus.QUEUEING)])
+        await other.item_state("id:a", ItemState.FAILED, "the job failed again")
+        await other.flush()
+        assert not await one.retry("id:a", read_by_one.run)
+        assert await one.state_of("id:a") is ItemState.FAILED
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT key, state FROM items").fetchall())
+    assert rows == {"id:a": "failed", f"id:a~failed{other.run}": "retried"}
 
 
 @pytest.mark.long

@@ -260,28 +260,38 @@ class BulkJournal(Journal):
                           (aside, self.run, key, old), durable=True)  # fmt: skip
         self._states[key] = None
 
-    async def retry(self, key: str) -> None:
+    async def retry(self, key: str, run: int | None) -> bool:
         """``--retry-failed``: the failed item under ``key`` is kept as
         ``<key>~failed<run>``, state retried (its jobs and presses with it, out of the
-        counts); the line is a new item."""
+        counts); the line is a new item. Only while it is the failed attempt that ``run``
+        wrote and this one read: False, nothing changed, if another process on the folder
+        retried it meanwhile (that one retry is the line's)."""
         check_transition(ItemState.FAILED, ItemState.RETRIED, key=key)
         aside, failed = f"{key}~failed{self.run}", ItemState.FAILED.value
-        owned = "EXISTS (SELECT 1 FROM items WHERE key = ? AND state = ?)"
-        for table in ("jobs", "presses"):
-            await self._write(f"UPDATE {table} SET item_key = ? WHERE item_key = ? AND {owned}",  # noqa: S608
-                              (aside, key, key, failed), durable=False)  # fmt: skip
-        retried = ItemState.RETRIED.value
-        await self._write(
-            "UPDATE items SET key = ?, seen = ?, state = ? WHERE key = ? AND state = ?",
-            (aside, self.run, retried, key, failed), durable=True,
-        )  # fmt: skip
-        self._states[key] = None
+
+        def step(connection: sqlite3.Connection) -> bool:
+            read = "SELECT 1 FROM items WHERE key = ? AND state = ? AND run IS ?"
+            if connection.execute(read, (key, failed, run)).fetchone() is None:
+                return False
+            for table in ("jobs", "presses"):
+                connection.execute(f"UPDATE {table} SET item_key = ? WHERE item_key = ?",  # noqa: S608
+                                   (aside, key))  # fmt: skip
+            connection.execute("UPDATE items SET key = ?, seen = ?, state = ? WHERE key = ?",
+                               (aside, self.run, ItemState.RETRIED.value, key))  # fmt: skip
+            return True
+
+        moved: bool = await self._applied(step)
+        if moved:
+            self._states[key] = None
+        return moved
 
     async def gone(self) -> list[tuple[str, int | None]]:
         """``(key, line)`` of the items no input line of this run was (earlier runs' input
-        had them), in line order."""
+        had them), in line order; a retried line's failed attempts are not (its line is
+        the item that retried them)."""
         rows = await self._query("SELECT key, line FROM items WHERE COALESCE(seen, 0) < ?"
-                                 " ORDER BY line", (self.run,))  # fmt: skip
+                                 " AND state != ? ORDER BY line",
+                                 (self.run, ItemState.RETRIED.value))  # fmt: skip
         return [(str(key), line) for key, line in rows]
 
     async def history(self, claim: jp.Claim) -> jp.History:

@@ -40,7 +40,7 @@ from ._identity import Identities
 from ._input import BulkItem, Entry, InputProblem
 from ._item import LEASE_SECONDS, ItemRunner
 from ._journal import Journal, JournalWriteError
-from ._journal_follow import BulkJournal
+from ._journal_follow import BulkJournal, Recorded
 from ._manifest import Summary, summarise, write_manifest
 from ._results import BulkStats, ItemResult
 from ._states import ItemState
@@ -272,6 +272,26 @@ async def _hold_back(journal: BulkJournal, results: anyio.abc.ObjectSendStream[I
     await results.send(result)
 
 
+async def _going_on_from(
+    journal: BulkJournal, item: BulkItem, known: Recorded, digest: str, stats: BulkStats, *,
+    retry_failed: bool,
+) -> ItemState | None:  # fmt: skip
+    """The state a line's recorded item goes on from: None (a new item) once a changed
+    line's item is set aside or a failed one retried; else what the journal holds."""
+    if known.fingerprint not in (None, digest):
+        assert known.fingerprint is not None
+        await journal.set_aside(item.key, known.fingerprint)  # a changed line: new
+        stats.changed += 1
+        return None
+    if retry_failed and known.state == ItemState.FAILED:
+        if await journal.retry(item.key, known.run):  # the attempt is kept beside it
+            stats.retried += 1
+            return None
+        return await journal.state_of(item.key)  # retried by another process meanwhile
+    await journal.saw(item.key, item.line)
+    return known.state
+
+
 async def _feed(
     entries: AsyncIterable[Entry] | Iterable[Entry],
     *,
@@ -303,18 +323,10 @@ async def _feed(
                 in_flight.discard(item.key)
                 await problem(item.line, "an id already used earlier in this input")
                 continue
-            state = None if known is None else known.state
-            if known is not None and known.fingerprint not in (None, digest):
-                assert known.fingerprint is not None
-                await journal.set_aside(item.key, known.fingerprint)  # a changed line: new
-                run.stats.changed += 1
-                state = None
-            elif known is not None and retry_failed and known.state == ItemState.FAILED:
-                await journal.retry(item.key)  # the failed attempt is kept beside it
-                run.stats.retried += 1
-                state = None
-            elif known is not None:
-                await journal.saw(item.key, item.line)
+            state = None
+            if known is not None:
+                state = await _going_on_from(journal, item, known, digest, run.stats,
+                                             retry_failed=retry_failed)  # fmt: skip
             elif resuming:
                 run.stats.new += 1
             await items.send((item, state))
