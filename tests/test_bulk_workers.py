@@ -4,6 +4,7 @@ fence), a killed one's items are taken over, and nothing is ever created twice."
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import sqlite3
@@ -80,12 +81,17 @@ def test_processes_opening_one_new_journal_at_once_all_open_it(tmp_path: Path) -
     one open in eleven failed so before they were tried again.)"""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(OPENERS, timeout=60)
-    openers = [context.Process(target=open_each_round, args=(tmp_path, start))
+    openers = [context.Process(target=open_each_round, args=(tmp_path, start), daemon=True)
                for _ in range(OPENERS)]  # fmt: skip
     for opener in openers:
         opener.start()
-    for opener in openers:
-        opener.join(timeout=120)
+    try:
+        for opener in openers:
+            opener.join(timeout=60)
+    finally:  # one that hangs fails the test, and leaves no process behind
+        for opener in openers:
+            opener.kill()
+            opener.join()
     assert [opener.exitcode for opener in openers] == [0] * OPENERS
     for round_ in range(ROUNDS):
         with sqlite3.connect(tmp_path / str(round_) / "journal.sqlite") as db:
@@ -187,6 +193,15 @@ def write_locked(journal: Path) -> bool:
         probe.close()
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (``T`` in its ``stat``)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            states.append((task / "stat").read_text().split(") ")[1][0])
+    return all(state == "T" for state in states)
+
+
 def stop_without_the_write_lock(process: subprocess.Popen[str], journal: Path) -> None:
     """SIGSTOP ``process`` at a moment it does not hold the journal's write lock: stopped
     holding it, it would keep every other process waiting for it (as a stopped process
@@ -194,7 +209,7 @@ def stop_without_the_write_lock(process: subprocess.Popen[str], journal: Path) -
     while True:
         assert process.poll() is None
         process.send_signal(signal.SIGSTOP)
-        while Path(f"/proc/{process.pid}/stat").read_text().split(") ")[1][0] != "T":
+        while not all_threads_stopped(process.pid):
             time.sleep(0.01)  # polling for the stop to take effect, not timing a race
         if not write_locked(journal):  # held: by it, or for a moment by the other
             return
