@@ -19,6 +19,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from akool_async import ImageJob, ImageStatus
 from akool_async import _journal_protocol as jp
 from akool_async._clock import SYSTEM_CLOCK
+from akool_async._exceptions import ClaimLostError
 from akool_async._journal_protocol import Claim
 from akool_async.bulk import _journal
 from akool_async.bulk import _journal_writes as writes
@@ -235,3 +236,28 @@ async def test_cancelled_from_outside_while_waiting_the_journal_closes_and_nothi
                 await holder.stdin.aclose()  # let go: a write may now commit, or not
     assert outer.cancelled_caught
     assert not written
+
+
+async def test_a_guarded_write_renews_a_lease_run_out_and_a_released_claim_holds_nothing(
+    tmp_path: Path,
+) -> None:
+    """A claim whose lease ran out (the process waited), taken by nobody: its intent is
+    written and renews the lease, so another process cannot take the item as the create
+    leaves. Released, the claim holds nothing: an intent is refused, a renewal finds it
+    lost."""
+    path = tmp_path / "journal.sqlite"
+    intent = jp.CreateIntent({"prompt": "a red fox"}, ())
+    async with BulkJournal(path) as one, BulkJournal(path) as other:
+        claim = await one.claim("id:a", lease=60)
+        assert claim is not None
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+            db.execute("UPDATE claims SET lease_until = 1")  # ran out long ago
+        await one.write(claim, [intent])  # still its own: written
+        assert await other.claim("id:a", lease=60) is None  # renewed: not to be taken
+        await one.release(claim)
+        with pytest.raises(ClaimLostError):
+            await one.write(claim, [intent])
+        assert await one.renew_all([claim], lease=60) == {"id:a"}
+        taken = await other.claim("id:a", lease=60)
+        assert taken is not None
+        assert taken.fence == claim.fence + 1

@@ -44,6 +44,7 @@ _LINE_NOTES = """CREATE TABLE IF NOT EXISTS line_notes (
 class _About:
     line: int
     user_id: str | None
+    lease: float  # how long its claim is taken, and renewed, for
 
 
 class BulkJournal(Journal):
@@ -85,7 +86,7 @@ class BulkJournal(Journal):
         taken, recorded = await self._applied(lambda connection: self._take(connection, key, lease))
         state = None if recorded is None else ItemState(recorded)
         if taken is not None:
-            self._about[key] = _About(line, user_id)
+            self._about[key] = _About(line, user_id, lease)
             self._states[key] = state
         return taken, state
 
@@ -137,7 +138,7 @@ class BulkJournal(Journal):
         claim, recorded = await self._applied(step, sync=True)  # an intent: synced
         state = None if recorded is None else ItemState(recorded)
         if claim is not None:
-            self._about[key] = _About(line, user_id)
+            self._about[key] = _About(line, user_id, lease)
             if state is not None:  # not written: its next change is checked against it
                 self._states[key] = state
         return claim, state
@@ -161,7 +162,7 @@ class BulkJournal(Journal):
                 for claim in claims:
                     if not connection.execute(
                         "UPDATE claims SET lease_until = ? WHERE key = ? AND fence = ?"
-                        " AND owner = ?",
+                        " AND owner = ? AND lease_until > 0",  # not released
                         (until, claim.key, claim.fence, self.owner),
                     ).rowcount:
                         lost.add(claim.key)
@@ -184,7 +185,8 @@ class BulkJournal(Journal):
         )
 
     def _guard(self, claim: jp.Claim) -> Guard:
-        return Guard(claim.key, claim.fence, self.owner)
+        about = self._about.get(claim.key)
+        return Guard(claim.key, claim.fence, self.owner, 0.0 if about is None else about.lease)
 
     async def write(self, claim: jp.Claim, entries: Sequence[jp.Entry]) -> None:
         for entry in entries:
@@ -195,7 +197,7 @@ class BulkJournal(Journal):
         match entry:
             case jp.CreateIntent(request, follow_ups):
                 about, buttons = (
-                    self._about.get(key, _About(0, None)),
+                    self._about.get(key, _About(0, None, 0.0)),
                     [b.value for b in follow_ups],
                 )
                 await self.intent(key, about.line, about.user_id, dict(request), buttons,

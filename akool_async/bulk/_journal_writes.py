@@ -30,11 +30,13 @@ LAZY_COMMIT = 0.05
 @attrs.frozen
 class Guard:
     """A write that may only happen while its item is claimed: ``fence`` by ``owner``, not
-    taken over since (an intent: a process that lost its claim sends nothing)."""
+    taken over since (an intent: a process that lost its claim sends nothing); the write
+    renews the claim's lease for ``lease`` seconds."""
 
     key: str
     fence: int
     owner: str
+    lease: float = 0.0
 
 
 @attrs.define
@@ -57,14 +59,17 @@ class Write:
 
 def holds(connection: sqlite3.Connection, guard: Guard) -> bool:
     """Whether ``guard``'s claim is still the item's (in the writing transaction: no other
-    process can take the item over in between). Its fence and owner say so, its lease
-    need not still run: a takeover raises the fence, and a lease that ran out while this
-    process waited for another's lock (``waiting_out_locks``) was taken by nobody."""
-    row = connection.execute(
-        "SELECT 1 FROM claims WHERE key = ? AND fence = ? AND owner = ?",
-        (guard.key, guard.fence, guard.owner),
-    ).fetchone()
-    return row is not None
+    process can take the item over in between), renewing its lease for ``guard.lease``.
+    Its fence and owner say so, and a lease not released: run out or not, as a takeover
+    raises the fence, and a lease that ran out while this process waited for another's
+    lock (``waiting_out_locks``) was taken by nobody. Renewed, it cannot be taken over as
+    the create this write announces leaves."""
+    renewed = connection.execute(
+        "UPDATE claims SET lease_until = MAX(lease_until, ?)"
+        " WHERE key = ? AND fence = ? AND owner = ? AND lease_until > 0",
+        (SYSTEM_CLOCK.wall() + guard.lease, guard.key, guard.fence, guard.owner),
+    )
+    return renewed.rowcount == 1
 
 
 # How long what runs in a thread waits for another process's lock (``patiently``). On the
