@@ -202,18 +202,28 @@ def all_threads_stopped(pid: int) -> bool:
     return all(state == "T" for state in states)
 
 
+def ended(process: subprocess.Popen[str]) -> None:
+    """``process`` killed if it still runs, and waited for (nothing left behind)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 def stop_without_the_write_lock(process: subprocess.Popen[str], journal: Path) -> None:
     """SIGSTOP ``process`` at a moment it does not hold the journal's write lock: stopped
     holding it, it would keep every other process waiting for it (as a stopped process
     does), where this test wants the other to go on."""
-    while True:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         assert process.poll() is None
         process.send_signal(signal.SIGSTOP)
         while not all_threads_stopped(process.pid):
+            assert time.monotonic() < deadline
             time.sleep(0.01)  # polling for the stop to take effect, not timing a race
         if not write_locked(journal):  # held: by it, or for a moment by the other
             return
         process.send_signal(signal.SIGCONT)
+    raise AssertionError("never stopped without the journal's write lock in 30 s")
 
 
 @pytest.mark.long
@@ -229,13 +239,17 @@ def test_a_stalled_worker_loses_its_items_at_its_lease_and_sends_nothing_more(
         env = unmeasured(served_env)
         source, out = prompts(tmp_path / "p.jsonl", 24, batch_quantity=2), tmp_path / "out"
         stalled, other = both_sending(server, env, source, out)
-        stop_without_the_write_lock(stalled, out / "journal.sqlite")
-        server.set_faults(Faults())
         try:
-            other_out = other.communicate(timeout=240)  # it waits out the stalled leases
-        finally:
+            stop_without_the_write_lock(stalled, out / "journal.sqlite")
+            server.set_faults(Faults())
+            other_out = other.communicate(timeout=90)  # it waits out the stalled leases
+        finally:  # a test that fails leaves neither process behind, stopped or running
             stalled.send_signal(signal.SIGCONT)
-        stalled_out = stalled.communicate(timeout=240)
+            ended(other)
+        try:
+            stalled_out = stalled.communicate(timeout=90)
+        finally:
+            ended(stalled)
         assert other.returncode in (0, 1), other_out
         assert stalled.returncode in (0, 1), stalled_out
         final = bulk(env, str(source), "--out", str(out), *ARGS)
