@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,24 @@ async def test_refused_creates_are_retried_on_resume(tmp_path: Path) -> None:
     assert [r.state for r in again] == ["skipped", "skipped", "done", "done"]
     assert run.summary.items_done == 4
     assert not emulator.counters.duplicate_creates
+
+
+async def test_a_run_cancelled_from_outside_journals_every_job_it_created(tmp_path: Path) -> None:
+    """The caller's scope cancelled with creates on their way (a web request ending): the
+    run ends cancelled, every job the server created is in the journal (none lost to a
+    writer cancelled with its caller), and the manifest is written."""
+    emulator = Emulator(FAST)
+    out = tmp_path / "out"
+    async with emulator:
+        client = emulator.client(rate_limit=None, retry=RetryPolicy(wait=False))
+        async with client:
+            with anyio.CancelScope() as outside:
+                async with run_bulk(client, items(40, batch_quantity=2), out_dir=out) as run:
+                    async for _ in run:
+                        outside.cancel()  # at the first result: the others on their way
+        assert outside.cancelled_caught
+        created = emulator.counters.jobs_created
+    assert created > 2  # more than the first result's
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone() == (created,)
+    assert (out / "manifest.jsonl").exists()

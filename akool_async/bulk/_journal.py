@@ -75,6 +75,7 @@ class Journal(JournalReads):
         self._hurried = False  # the run is stopping: every write commits at once (``hurry``)
         self._committing = False  # a batch is on its way to the file
         self._closed = False  # the writer is gone: nothing more is committed
+        self._writing = anyio.CancelScope(shield=True)  # the writer's: only the close ends it
         self._synced = True  # the connection's commits are synced to disk (``Write.sync``)
         self._syncs = transaction.SyncedCommits()  # on the loop or in a thread
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -93,10 +94,13 @@ class Journal(JournalReads):
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._tasks is not None
         assert self._connection is not None
+        if exc_info[0] is not None:  # an error, or cancelled from outside: stopping
+            self.hurry()
         try:
             with anyio.CancelScope(shield=True), contextlib.suppress(JournalWriteError):
                 await self.flush()  # even when cancelled: what was written stays written
         finally:  # a flush that failed (a full disk) must still leave the writer's task group
+            self._writing.cancel()
             self._tasks.cancel_scope.cancel()
             await self._stack.aclose()
             with anyio.CancelScope(shield=True):
@@ -130,7 +134,8 @@ class Journal(JournalReads):
     async def _writer(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         task_status.started()
         try:
-            await self._write_batches()
+            with self._writing:  # a caller cancelled from outside still gets its writes done
+                await self._write_batches()
         finally:  # closed, or cancelled from outside: no write may wait for a commit
             self._closed = True
             if self._pending:
