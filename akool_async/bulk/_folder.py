@@ -174,7 +174,7 @@ def _read_once(path: Path, wait: float) -> JournalState | Unreadable | Busy:
 
 def _failed(error: OSError | sqlite3.Error) -> Unreadable | Busy:
     """Why the journal could not be read: busy (another process holds it locked), or not."""
-    if isinstance(error, sqlite3.Error) and is_busy(error):
+    if is_busy(error):
         return Busy(_why(error))
     return Unreadable(_why(error))
 

@@ -136,7 +136,7 @@ class Journal(JournalReads):
         try:
             with self._writing:  # a caller cancelled from outside still gets its writes done
                 await self._write_batches()
-        finally:  # closed, or cancelled from outside: no write may wait for a commit
+        finally:  # closed (or interrupted): no write may wait for a commit that never comes
             self._closed = True
             if self._pending:
                 self._failure = self._failure or JournalWriteError("closed before committing")
@@ -161,7 +161,7 @@ class Journal(JournalReads):
                 # Disk full, read-only, corrupted (or a bug): every write from now on fails
                 # at once (the run stops submitting); the writer stays, so nothing hangs.
                 self._failure = exc
-            except BaseException:  # cancelled from outside: committed or not, none may count
+            except BaseException:  # cancelled, interrupted: committed or not, none may count
                 self._failure = self._failure or JournalWriteError("cancelled while committing")
                 raise
             finally:

@@ -39,15 +39,11 @@ def _in_wal_mode(connection: sqlite3.Connection) -> None:
     its lock (for up to ``BUSY_SECONDS``): SQLite fails the switch at once, without its busy
     timeout, as two openers waiting on each other's lock could wait forever."""
     for attempt in stamina.retry_context(
-        on=_busy, attempts=None, timeout=BUSY_SECONDS, wait_initial=0.002, wait_max=0.05,
+        on=is_busy, attempts=None, timeout=BUSY_SECONDS, wait_initial=0.002, wait_max=0.05,
         wait_jitter=0.01,
     ):  # fmt: skip
         with attempt:
             connection.execute("PRAGMA journal_mode=WAL")
-
-
-def _busy(error: Exception) -> bool:
-    return isinstance(error, sqlite3.Error) and is_busy(error)
 
 
 def open_journal(path: Path) -> tuple[sqlite3.Connection, int]:

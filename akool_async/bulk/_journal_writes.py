@@ -36,7 +36,7 @@ class Guard:
     key: str
     fence: int
     owner: str
-    lease: float = 0.0
+    lease: float
 
 
 @attrs.define
@@ -78,7 +78,7 @@ BUSY_MS = 60_000
 BUSY_SECONDS = BUSY_MS / 1000
 
 
-def is_busy(error: sqlite3.Error) -> bool:
+def is_busy(error: BaseException) -> bool:
     """Whether ``error`` is SQLite's busy (another connection holds the lock), of any kind."""
     return getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
